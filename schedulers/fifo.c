@@ -1,0 +1,93 @@
+/*
+ * schedulers/fifo.c - one worker, one FIFO queue, on the thread that calls
+ * weft_block_on.
+ *
+ * The question it answers: what does a task cost with no synchronisation at
+ * all? Spawns and wakes from the worker itself go to an unsynchronised
+ * intrusive FIFO (no atomics, no lock). Spawns and wakes from other threads
+ * (spawn_remote, the blocking pool, a waker called from a plain thread) go
+ * to the injection queue, and the core wakes the parked worker. The worker
+ * takes the injection queue first every `global_interval` ticks and
+ * whenever its own queue is empty, moving the whole injected batch in one
+ * lock acquisition so remote spawns cost one lock per batch on this side.
+ *
+ * There is no LIFO slot and nothing to steal: a yielded task goes to the
+ * back like every other, which is the fairness baseline the other policies
+ * are compared with.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "schedulers/runtime_internal.h"
+#include "schedulers/sched.h"
+#include "schedulers/taskq.h"
+
+typedef struct fifo_policy {
+    taskq local;   /* owner (worker 0) only */
+    injectq inject;
+    int interval;
+} fifo_policy;
+
+static int fifo_create(struct weft_runtime *rt, void **out, char *err, size_t errlen)
+{
+    fifo_policy *p = calloc(1, sizeof *p);
+    if (!p) return -ENOMEM;
+    taskq_init(&p->local);
+    injectq_init(&p->inject);
+    p->interval = rt->cfg.global_interval;
+    rt->workers[0].policy_local = p;
+    *out = p;
+    return 0;
+}
+
+static void fifo_destroy(void *policy) { free(policy); }
+
+static void fifo_push_local(void *policy, worker *w, task *t, sched_hint hint)
+{
+    fifo_policy *p = policy;
+    taskq_push(&p->local, t);
+    WORKER_STAT_MAX(w, STAT_QUEUE_HWM, p->local.len);
+}
+
+static int fifo_push_remote(void *policy, task *t)
+{
+    injectq_push(&((fifo_policy *)policy)->inject, t);
+    return -1;
+}
+
+static task *fifo_next(void *policy, worker *w)
+{
+    fifo_policy *p = policy;
+    if (w->tick % (uint32_t)p->interval == 0 || !p->local.head) {
+        size_t n = injectq_pop_batch(&p->inject, &p->local, SIZE_MAX);
+        if (n) WORKER_STAT_ADD(w, STAT_INJECT_POPS, n);
+    }
+    return taskq_pop(&p->local);
+}
+
+static bool fifo_has_work(void *policy)
+{
+    fifo_policy *p = policy;
+    return p->local.head || injectq_len(&p->inject);
+}
+
+static task *fifo_drain(void *policy)
+{
+    fifo_policy *p = policy;
+    task *t = taskq_pop(&p->local);
+    return t ? t : injectq_pop(&p->inject);
+}
+
+const sched_ops sched_fifo = {
+    .name = "fifo",
+    .description = "one worker, one FIFO queue, on the thread inside block_on",
+    .runs_on_caller = true,
+    .create = fifo_create,
+    .destroy = fifo_destroy,
+    .push_local = fifo_push_local,
+    .push_remote = fifo_push_remote,
+    .next = fifo_next,
+    .steal = NULL,
+    .has_work = fifo_has_work,
+    .drain = fifo_drain,
+};

@@ -1,0 +1,409 @@
+/*
+ * schedulers/task.c - state-word transitions, the task waker and the join
+ * handle.
+ *
+ * Every transition is one CAS loop (or one fetch-op) on task->state; the
+ * invariants are written in task.h. Orders: transitions that publish or
+ * consume the future's state or output use acq_rel (the poller's writes to
+ * the state must be visible to the next poller, which may be another
+ * thread: the NOTIFIED→RUNNING acquire pairs with the RUNNING→idle
+ * release); reference increments are relaxed (a new reference is always
+ * made from an existing one, as in Arc); the decrement that may free is
+ * release, and the freeing thread takes an acquire fence that pairs with
+ * every other decrement's release.
+ *
+ * The join waker protocol. The JOIN_WAKER bit says who owns the join_waker
+ * field: set, the runtime may take it; clear, only the join handle touches
+ * it. The handle writes the field, then sets the bit with a CAS that fails
+ * if COMPLETE appeared (then it still owns the waker and drops it). The
+ * completing worker clears the bit in the same CAS that sets COMPLETE, so
+ * exactly one side ever consumes the waker. The runtime never writes the
+ * field; the handle remembers in join_waker_set whether the runtime now
+ * owns the value it stored.
+ */
+#include "schedulers/task.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "schedulers/runtime_internal.h"
+
+#define ALWAYS_ASSERT(c, msg)                                                               \
+    do {                                                                                    \
+        if (!(c)) {                                                                         \
+            fprintf(stderr, "weft: invariant broken: %s (%s:%d)\n", msg, __FILE__, __LINE__); \
+            abort();                                                                        \
+        }                                                                                   \
+    } while (0)
+
+void task_check_state(uint64_t s)
+{
+    ALWAYS_ASSERT(!((s & TASK_RUNNING) && (s & TASK_COMPLETE)), "RUNNING and COMPLETE both set");
+    ALWAYS_ASSERT(!(s & TASK_JOIN_WAKER) || (s & TASK_JOIN_INTEREST),
+                  "JOIN_WAKER without JOIN_INTEREST");
+}
+
+static void task_dealloc(task *t)
+{
+    rt_task_free(t);
+}
+
+void task_drop_reference(task *t)
+{
+    /* release pairs with the acquire fence below in whichever thread frees */
+    uint64_t prev = atomic_fetch_sub_explicit(&t->state, TASK_REF_ONE, memory_order_acq_rel);
+    ALWAYS_ASSERT(TASK_REFS(prev) >= 1, "task reference count underflow");
+    if (TASK_REFS(prev) == 1) task_dealloc(t);
+}
+
+static void task_ref_inc(task *t)
+{
+    /* relaxed: made from a reference the caller holds (Arc's argument) */
+    uint64_t prev = atomic_fetch_add_explicit(&t->state, TASK_REF_ONE, memory_order_relaxed);
+    ALWAYS_ASSERT(TASK_REFS(prev) < (UINT64_MAX >> TASK_REF_SHIFT) - 1, "task reference overflow");
+}
+
+/* ---- wake ------------------------------------------------------------------- */
+
+/* Returns true when the caller must schedule the task (a queue reference was
+ * created or, for a consuming wake, transferred). */
+static bool task_wake_transition(task *t, bool consume)
+{
+    uint64_t cur = atomic_load_explicit(&t->state, memory_order_acquire);
+    for (;;) {
+        uint64_t next;
+        bool schedule = false;
+        if (cur & (TASK_COMPLETE | TASK_NOTIFIED)) {
+            return false; /* done, or already queued / will be re-queued */
+        } else if (cur & TASK_RUNNING) {
+            next = cur | TASK_NOTIFIED; /* the poller re-queues it */
+        } else {
+            next = cur | TASK_NOTIFIED;
+            if (!consume) next += TASK_REF_ONE; /* the queue's reference */
+            schedule = true;
+        }
+        /* acq_rel: pairs with the poller's release in transition_to_idle, so
+         * writes made before this wake are visible to the next poll */
+        if (atomic_compare_exchange_weak_explicit(&t->state, &cur, next, memory_order_acq_rel,
+                                                  memory_order_acquire))
+            return schedule;
+    }
+}
+
+void task_wake_by_ref(task *t)
+{
+    if (task_wake_transition(t, false)) rt_schedule(t, SCHED_WAKE);
+}
+
+void task_wake_consume(task *t)
+{
+    if (task_wake_transition(t, true))
+        rt_schedule(t, SCHED_WAKE); /* the waker's reference became the queue's */
+    else
+        task_drop_reference(t);
+}
+
+static weft_waker tw_clone(const void *d)
+{
+    task_ref_inc((task *)d);
+    return (weft_waker){&task_waker_vtable, d};
+}
+static void tw_wake(const void *d) { task_wake_consume((task *)d); }
+static void tw_wake_by_ref(const void *d) { task_wake_by_ref((task *)d); }
+static void tw_drop(const void *d) { task_drop_reference((task *)d); }
+
+const weft_waker_vtable task_waker_vtable = {tw_clone, tw_wake, tw_wake_by_ref, tw_drop};
+
+/* ---- the worker's transitions ----------------------------------------------- */
+
+bool task_transition_to_running(task *t)
+{
+    uint64_t cur = atomic_load_explicit(&t->state, memory_order_relaxed);
+    for (;;) {
+        task_check_state(cur);
+        ALWAYS_ASSERT((cur & TASK_NOTIFIED) && !(cur & (TASK_RUNNING | TASK_COMPLETE)),
+                      "polling a task that is not queued");
+        uint64_t next = (cur & ~(uint64_t)TASK_NOTIFIED) | TASK_RUNNING;
+        /* acquire pairs with the release of the previous poller / waker */
+        if (atomic_compare_exchange_weak_explicit(&t->state, &cur, next, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return !(cur & TASK_CANCELLED);
+    }
+}
+
+task_after_poll task_transition_to_idle(task *t, bool yielded)
+{
+    uint64_t cur = atomic_load_explicit(&t->state, memory_order_relaxed);
+    for (;;) {
+        if (cur & TASK_CANCELLED) return TASK_AFTER_CANCEL; /* keep RUNNING, drop it */
+        uint64_t next = cur & ~(uint64_t)TASK_RUNNING;
+        task_after_poll r;
+        if (yielded || (cur & TASK_NOTIFIED)) {
+            next |= TASK_NOTIFIED; /* keep the queue reference */
+            r = TASK_AFTER_REQUEUE;
+        } else {
+            next -= TASK_REF_ONE; /* release the queue reference */
+            r = TASK_AFTER_IDLE;
+        }
+        /* release publishes this poll's writes to the future state (pairs with
+         * the acquire in transition_to_running / the waker's CAS) */
+        if (atomic_compare_exchange_weak_explicit(&t->state, &cur, next, memory_order_acq_rel,
+                                                  memory_order_relaxed)) {
+            if (r == TASK_AFTER_IDLE && TASK_REFS(next) == 0) task_dealloc(t);
+            return r;
+        }
+    }
+}
+
+static void owned_remove(task *t);
+
+void task_complete(task *t, bool cancelled)
+{
+    t->cancelled = cancelled;
+    uint64_t cur = atomic_load_explicit(&t->state, memory_order_relaxed);
+    uint64_t next;
+    do {
+        next = (cur & ~(uint64_t)(TASK_RUNNING | TASK_JOIN_WAKER | TASK_NOTIFIED)) | TASK_COMPLETE;
+        /* release publishes the output and `cancelled`; acquire sees the
+         * join handle's write of join_waker (paired with its release CAS) */
+    } while (!atomic_compare_exchange_weak_explicit(&t->state, &cur, next, memory_order_acq_rel,
+                                                    memory_order_relaxed));
+    if ((cur & TASK_JOIN_WAKER) && (cur & TASK_JOIN_INTEREST)) {
+        weft_waker w = t->join_waker; /* ours now; the field is left stale */
+        weft_waker_wake(&w);
+    }
+    if (!t->is_blocking) owned_remove(t);
+    /* the owned list's reference and the queue (running) reference */
+    uint64_t drop = t->is_blocking ? TASK_REF_ONE : 2 * TASK_REF_ONE;
+    uint64_t prev = atomic_fetch_sub_explicit(&t->state, drop, memory_order_acq_rel);
+    ALWAYS_ASSERT(TASK_REFS(prev) >= drop / TASK_REF_ONE, "task reference count underflow");
+    if (TASK_REFS(prev) == drop / TASK_REF_ONE) task_dealloc(t);
+}
+
+/* ---- the owned-task list ------------------------------------------------------
+ * Every live task is on one shard of the runtime's owned list so that
+ * shutdown can find tasks that wait on wakers nobody will call. The spawning
+ * worker's shard, or the last shard for outside threads. With one worker,
+ * every task is removed by that worker (only it runs tasks), so its shard
+ * needs no lock. */
+
+static inline bool owned_needs_lock(weft_runtime *rt, uint32_t shard)
+{
+    return !(rt->owned_unlocked && shard == 0);
+}
+
+void owned_insert(weft_runtime *rt, task *t, uint32_t shard);
+void owned_insert(weft_runtime *rt, task *t, uint32_t shard)
+{
+    owned_shard *s = &rt->owned[shard];
+    t->owned_shard = shard;
+    bool lock = owned_needs_lock(rt, shard);
+    if (lock) spinlock_lock(&s->lock);
+    t->owned_prev = NULL;
+    t->owned_next = s->head;
+    if (s->head) s->head->owned_prev = t;
+    s->head = t;
+    if (lock) spinlock_unlock(&s->lock);
+}
+
+static void owned_remove(task *t)
+{
+    weft_runtime *rt = t->rt;
+    owned_shard *s = &rt->owned[t->owned_shard];
+    bool lock = owned_needs_lock(rt, t->owned_shard);
+    if (lock) spinlock_lock(&s->lock);
+    if (t->owned_prev) t->owned_prev->owned_next = t->owned_next;
+    else s->head = t->owned_next;
+    if (t->owned_next) t->owned_next->owned_prev = t->owned_prev;
+    t->owned_prev = t->owned_next = NULL;
+    if (lock) spinlock_unlock(&s->lock);
+}
+
+/* ---- join handles ------------------------------------------------------------ */
+
+static void join_take(weft_join_handle *h, task *t, void *out, int *result)
+{
+    if (t->cancelled) {
+        *result = -ECANCELED;
+    } else {
+        *result = 0;
+        if (out && t->type->output_size) memcpy(out, task_output_ptr(t), t->type->output_size);
+    }
+    t->join_waker_set = 0;
+    h->task = NULL;
+    task_drop_reference(t);
+}
+
+weft_poll weft_join_poll(weft_join_handle *h, weft_context *cx, void *out, int *result)
+{
+    int dummy;
+    if (!result) result = &dummy;
+    task *t = h ? h->task : NULL;
+    if (!t) {
+        *result = rt_fail(-EINVAL, "weft_join_poll: the handle is empty (already joined or detached)");
+        return WEFT_READY;
+    }
+    /* acquire pairs with task_complete's release: the output is visible */
+    uint64_t cur = atomic_load_explicit(&t->state, memory_order_acquire);
+    if (cur & TASK_COMPLETE) {
+        join_take(h, t, out, result);
+        return WEFT_READY;
+    }
+    if (!weft_coop_proceed(cx)) return WEFT_PENDING;
+    const weft_waker *w = weft_context_waker(cx);
+    if (cur & TASK_JOIN_WAKER) {
+        /* both sides only read the field while the bit is set */
+        if (weft_waker_will_wake(&t->join_waker, w)) return WEFT_PENDING;
+        /* take the field back: clear the bit unless COMPLETE appeared */
+        while (!(cur & TASK_COMPLETE)) {
+            if (atomic_compare_exchange_weak_explicit(&t->state, &cur,
+                                                      cur & ~(uint64_t)TASK_JOIN_WAKER,
+                                                      memory_order_acq_rel, memory_order_acquire))
+                break;
+        }
+        if (cur & TASK_COMPLETE) {
+            join_take(h, t, out, result); /* the runtime consumed our old waker */
+            return WEFT_READY;
+        }
+        weft_waker_drop(&t->join_waker);
+        t->join_waker_set = 0;
+    }
+    t->join_waker = weft_waker_clone(w);
+    cur = atomic_load_explicit(&t->state, memory_order_relaxed);
+    for (;;) {
+        if (cur & TASK_COMPLETE) {
+            weft_waker_drop(&t->join_waker); /* never published: still ours */
+            atomic_thread_fence(memory_order_acquire); /* pairs with task_complete's release */
+            join_take(h, t, out, result);
+            return WEFT_READY;
+        }
+        /* release publishes join_waker to the completing worker's acquire */
+        if (atomic_compare_exchange_weak_explicit(&t->state, &cur, cur | TASK_JOIN_WAKER,
+                                                  memory_order_acq_rel, memory_order_relaxed))
+            break;
+    }
+    t->join_waker_set = 1;
+    return WEFT_PENDING;
+}
+
+bool weft_join_is_finished(const weft_join_handle *h)
+{
+    task *t = h ? h->task : NULL;
+    if (!t) return false;
+    return atomic_load_explicit(&t->state, memory_order_acquire) & TASK_COMPLETE;
+}
+
+void weft_join_detach(weft_join_handle *h)
+{
+    task *t = h ? h->task : NULL;
+    if (!t) return;
+    uint64_t cur = atomic_load_explicit(&t->state, memory_order_acquire);
+    while (!(cur & TASK_COMPLETE)) {
+        uint64_t next = cur & ~(uint64_t)(TASK_JOIN_INTEREST | TASK_JOIN_WAKER);
+        if (atomic_compare_exchange_weak_explicit(&t->state, &cur, next, memory_order_acq_rel,
+                                                  memory_order_acquire)) {
+            if (cur & TASK_JOIN_WAKER) weft_waker_drop(&t->join_waker); /* ours again */
+            break;
+        }
+    }
+    t->join_waker_set = 0;
+    h->task = NULL;
+    task_drop_reference(t);
+}
+
+int weft_join_abort(weft_join_handle *h)
+{
+    task *t = h ? h->task : NULL;
+    if (!t) return rt_fail(-EINVAL, "weft_join_abort: the handle is empty (already joined or detached)");
+    uint64_t cur = atomic_load_explicit(&t->state, memory_order_acquire);
+    for (;;) {
+        if (cur & TASK_COMPLETE)
+            return (cur & TASK_CANCELLED) ? 0 : rt_fail(-EALREADY, "weft_join_abort: the task already completed");
+        if (cur & TASK_CANCELLED) return 0;
+        uint64_t next = cur | TASK_CANCELLED;
+        bool schedule = false;
+        if (!(cur & (TASK_RUNNING | TASK_NOTIFIED))) {
+            next |= TASK_NOTIFIED; /* queue it so its next scheduling point drops it */
+            next += TASK_REF_ONE;
+            schedule = true;
+        }
+        if (atomic_compare_exchange_weak_explicit(&t->state, &cur, next, memory_order_acq_rel,
+                                                  memory_order_acquire)) {
+            if (schedule) rt_schedule(t, SCHED_WAKE);
+            return 0;
+        }
+    }
+}
+
+/* ---- waiting from a plain thread ------------------------------------------------
+ * A heap-allocated, reference-counted thread parker used as the join waker,
+ * so the waiting thread may return while the waking thread is still inside
+ * wake (it holds its own reference). */
+typedef struct thread_parker {
+    _Atomic int refs;
+    int notified; /* under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} thread_parker;
+
+static void tp_release(const void *d)
+{
+    thread_parker *p = (thread_parker *)d;
+    /* acq_rel: the last release frees; pairs with the other releases */
+    if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1) {
+        pthread_mutex_destroy(&p->mu);
+        pthread_cond_destroy(&p->cv);
+        free(p);
+    }
+}
+static const weft_waker_vtable thread_parker_vtable;
+static weft_waker tp_clone(const void *d)
+{
+    atomic_fetch_add_explicit(&((thread_parker *)d)->refs, 1, memory_order_relaxed);
+    return (weft_waker){&thread_parker_vtable, d};
+}
+static void tp_wake_by_ref(const void *d)
+{
+    thread_parker *p = (thread_parker *)d;
+    pthread_mutex_lock(&p->mu);
+    p->notified = 1;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+static void tp_wake(const void *d)
+{
+    tp_wake_by_ref(d);
+    tp_release(d);
+}
+static const weft_waker_vtable thread_parker_vtable = {tp_clone, tp_wake, tp_wake_by_ref,
+                                                       tp_release};
+
+int weft_join_wait(weft_join_handle *h, void *out)
+{
+    task *t = h ? h->task : NULL;
+    if (!t) return rt_fail(-EINVAL, "weft_join_wait: the handle is empty (already joined or detached)");
+    worker *w = rt_current_worker();
+    if (w && w->rt == t->rt)
+        return rt_fail(-EDEADLK, "weft_join_wait: called on a worker thread of the task's runtime; "
+                                 "await the handle with weft_join_poll instead");
+    thread_parker *p = calloc(1, sizeof *p);
+    if (!p) return rt_fail(-ENOMEM, "weft_join_wait: out of memory");
+    atomic_init(&p->refs, 1);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    weft_context cx = {{&thread_parker_vtable, p}, NULL, NULL, -1, 0};
+    int result = 0;
+    for (;;) {
+        if (weft_join_poll(h, &cx, out, &result) == WEFT_READY) break;
+        pthread_mutex_lock(&p->mu);
+        while (!p->notified) pthread_cond_wait(&p->cv, &p->mu);
+        p->notified = 0;
+        pthread_mutex_unlock(&p->mu);
+    }
+    tp_release(p);
+    return result;
+}

@@ -1,0 +1,117 @@
+/*
+ * schedulers/task.h - the task: one allocation holding a header, the
+ * future's state and its output, and the one atomic state word that makes
+ * every transition a single CAS or fetch-op.
+ *
+ * ## The state word
+ *
+ *   bit 0  RUNNING        a worker is inside poll (or the blocking pool is
+ *                         running the job); only the holder of RUNNING
+ *                         touches the future's state
+ *   bit 1  COMPLETE       poll returned READY or the task was cancelled;
+ *                         the output (or the cancelled flag) is published
+ *   bit 2  NOTIFIED       the task is in a run queue, or will be put in one
+ *                         by the worker that is polling it
+ *   bit 3  CANCELLED      abort was requested; the next scheduling point
+ *                         drops the future instead of polling it
+ *   bit 4  JOIN_INTEREST  a join handle exists and will read the output
+ *   bit 5  JOIN_WAKER     join_waker holds a waker the runtime may take
+ *   bits 6.. reference count (REF_ONE = 64)
+ *
+ * Who holds a reference: the owned-task list (from spawn until completion or
+ * shutdown), a run queue (exactly while NOTIFIED is set and the task is not
+ * RUNNING; the polling worker inherits it), the join handle, every waker.
+ *
+ * ## Invariants (task_check_state asserts them)
+ *   - never queued twice: a queue reference is created only by the CAS that
+ *     sets NOTIFIED on an idle (not RUNNING, not COMPLETE) task;
+ *   - never polled by two threads: only the holder of the queue reference
+ *     may set RUNNING, and it clears NOTIFIED in the same CAS;
+ *   - a wake during a poll is not lost: it sets NOTIFIED on a RUNNING task
+ *     and the poller, clearing RUNNING, sees NOTIFIED and re-queues the task
+ *     with the reference it already holds;
+ *   - a wake after completion is harmless: COMPLETE makes wake a no-op;
+ *   - COMPLETE is never cleared; RUNNING and COMPLETE are never both set;
+ *   - JOIN_WAKER implies JOIN_INTEREST; while JOIN_WAKER is set the runtime
+ *     owns the right to take join_waker; while it is clear only the join
+ *     handle touches join_waker.
+ */
+#ifndef WEFT_SCHED_TASK_H
+#define WEFT_SCHED_TASK_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "weft/future.h"
+#include "weft/runtime.h"
+
+enum {
+    TASK_RUNNING = 1u << 0,
+    TASK_COMPLETE = 1u << 1,
+    TASK_NOTIFIED = 1u << 2,
+    TASK_CANCELLED = 1u << 3,
+    TASK_JOIN_INTEREST = 1u << 4,
+    TASK_JOIN_WAKER = 1u << 5,
+};
+#define TASK_REF_SHIFT 6
+#define TASK_REF_ONE ((uint64_t)1 << TASK_REF_SHIFT)
+#define TASK_FLAGS_MASK (TASK_REF_ONE - 1)
+#define TASK_REFS(s) ((s) >> TASK_REF_SHIFT)
+
+typedef struct task task;
+
+/* How the runtime runs a task: a future's poll, or a blocking job. */
+typedef struct task {
+    _Atomic uint64_t state;           /* see above */
+    const weft_future_type *type;     /* immutable after spawn */
+    weft_runtime *rt;                 /* immutable after spawn */
+    task *next;                       /* run-queue link: owned by the queue holding the
+                                         task's queue reference */
+    task *owned_prev, *owned_next;    /* owned-list links: under the shard's lock */
+    weft_waker join_waker;            /* see JOIN_WAKER */
+    uint64_t wake_ns;                 /* sched_latency: when the task was last queued */
+    uint32_t owned_shard;             /* immutable after spawn */
+    uint8_t join_waker_set;           /* join-handle side only: we set JOIN_WAKER */
+    uint8_t cancelled;                /* written before COMPLETE is published */
+    uint8_t is_blocking;              /* a spawn_blocking job, not on the owned list */
+    uint8_t pad0;
+    size_t output_off;                /* offset of the output from the task start */
+} task;
+
+/* 16-byte alignment for the future state and output that follow the header. */
+#define TASK_ALIGN 16
+#define TASK_HEADER_SIZE ((sizeof(task) + TASK_ALIGN - 1) & ~(size_t)(TASK_ALIGN - 1))
+_Static_assert((TASK_ALIGN & (TASK_ALIGN - 1)) == 0, "TASK_ALIGN must be a power of two");
+
+static inline void *task_state_ptr(task *t) { return (char *)t + TASK_HEADER_SIZE; }
+static inline void *task_output_ptr(task *t) { return (char *)t + t->output_off; }
+
+extern const weft_waker_vtable task_waker_vtable;
+
+static inline weft_waker task_waker_borrowed(task *t)
+{
+    return (weft_waker){&task_waker_vtable, t};
+}
+
+/* Transition results for the worker loop. */
+typedef enum task_after_poll {
+    TASK_AFTER_IDLE,    /* waiting for a waker; the queue reference was released */
+    TASK_AFTER_REQUEUE, /* notified or yielded: re-queue it with the reference held */
+    TASK_AFTER_CANCEL,  /* abort requested: drop it (RUNNING still held) */
+} task_after_poll;
+
+/* Worker side (the holder of the queue reference). */
+bool task_transition_to_running(task *t);               /* false: cancelled, drop it */
+task_after_poll task_transition_to_idle(task *t, bool yielded);
+void task_complete(task *t, bool cancelled);            /* READY or cancel; releases the
+                                                           owned and queue references */
+void task_drop_reference(task *t);
+
+/* Any thread. */
+void task_wake_by_ref(task *t);
+void task_wake_consume(task *t);
+
+void task_check_state(uint64_t s); /* always-on assert of the invariants above */
+#endif

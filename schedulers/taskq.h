@@ -1,0 +1,132 @@
+/*
+ * schedulers/taskq.h - intrusive task queues through task->next.
+ *
+ *   taskq       an unsynchronised FIFO: one owner thread (fifo's run queue).
+ *   injectq     a FIFO any thread may push to and pop from: a spinlock over a
+ *               taskq plus an atomic length, so "is it empty?" costs one
+ *               relaxed load and no lock (the idle re-check and the
+ *               every-K-ticks check read it). Tokio's inject queue is the
+ *               same shape under a mutex.
+ *
+ * A task is in at most one queue: its NOTIFIED bit and the queue reference
+ * it stands for are created once per enqueue (task.h), so `next` has one
+ * owner at a time.
+ */
+#ifndef WEFT_SCHED_TASKQ_H
+#define WEFT_SCHED_TASKQ_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "common/spinlock.h"
+#include "schedulers/task.h"
+
+typedef struct taskq {
+    task *head, *tail;
+    size_t len;
+} taskq;
+
+static inline void taskq_init(taskq *q) { q->head = q->tail = NULL; q->len = 0; }
+
+static inline void taskq_push(taskq *q, task *t)
+{
+    t->next = NULL;
+    if (q->tail) q->tail->next = t;
+    else q->head = t;
+    q->tail = t;
+    q->len++;
+}
+
+static inline void taskq_push_front(taskq *q, task *t)
+{
+    t->next = q->head;
+    q->head = t;
+    if (!q->tail) q->tail = t;
+    q->len++;
+}
+
+static inline task *taskq_pop(taskq *q)
+{
+    task *t = q->head;
+    if (!t) return NULL;
+    q->head = t->next;
+    if (!q->head) q->tail = NULL;
+    q->len--;
+    t->next = NULL;
+    return t;
+}
+
+/* Appends all of src to q and empties src. */
+static inline void taskq_append(taskq *q, taskq *src)
+{
+    if (!src->head) return;
+    if (q->tail) q->tail->next = src->head;
+    else q->head = src->head;
+    q->tail = src->tail;
+    q->len += src->len;
+    taskq_init(src);
+}
+
+typedef struct injectq {
+    spinlock lock;
+    taskq q;               /* under lock */
+    _Atomic size_t len;    /* written under lock, read anywhere (relaxed) */
+} injectq;
+
+static inline void injectq_init(injectq *iq)
+{
+    spinlock_init(&iq->lock);
+    taskq_init(&iq->q);
+    atomic_init(&iq->len, 0);
+}
+
+static inline size_t injectq_len(injectq *iq)
+{
+    return atomic_load_explicit(&iq->len, memory_order_relaxed);
+}
+
+static inline void injectq_push(injectq *iq, task *t)
+{
+    spinlock_lock(&iq->lock);
+    taskq_push(&iq->q, t);
+    /* relaxed: the lock orders the list; readers only use len as a hint and
+     * take the lock before touching the list */
+    atomic_store_explicit(&iq->len, iq->q.len, memory_order_relaxed);
+    spinlock_unlock(&iq->lock);
+}
+
+static inline void injectq_push_batch(injectq *iq, taskq *batch)
+{
+    spinlock_lock(&iq->lock);
+    taskq_append(&iq->q, batch);
+    atomic_store_explicit(&iq->len, iq->q.len, memory_order_relaxed);
+    spinlock_unlock(&iq->lock);
+}
+
+static inline task *injectq_pop(injectq *iq)
+{
+    if (injectq_len(iq) == 0) return NULL;
+    spinlock_lock(&iq->lock);
+    task *t = taskq_pop(&iq->q);
+    atomic_store_explicit(&iq->len, iq->q.len, memory_order_relaxed);
+    spinlock_unlock(&iq->lock);
+    return t;
+}
+
+/* Moves up to max tasks into out (in order); returns how many. */
+static inline size_t injectq_pop_batch(injectq *iq, taskq *out, size_t max)
+{
+    if (injectq_len(iq) == 0) return 0;
+    size_t n = 0;
+    spinlock_lock(&iq->lock);
+    if (iq->q.len <= max) {
+        n = iq->q.len;
+        taskq_append(out, &iq->q);
+    } else {
+        for (task *t; n < max && (t = taskq_pop(&iq->q)); n++) taskq_push(out, t);
+    }
+    atomic_store_explicit(&iq->len, iq->q.len, memory_order_relaxed);
+    spinlock_unlock(&iq->lock);
+    return n;
+}
+#endif
