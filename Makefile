@@ -1,0 +1,82 @@
+# weft - the two commands a user needs:
+#   make test    install what is missing, build, run every test (CTest)
+#   make bench   install what is missing, build release, run the standard suite, write a report
+# and the ones CI and maintainers use: test-asan, test-tsan, compare, reproduce.
+
+SHELL := /bin/bash
+CC ?= cc
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+BUILD ?= build
+# Debian's python3 has matplotlib and scipy; a pyenv python3 on PATH does not.
+PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
+PROFILE ?= standard
+BENCH_ARGS ?=
+CMAKE_FLAGS ?=
+
+DEB_PACKAGES := build-essential cmake pkg-config clang libhwloc-dev libjemalloc-dev \
+	libcmocka-dev libbenchmark-dev libbenchmark-tools libssl-dev python3 \
+	python3-matplotlib python3-scipy git
+
+.PHONY: all deps build test test-asan test-tsan bench bench-quick compare reproduce clean install
+
+all: build
+
+# Installs every missing Debian package (apt-get; through sudo when not root).
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "weft: installing missing packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+define configure_and_build
+	cmake -S . -B $(1) -DCMAKE_C_COMPILER=$(CC) $(2) $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(1) -j $(JOBS)
+endef
+
+build: deps
+	$(call configure_and_build,$(BUILD)/release,-DCMAKE_BUILD_TYPE=Release)
+
+test: deps
+	$(call configure_and_build,$(BUILD)/test,-DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_WERROR=ON)
+	cd $(BUILD)/test && ctest --output-on-failure -j $(JOBS)
+
+test-asan: deps
+	$(call configure_and_build,$(BUILD)/asan-$(notdir $(CC)),-DCMAKE_BUILD_TYPE=Debug -DWEFT_WERROR=ON -DWEFT_SANITIZE=address -DWEFT_BUILD_BENCH=OFF)
+	cd $(BUILD)/asan-$(notdir $(CC)) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
+
+test-tsan: deps
+	$(call configure_and_build,$(BUILD)/tsan-$(notdir $(CC)),-DCMAKE_BUILD_TYPE=RelWithDebInfo -DWEFT_WERROR=ON -DWEFT_SANITIZE=thread -DWEFT_BUILD_BENCH=OFF)
+	cd $(BUILD)/tsan-$(notdir $(CC)) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest --output-on-failure -j $(JOBS)
+
+# The main job: release build, the standard profile of every workload on every
+# scheduler, then the report under results/.
+bench: build
+	@mkdir -p $(BUILD)/bench-out
+	$(BUILD)/release/bench/weft-bench --profile=$(PROFILE) \
+	  --benchmark_out=$(BUILD)/bench-out/weft-bench.json --benchmark_out_format=json $(BENCH_ARGS)
+	$(PYTHON) bench/report.py --out-root results $(BUILD)/bench-out/weft-bench.json
+
+bench-quick:
+	$(MAKE) bench PROFILE=quick
+
+# make compare A=<result dir or json> B=<result dir or json>
+compare:
+	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make compare A=<result> B=<result>"; exit 2; }
+	$(PYTHON) bench/compare.py $(A) $(B)
+
+# make reproduce RESULT=results/<machine>-<date>-<commit>
+reproduce: build
+	@test -n "$(RESULT)" || { echo "usage: make reproduce RESULT=results/<dir>"; exit 2; }
+	WEFT_BENCH=$(BUILD)/release/bench/weft-bench PYTHON=$(PYTHON) bash bench/reproduce.sh $(RESULT)
+
+install: build
+	cmake --install $(BUILD)/release
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,624 @@
+/*
+ * common/sync.c - one-shot channels, bounded channels, notify, semaphores.
+ *
+ * The one-shot channel is lock-free: it is on the hot path of message
+ * passing (ping_pong creates two per round trip). Its state word follows
+ * the join handle's protocol (schedulers/task.c): the receiver writes its
+ * waker into rx_waker and publishes it by setting RX_WAKER with a CAS that
+ * fails once the sender closed; the sender closes with one CAS that sets
+ * VALUE/TX_CLOSED and clears RX_WAKER, and thereby takes the waker if it
+ * was published. Exactly one side consumes each waker.
+ *
+ * The other objects are a spinlock around a small structure plus an
+ * intrusive list of waiters embedded in the waiting futures. Waiters are
+ * granted (and their wakers moved out) under the lock, and woken after it
+ * is released, so a waker never runs under a weft lock. A waiting future
+ * that is dropped unlinks itself under the lock; if it had been granted a
+ * value or permits it never observed, it hands them back.
+ */
+#include "weft/sync.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/spinlock.h"
+
+/* ---- one-shot ------------------------------------------------------------------- */
+
+enum { OS_VALUE = 1, OS_TX_CLOSED = 2, OS_RX_CLOSED = 4, OS_RX_WAKER = 8 };
+
+struct weft_oneshot {
+    _Atomic uint32_t state;
+    _Atomic int refs;
+    uint64_t value;       /* written by the sender before OS_VALUE (release) */
+    weft_waker rx_waker;  /* see the protocol above */
+};
+
+int weft_oneshot_new(weft_oneshot **out)
+{
+    weft_oneshot *o = malloc(sizeof *o);
+    if (!o) return -ENOMEM;
+    atomic_init(&o->state, 0);
+    atomic_init(&o->refs, 2);
+    o->value = 0;
+    o->rx_waker = WEFT_WAKER_NONE;
+    *out = o;
+    return 0;
+}
+
+static void oneshot_release(weft_oneshot *o)
+{
+    /* acq_rel: the last side to leave sees the other's writes, then frees */
+    if (atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) == 1) free(o);
+}
+
+static int oneshot_close_tx(weft_oneshot *o, bool with_value, uint64_t value)
+{
+    if (with_value) o->value = value;
+    uint32_t add = OS_TX_CLOSED | (with_value ? OS_VALUE : 0);
+    uint32_t cur = atomic_load_explicit(&o->state, memory_order_relaxed);
+    /* release publishes value; acquire sees the receiver's rx_waker write */
+    while (!atomic_compare_exchange_weak_explicit(&o->state, &cur, (cur | add) & ~(uint32_t)OS_RX_WAKER,
+                                                  memory_order_acq_rel, memory_order_relaxed)) {
+    }
+    if (cur & OS_RX_WAKER) {
+        weft_waker w = o->rx_waker; /* ours now */
+        weft_waker_wake(&w);
+    }
+    int rc = (cur & OS_RX_CLOSED) ? -EPIPE : 0;
+    oneshot_release(o);
+    return rc;
+}
+
+int weft_oneshot_send(weft_oneshot *o, uint64_t value)
+{
+    if (!o) return -EINVAL;
+    return oneshot_close_tx(o, true, value);
+}
+
+void weft_oneshot_drop_sender(weft_oneshot *o)
+{
+    if (o) oneshot_close_tx(o, false, 0);
+}
+
+static weft_poll oneshot_take(weft_oneshot *o, uint32_t cur, uint64_t *value, int *result)
+{
+    if (cur & OS_VALUE) {
+        if (value) *value = o->value;
+        *result = 0;
+    } else {
+        *result = -EPIPE;
+    }
+    oneshot_release(o);
+    return WEFT_READY;
+}
+
+weft_poll weft_oneshot_recv(weft_oneshot *o, weft_context *cx, uint64_t *value, int *result)
+{
+    int dummy;
+    if (!result) result = &dummy;
+    if (!o) {
+        *result = -EINVAL;
+        return WEFT_READY;
+    }
+    /* acquire pairs with the sender's release */
+    uint32_t cur = atomic_load_explicit(&o->state, memory_order_acquire);
+    if (cur & OS_TX_CLOSED) return oneshot_take(o, cur, value, result);
+    if (!weft_coop_proceed(cx)) return WEFT_PENDING;
+    const weft_waker *w = weft_context_waker(cx);
+    if (cur & OS_RX_WAKER) {
+        if (weft_waker_will_wake(&o->rx_waker, w)) return WEFT_PENDING;
+        while (!(cur & OS_TX_CLOSED) &&
+               !atomic_compare_exchange_weak_explicit(&o->state, &cur, cur & ~(uint32_t)OS_RX_WAKER,
+                                                      memory_order_acq_rel, memory_order_acquire)) {
+        }
+        if (cur & OS_TX_CLOSED) return oneshot_take(o, cur, value, result); /* sender took it */
+        weft_waker_drop(&o->rx_waker);
+    }
+    o->rx_waker = weft_waker_clone(w);
+    cur = atomic_load_explicit(&o->state, memory_order_relaxed);
+    for (;;) {
+        if (cur & OS_TX_CLOSED) {
+            weft_waker_drop(&o->rx_waker); /* never published */
+            atomic_thread_fence(memory_order_acquire); /* pairs with the sender's release */
+            return oneshot_take(o, cur, value, result);
+        }
+        /* release publishes rx_waker to the sender */
+        if (atomic_compare_exchange_weak_explicit(&o->state, &cur, cur | OS_RX_WAKER,
+                                                  memory_order_acq_rel, memory_order_relaxed))
+            return WEFT_PENDING;
+    }
+}
+
+void weft_oneshot_drop_receiver(weft_oneshot *o)
+{
+    if (!o) return;
+    uint32_t cur = atomic_load_explicit(&o->state, memory_order_acquire);
+    while (!atomic_compare_exchange_weak_explicit(&o->state, &cur,
+                                                  (cur | OS_RX_CLOSED) & ~(uint32_t)OS_RX_WAKER,
+                                                  memory_order_acq_rel, memory_order_acquire)) {
+    }
+    if (cur & OS_RX_WAKER) weft_waker_drop(&o->rx_waker); /* took it back before the sender */
+    oneshot_release(o);
+}
+
+/* ---- waiter lists ------------------------------------------------------------------ */
+
+typedef struct wlist {
+    weft_waiter *head, *tail;
+} wlist;
+
+static void wlist_push(wlist *l, weft_waiter *w)
+{
+    w->next = NULL;
+    w->prev = l->tail;
+    if (l->tail) l->tail->next = w;
+    else l->head = w;
+    l->tail = w;
+    w->state = 1;
+}
+
+static void wlist_remove(wlist *l, weft_waiter *w)
+{
+    if (w->prev) w->prev->next = w->next;
+    else l->head = w->next;
+    if (w->next) w->next->prev = w->prev;
+    else l->tail = w->prev;
+    w->prev = w->next = NULL;
+}
+
+/* Wakes up to n wakers collected under a lock, after it is released. */
+#define WAKE_BATCH 32
+typedef struct wake_batch {
+    weft_waker w[WAKE_BATCH];
+    int n;
+} wake_batch;
+
+static void wake_batch_run(wake_batch *b)
+{
+    for (int i = 0; i < b->n; i++) weft_waker_wake(&b->w[i]);
+    b->n = 0;
+}
+
+/* ---- bounded channel ----------------------------------------------------------------- */
+
+struct weft_channel {
+    spinlock lock;
+    uint64_t *buf;
+    size_t cap, head, len;   /* ring, under lock */
+    int senders;             /* under lock */
+    bool rx_closed;          /* under lock */
+    weft_waker rx_waker;     /* under lock */
+    wlist send_waiters;      /* under lock */
+};
+
+int weft_channel_new(size_t capacity, weft_channel **out)
+{
+    if (!out || capacity < 1 || capacity > (1u << 24)) return -EINVAL;
+    weft_channel *c = calloc(1, sizeof *c);
+    if (!c) return -ENOMEM;
+    c->buf = malloc(capacity * sizeof(uint64_t));
+    if (!c->buf) {
+        free(c);
+        return -ENOMEM;
+    }
+    spinlock_init(&c->lock);
+    c->cap = capacity;
+    c->senders = 1;
+    c->rx_waker = WEFT_WAKER_NONE;
+    *out = c;
+    return 0;
+}
+
+static void channel_maybe_free(weft_channel *c)
+{
+    /* called with the lock released, when senders == 0 and rx_closed */
+    free(c->buf);
+    free(c);
+}
+
+void weft_channel_sender_clone(weft_channel *c)
+{
+    spinlock_lock(&c->lock);
+    c->senders++;
+    spinlock_unlock(&c->lock);
+}
+
+void weft_channel_sender_drop(weft_channel *c)
+{
+    if (!c) return;
+    weft_waker w = WEFT_WAKER_NONE;
+    spinlock_lock(&c->lock);
+    bool last = --c->senders == 0;
+    if (last) {
+        w = c->rx_waker;
+        c->rx_waker = WEFT_WAKER_NONE;
+    }
+    bool free_it = last && c->rx_closed;
+    spinlock_unlock(&c->lock);
+    weft_waker_wake(&w);
+    if (free_it) channel_maybe_free(c);
+}
+
+void weft_channel_receiver_drop(weft_channel *c)
+{
+    if (!c) return;
+    wake_batch b = {.n = 0};
+    spinlock_lock(&c->lock);
+    c->rx_closed = true;
+    weft_waker_drop(&c->rx_waker);
+    /* every waiting sender learns the receiver is gone */
+    for (;;) {
+        while (c->send_waiters.head && b.n < WAKE_BATCH) {
+            weft_waiter *sw = c->send_waiters.head;
+            wlist_remove(&c->send_waiters, sw);
+            sw->state = 2;
+            b.w[b.n++] = sw->waker;
+            sw->waker = WEFT_WAKER_NONE;
+        }
+        if (!b.n) break;
+        spinlock_unlock(&c->lock);
+        wake_batch_run(&b);
+        spinlock_lock(&c->lock);
+    }
+    bool free_it = c->senders == 0;
+    spinlock_unlock(&c->lock);
+    if (free_it) channel_maybe_free(c);
+}
+
+/* Under the lock: push if there is room; returns the receiver's waker to wake. */
+static int channel_push_locked(weft_channel *c, uint64_t v, weft_waker *wake)
+{
+    if (c->rx_closed) return -EPIPE;
+    if (c->len == c->cap) return -EAGAIN;
+    c->buf[(c->head + c->len) % c->cap] = v;
+    c->len++;
+    *wake = c->rx_waker;
+    c->rx_waker = WEFT_WAKER_NONE;
+    return 0;
+}
+
+int weft_channel_try_send(weft_channel *c, uint64_t value)
+{
+    if (!c) return -EINVAL;
+    weft_waker w = WEFT_WAKER_NONE;
+    spinlock_lock(&c->lock);
+    int rc = c->send_waiters.head && !c->rx_closed ? -EAGAIN : channel_push_locked(c, value, &w);
+    spinlock_unlock(&c->lock);
+    weft_waker_wake(&w);
+    return rc;
+}
+
+void weft_channel_send_init(weft_channel_send *op, weft_channel *c, uint64_t value)
+{
+    memset(op, 0, sizeof *op);
+    op->chan = c;
+    op->w.value = value;
+}
+
+weft_poll weft_channel_send_poll(weft_channel_send *op, weft_context *cx, int *result)
+{
+    int dummy;
+    if (!result) result = &dummy;
+    weft_channel *c = op->chan;
+    if (!c) {
+        *result = -EINVAL;
+        return WEFT_READY;
+    }
+    if (!weft_coop_proceed(cx)) return WEFT_PENDING;
+    weft_waker w = WEFT_WAKER_NONE;
+    spinlock_lock(&c->lock);
+    if (op->w.state == 2) { /* the receiver went away while we waited */
+        spinlock_unlock(&c->lock);
+        op->w.state = 0;
+        *result = -EPIPE;
+        return WEFT_READY;
+    }
+    /* FIFO among senders: only the first waiter (or a newcomer with no queue) may push */
+    bool my_turn = op->w.state == 1 ? c->send_waiters.head == &op->w : !c->send_waiters.head;
+    int rc = my_turn ? channel_push_locked(c, op->w.value, &w) : -EAGAIN;
+    if (rc == -EAGAIN) {
+        if (op->w.state == 0) wlist_push(&c->send_waiters, &op->w);
+        weft_waker_store(&op->w.waker, weft_context_waker(cx));
+        spinlock_unlock(&c->lock);
+        return WEFT_PENDING;
+    }
+    if (op->w.state == 1) {
+        wlist_remove(&c->send_waiters, &op->w);
+        op->w.state = 0;
+    }
+    weft_waker mine = op->w.waker;
+    op->w.waker = WEFT_WAKER_NONE;
+    /* the next waiting sender may have room now */
+    weft_waker next = WEFT_WAKER_NONE;
+    if (c->send_waiters.head && c->len < c->cap) next = weft_waker_clone(&c->send_waiters.head->waker);
+    spinlock_unlock(&c->lock);
+    weft_waker_drop(&mine);
+    weft_waker_wake(&w);
+    weft_waker_wake(&next);
+    *result = rc;
+    return WEFT_READY;
+}
+
+void weft_channel_send_drop(weft_channel_send *op)
+{
+    weft_channel *c = op->chan;
+    if (!c) return;
+    spinlock_lock(&c->lock);
+    if (op->w.state == 1) wlist_remove(&c->send_waiters, &op->w);
+    op->w.state = 0;
+    weft_waker w = op->w.waker;
+    op->w.waker = WEFT_WAKER_NONE;
+    spinlock_unlock(&c->lock);
+    weft_waker_drop(&w);
+    op->chan = NULL;
+}
+
+static int channel_pop_locked(weft_channel *c, uint64_t *value, weft_waker *wake_sender)
+{
+    if (c->len == 0) return c->senders == 0 ? -EPIPE : -EAGAIN;
+    if (value) *value = c->buf[c->head];
+    c->head = (c->head + 1) % c->cap;
+    c->len--;
+    if (c->send_waiters.head) *wake_sender = weft_waker_clone(&c->send_waiters.head->waker);
+    return 0;
+}
+
+int weft_channel_try_recv(weft_channel *c, uint64_t *value)
+{
+    if (!c) return -EINVAL;
+    weft_waker w = WEFT_WAKER_NONE;
+    spinlock_lock(&c->lock);
+    int rc = channel_pop_locked(c, value, &w);
+    spinlock_unlock(&c->lock);
+    weft_waker_wake(&w);
+    return rc;
+}
+
+weft_poll weft_channel_recv(weft_channel *c, weft_context *cx, uint64_t *value, int *result)
+{
+    int dummy;
+    if (!result) result = &dummy;
+    if (!c) {
+        *result = -EINVAL;
+        return WEFT_READY;
+    }
+    if (!weft_coop_proceed(cx)) return WEFT_PENDING;
+    weft_waker w = WEFT_WAKER_NONE;
+    spinlock_lock(&c->lock);
+    int rc = channel_pop_locked(c, value, &w);
+    if (rc == -EAGAIN) {
+        weft_waker_store(&c->rx_waker, weft_context_waker(cx));
+        spinlock_unlock(&c->lock);
+        return WEFT_PENDING;
+    }
+    spinlock_unlock(&c->lock);
+    weft_waker_wake(&w);
+    *result = rc;
+    return WEFT_READY;
+}
+
+size_t weft_channel_len(weft_channel *c)
+{
+    spinlock_lock(&c->lock);
+    size_t n = c->len;
+    spinlock_unlock(&c->lock);
+    return n;
+}
+
+/* ---- notify ---------------------------------------------------------------------------- */
+
+struct weft_notify {
+    spinlock lock;
+    bool permit;   /* under lock */
+    wlist waiters; /* under lock */
+};
+
+int weft_notify_new(weft_notify **out)
+{
+    weft_notify *n = calloc(1, sizeof *n);
+    if (!n) return -ENOMEM;
+    spinlock_init(&n->lock);
+    *out = n;
+    return 0;
+}
+
+void weft_notify_free(weft_notify *n) { free(n); }
+
+void weft_notify_one(weft_notify *n)
+{
+    weft_waker w = WEFT_WAKER_NONE;
+    spinlock_lock(&n->lock);
+    weft_waiter *x = n->waiters.head;
+    if (x) {
+        wlist_remove(&n->waiters, x);
+        x->state = 2;
+        w = x->waker;
+        x->waker = WEFT_WAKER_NONE;
+    } else {
+        n->permit = true;
+    }
+    spinlock_unlock(&n->lock);
+    weft_waker_wake(&w);
+}
+
+void weft_notify_all(weft_notify *n)
+{
+    wake_batch b = {.n = 0};
+    spinlock_lock(&n->lock);
+    /* detach the current waiters first, so waiters that arrive while we
+     * wake (after a batch) are not woken by this call */
+    wlist cur = n->waiters;
+    n->waiters.head = n->waiters.tail = NULL;
+    for (weft_waiter *x = cur.head; x; x = x->next) x->state = 2;
+    for (;;) {
+        while (cur.head && b.n < WAKE_BATCH) {
+            weft_waiter *x = cur.head;
+            wlist_remove(&cur, x);
+            b.w[b.n++] = x->waker;
+            x->waker = WEFT_WAKER_NONE;
+        }
+        if (!b.n) break;
+        spinlock_unlock(&n->lock);
+        wake_batch_run(&b);
+        spinlock_lock(&n->lock);
+    }
+    spinlock_unlock(&n->lock);
+}
+
+void weft_notified_init(weft_notified *op, weft_notify *n)
+{
+    memset(op, 0, sizeof *op);
+    op->notify = n;
+}
+
+weft_poll weft_notified_poll(weft_notified *op, weft_context *cx)
+{
+    weft_notify *n = op->notify;
+    if (!weft_coop_proceed(cx)) return WEFT_PENDING;
+    spinlock_lock(&n->lock);
+    if (op->w.state == 2) {
+        spinlock_unlock(&n->lock);
+        op->w.state = 0;
+        return WEFT_READY;
+    }
+    if (op->w.state == 0 && n->permit) {
+        n->permit = false;
+        spinlock_unlock(&n->lock);
+        return WEFT_READY;
+    }
+    if (op->w.state == 0) wlist_push(&n->waiters, &op->w);
+    weft_waker_store(&op->w.waker, weft_context_waker(cx));
+    spinlock_unlock(&n->lock);
+    return WEFT_PENDING;
+}
+
+void weft_notified_drop(weft_notified *op)
+{
+    weft_notify *n = op->notify;
+    if (!n) return;
+    spinlock_lock(&n->lock);
+    if (op->w.state == 1) wlist_remove(&n->waiters, &op->w);
+    weft_waker w = op->w.waker;
+    op->w.waker = WEFT_WAKER_NONE;
+    op->w.state = 0;
+    spinlock_unlock(&n->lock);
+    weft_waker_drop(&w);
+    op->notify = NULL;
+}
+
+/* ---- semaphore ---------------------------------------------------------------------------- */
+
+struct weft_semaphore {
+    spinlock lock;
+    uint64_t permits; /* under lock */
+    wlist waiters;    /* under lock, FIFO */
+};
+
+int weft_semaphore_new(uint64_t permits, weft_semaphore **out)
+{
+    weft_semaphore *s = calloc(1, sizeof *s);
+    if (!s) return -ENOMEM;
+    spinlock_init(&s->lock);
+    s->permits = permits;
+    *out = s;
+    return 0;
+}
+
+void weft_semaphore_free(weft_semaphore *s) { free(s); }
+
+/* Under the lock: grant permits to waiters in order; collect their wakers. */
+static void sem_grant_locked(weft_semaphore *s, wake_batch *b)
+{
+    while (s->waiters.head && b->n < WAKE_BATCH && s->waiters.head->value <= s->permits) {
+        weft_waiter *x = s->waiters.head;
+        s->permits -= x->value;
+        wlist_remove(&s->waiters, x);
+        x->state = 2;
+        b->w[b->n++] = x->waker;
+        x->waker = WEFT_WAKER_NONE;
+    }
+}
+
+void weft_semaphore_release(weft_semaphore *s, uint64_t permits)
+{
+    wake_batch b = {.n = 0};
+    spinlock_lock(&s->lock);
+    s->permits += permits;
+    for (;;) {
+        sem_grant_locked(s, &b);
+        if (!b.n) break;
+        spinlock_unlock(&s->lock);
+        wake_batch_run(&b);
+        spinlock_lock(&s->lock);
+    }
+    spinlock_unlock(&s->lock);
+}
+
+int weft_semaphore_try_acquire(weft_semaphore *s, uint64_t permits)
+{
+    spinlock_lock(&s->lock);
+    int rc = -EAGAIN;
+    if (!s->waiters.head && s->permits >= permits) {
+        s->permits -= permits;
+        rc = 0;
+    }
+    spinlock_unlock(&s->lock);
+    return rc;
+}
+
+uint64_t weft_semaphore_available(weft_semaphore *s)
+{
+    spinlock_lock(&s->lock);
+    uint64_t n = s->permits;
+    spinlock_unlock(&s->lock);
+    return n;
+}
+
+void weft_semaphore_acquire_init(weft_semaphore_acquire *op, weft_semaphore *s, uint64_t permits)
+{
+    memset(op, 0, sizeof *op);
+    op->sem = s;
+    op->w.value = permits;
+}
+
+weft_poll weft_semaphore_acquire_poll(weft_semaphore_acquire *op, weft_context *cx)
+{
+    weft_semaphore *s = op->sem;
+    if (!weft_coop_proceed(cx)) return WEFT_PENDING;
+    spinlock_lock(&s->lock);
+    if (op->w.state == 2) {
+        op->w.state = 3; /* observed: the permits are the caller's */
+        spinlock_unlock(&s->lock);
+        return WEFT_READY;
+    }
+    if (op->w.state == 0 && !s->waiters.head && s->permits >= op->w.value) {
+        s->permits -= op->w.value;
+        op->w.state = 3;
+        spinlock_unlock(&s->lock);
+        return WEFT_READY;
+    }
+    if (op->w.state == 0) wlist_push(&s->waiters, &op->w);
+    weft_waker_store(&op->w.waker, weft_context_waker(cx));
+    spinlock_unlock(&s->lock);
+    return WEFT_PENDING;
+}
+
+void weft_semaphore_acquire_drop(weft_semaphore_acquire *op)
+{
+    weft_semaphore *s = op->sem;
+    if (!s) return;
+    spinlock_lock(&s->lock);
+    int st = op->w.state;
+    if (st == 1) wlist_remove(&s->waiters, &op->w);
+    weft_waker w = op->w.waker;
+    op->w.waker = WEFT_WAKER_NONE;
+    op->w.state = 0;
+    spinlock_unlock(&s->lock);
+    weft_waker_drop(&w);
+    if (st == 2) weft_semaphore_release(s, op->w.value); /* granted, never observed */
+    else if (st == 1) weft_semaphore_release(s, 0);      /* we may have blocked those behind us */
+    op->sem = NULL;
+}
