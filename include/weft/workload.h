@@ -1,0 +1,97 @@
+/*
+ * weft/workload.h - the standard workloads (docs/WORKLOADS.md), by name.
+ *
+ * A workload has a name, a description, typed integer parameters with a
+ * default per profile (quick for tests, standard for `make bench`, full for
+ * long runs), optional named variants (uts: T1, T3; fib: join, spawn2), and
+ * one operation: run one iteration on a runtime it is given and verify its
+ * own result. A run whose verification fails returns -EPROTO and says what
+ * was expected and what came back in result->error; its time must never be
+ * reported.
+ */
+#ifndef WEFT_WORKLOAD_H
+#define WEFT_WORKLOAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "weft/runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum weft_profile {
+    WEFT_PROFILE_QUICK = 0,
+    WEFT_PROFILE_STANDARD = 1,
+    WEFT_PROFILE_FULL = 2,
+} weft_profile;
+
+#define WEFT_WL_MAX_PARAMS 8
+#define WEFT_WL_MAX_CHECKS 8
+
+typedef struct weft_wl_param {
+    const char *name;
+    const char *help;
+    int64_t def[3];   /* per weft_profile */
+    int64_t min, max;
+} weft_wl_param;
+
+typedef struct weft_wl_result {
+    uint64_t elapsed_ns;       /* the measured part of the iteration */
+    double units;              /* what the workload counts (tasks, yields, ...) */
+    const char *unit_name;
+    bool has_latency;          /* p50/p99/p999/max are set */
+    double p50_us, p99_us, p999_us, max_us;
+    int nchecks;               /* verified quantities, for the driver to show */
+    struct {
+        const char *name;
+        double value;
+    } checks[WEFT_WL_MAX_CHECKS];
+    char error[512];           /* non-empty: the self-check failed */
+} weft_wl_result;
+
+typedef struct weft_workload weft_workload;
+typedef int (*weft_wl_run_fn)(weft_runtime *rt, const int64_t *params, const char *variant,
+                              weft_wl_result *out);
+
+struct weft_workload {
+    const char *name;
+    const char *description;
+    const char *unit_name;              /* "task", "yield", "round trip", ... */
+    const char *kind;                   /* spawn, message, fork-join, timer, io, blocking */
+    int nparams;
+    weft_wl_param params[WEFT_WL_MAX_PARAMS];
+    const char *const *variants;        /* NULL-terminated, or NULL: no variants */
+    const char *const *standard_variants; /* the variants `standard` runs (NULL: all) */
+    weft_wl_run_fn run;
+};
+
+int weft_workload_count(void);
+const weft_workload *weft_workload_at(int i);
+/* NULL and a message listing the known names when unknown. */
+const weft_workload *weft_workload_find(const char *name);
+int weft_profile_parse(const char *s, weft_profile *out);
+const char *weft_profile_name(weft_profile p);
+
+/* Fills params[0..nparams) with the profile's defaults. */
+void weft_workload_defaults(const weft_workload *w, weft_profile p, int64_t *params);
+/* Sets one parameter by name; -EINVAL with a message for unknown names or
+ * values outside [min, max]. */
+int weft_workload_set_param(const weft_workload *w, int64_t *params, const char *name,
+                            const char *value);
+/* Runs one iteration and verifies it: 0, -EPROTO (self-check failed; see
+ * out->error), or another negative errno (bad variant, runtime error). */
+int weft_workload_run(const weft_workload *w, weft_runtime *rt, const int64_t *params,
+                      const char *variant, weft_wl_result *out);
+
+/* Deliberately broken variants for tests of the self-checks: when set (not
+ * for benchmarking), workloads drop one unit of work. */
+void weft_workload_set_fault_injection(bool on);
+bool weft_workload_fault_injection(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
