@@ -103,10 +103,11 @@ weft_poll weft_oneshot_recv(weft_oneshot *o, weft_context *cx, uint64_t *value, 
         *result = -EINVAL;
         return WEFT_READY;
     }
+    /* the budget is charged first, ready or not (as for join handles) */
+    if (!weft_coop_proceed(cx)) return WEFT_PENDING;
     /* acquire pairs with the sender's release */
     uint32_t cur = atomic_load_explicit(&o->state, memory_order_acquire);
     if (cur & OS_TX_CLOSED) return oneshot_take(o, cur, value, result);
-    if (!weft_coop_proceed(cx)) return WEFT_PENDING;
     const weft_waker *w = weft_context_waker(cx);
     if (cur & OS_RX_WAKER) {
         if (weft_waker_will_wake(&o->rx_waker, w)) return WEFT_PENDING;
@@ -118,16 +119,16 @@ weft_poll weft_oneshot_recv(weft_oneshot *o, weft_context *cx, uint64_t *value, 
         weft_waker_drop(&o->rx_waker);
     }
     o->rx_waker = weft_waker_clone(w);
-    cur = atomic_load_explicit(&o->state, memory_order_relaxed);
+    /* acquire (load and CAS failure) pairs with the sender's release of value */
+    cur = atomic_load_explicit(&o->state, memory_order_acquire);
     for (;;) {
         if (cur & OS_TX_CLOSED) {
             weft_waker_drop(&o->rx_waker); /* never published */
-            atomic_thread_fence(memory_order_acquire); /* pairs with the sender's release */
             return oneshot_take(o, cur, value, result);
         }
         /* release publishes rx_waker to the sender */
         if (atomic_compare_exchange_weak_explicit(&o->state, &cur, cur | OS_RX_WAKER,
-                                                  memory_order_acq_rel, memory_order_relaxed))
+                                                  memory_order_acq_rel, memory_order_acquire))
             return WEFT_PENDING;
     }
 }
@@ -435,6 +436,7 @@ void weft_notify_one(weft_notify *n)
     if (x) {
         wlist_remove(&n->waiters, x);
         x->state = 2;
+        x->value = 1; /* granted by notify_one */
         w = x->waker;
         x->waker = WEFT_WAKER_NONE;
     } else {
@@ -452,7 +454,10 @@ void weft_notify_all(weft_notify *n)
      * wake (after a batch) are not woken by this call */
     wlist cur = n->waiters;
     n->waiters.head = n->waiters.tail = NULL;
-    for (weft_waiter *x = cur.head; x; x = x->next) x->state = 2;
+    for (weft_waiter *x = cur.head; x; x = x->next) {
+        x->state = 2;
+        x->value = 0; /* granted by notify_all */
+    }
     for (;;) {
         while (cur.head && b.n < WAKE_BATCH) {
             weft_waiter *x = cur.head;
@@ -500,12 +505,16 @@ void weft_notified_drop(weft_notified *op)
     weft_notify *n = op->notify;
     if (!n) return;
     spinlock_lock(&n->lock);
-    if (op->w.state == 1) wlist_remove(&n->waiters, &op->w);
+    int st = op->w.state;
+    if (st == 1) wlist_remove(&n->waiters, &op->w);
     weft_waker w = op->w.waker;
     op->w.waker = WEFT_WAKER_NONE;
     op->w.state = 0;
     spinlock_unlock(&n->lock);
     weft_waker_drop(&w);
+    /* notified but never observed: pass the notification on, or it is lost
+     * (notify_all's wakes are not passed on: they were meant for everyone) */
+    if (st == 2 && op->w.value == 1) weft_notify_one(n);
     op->notify = NULL;
 }
 

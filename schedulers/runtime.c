@@ -72,6 +72,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/atomics.h"
 #include "common/clock.h"
 #include "common/histogram.h"
 #include "common/topology.h"
@@ -80,6 +81,10 @@
 #include "schedulers/sched.h"
 #include "schedulers/task.h"
 #include "timers/timer.h"
+
+#if defined(WEFT_TSAN)
+_Atomic int weft_tsan_fence_word;
+#endif
 
 /* ---- errors ------------------------------------------------------------------ */
 
@@ -306,7 +311,7 @@ void rt_notify_parked(weft_runtime *rt, int node)
 {
     /* seq_cst fence: the load half of the Dekker pattern; pairs with the
      * fence in worker_park_idle after idle_push */
-    atomic_thread_fence(memory_order_seq_cst);
+    SEQ_CST_FENCE();
     if (atomic_load_explicit(&rt->num_searching, memory_order_seq_cst) != 0) return;
     if (atomic_load_explicit(&rt->num_idle, memory_order_seq_cst) == 0) return;
     if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed)) return;
@@ -445,7 +450,7 @@ static void worker_park_idle(worker *w, _Atomic int *until)
     }
     idle_push(w);
     /* seq_cst fence: pairs with rt_notify_parked's fence (Dekker) */
-    atomic_thread_fence(memory_order_seq_cst);
+    SEQ_CST_FENCE();
     if (rt->ops->has_work(rt->policy) || loop_should_stop(w, until)) {
         if (!idle_remove_self(w)) w->searching = true; /* a notifier counted us searching */
         return;

@@ -247,13 +247,15 @@ weft_poll weft_join_poll(weft_join_handle *h, weft_context *cx, void *out, int *
         *result = rt_fail(-EINVAL, "weft_join_poll: the handle is empty (already joined or detached)");
         return WEFT_READY;
     }
+    /* the budget is charged first, ready or not (Tokio's rule): a loop over
+     * ready handles must still give up the worker after `budget` polls */
+    if (!weft_coop_proceed(cx)) return WEFT_PENDING;
     /* acquire pairs with task_complete's release: the output is visible */
     uint64_t cur = atomic_load_explicit(&t->state, memory_order_acquire);
     if (cur & TASK_COMPLETE) {
         join_take(h, t, out, result);
         return WEFT_READY;
     }
-    if (!weft_coop_proceed(cx)) return WEFT_PENDING;
     const weft_waker *w = weft_context_waker(cx);
     if (cur & TASK_JOIN_WAKER) {
         /* both sides only read the field while the bit is set */
@@ -273,17 +275,18 @@ weft_poll weft_join_poll(weft_join_handle *h, weft_context *cx, void *out, int *
         t->join_waker_set = 0;
     }
     t->join_waker = weft_waker_clone(w);
-    cur = atomic_load_explicit(&t->state, memory_order_relaxed);
+    /* acquire (load and CAS failure) pairs with task_complete's release, so a
+     * COMPLETE seen here comes with the output */
+    cur = atomic_load_explicit(&t->state, memory_order_acquire);
     for (;;) {
         if (cur & TASK_COMPLETE) {
             weft_waker_drop(&t->join_waker); /* never published: still ours */
-            atomic_thread_fence(memory_order_acquire); /* pairs with task_complete's release */
             join_take(h, t, out, result);
             return WEFT_READY;
         }
         /* release publishes join_waker to the completing worker's acquire */
         if (atomic_compare_exchange_weak_explicit(&t->state, &cur, cur | TASK_JOIN_WAKER,
-                                                  memory_order_acq_rel, memory_order_relaxed))
+                                                  memory_order_acq_rel, memory_order_acquire))
             break;
     }
     t->join_waker_set = 1;

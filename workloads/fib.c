@@ -57,7 +57,7 @@ static const weft_future_type fib_type;
 
 static void fib_state_init(fib_state *s, int n, int cutoff, int spawn2)
 {
-    memset(s, 0, offsetof(fib_state, inline_frames));
+    memset(s, 0, sizeof *s);
     s->n = n;
     s->cutoff = cutoff;
     s->spawn2 = spawn2;

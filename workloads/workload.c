@@ -16,11 +16,8 @@ extern const weft_workload wl_spawn_many, wl_yield_many, wl_ping_pong, wl_chaine
 /* The order of ../shared/WORKLOADS.md. */
 static const weft_workload *const registry[] = {
     &wl_spawn_many, &wl_yield_many, &wl_ping_pong, &wl_chained_spawn, &wl_spawn_remote,
-    &wl_fanout_skew, &wl_fib, &wl_uts,
-#ifdef WEFT_HAVE_ALL_WORKLOADS
-    &wl_timer_storm, &wl_timeout_cancel, &wl_interval_jitter, &wl_tcp_echo,
-    &wl_tcp_stream, &wl_blocking_mix,
-#endif
+    &wl_fanout_skew, &wl_fib, &wl_uts, &wl_timer_storm, &wl_timeout_cancel,
+    &wl_interval_jitter, &wl_tcp_echo, &wl_tcp_stream, &wl_blocking_mix,
 };
 #define NREG ((int)(sizeof registry / sizeof registry[0]))
 

@@ -46,6 +46,7 @@
 #include <sys/types.h>
 
 #include "weft/future.h"
+#include "weft/time.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -116,7 +117,8 @@ typedef struct weft_tcp_connect {
     void *reactor;
     struct weft_reactor_io io;
     int fd;
-    int err;   /* resolution error, reported by the first poll */
+    int err;      /* init error, reported by the first poll */
+    int last_err; /* the last failed attempt's error */
     int naddrs;
     int next;  /* the next address to try */
     struct sockaddr_storage addrs[WEFT_TCP_CONNECT_MAX_ADDRS];
@@ -142,25 +144,24 @@ typedef struct weft_tcp_listener {
     void *reactor;
     struct weft_reactor_io io;
     uint16_t port;
-    /* EMFILE/ENFILE back-off: a timerfd made at listen time (so it exists
-     * when no fd can be made) and registered with the reactor. */
-    struct weft_reactor_io backoff_io;
-    int backoff_armed;
-    uint64_t backoffs; /* how many times accept backed off (for tests and logs) */
+    int backoff_armed;  /* EMFILE/ENFILE back-off: a weft_sleep (no fd needed) */
+    weft_sleep backoff;
+    uint64_t backoffs;  /* how many times accept backed off (for tests and logs) */
 } weft_tcp_listener;
 
 /* Binds host:port (port 0: an ephemeral port; host NULL: "0.0.0.0") with
  * SO_REUSEADDR and listens with `backlog` (<= 0: SOMAXCONN). 0 or a
- * negative errno (-EADDRINUSE, -EINVAL bad host, ...). Uses two fds: the
- * socket and a back-off timerfd. */
+ * negative errno (-EADDRINUSE, -EINVAL bad host, ...). */
 int weft_tcp_listen(weft_runtime *rt, const char *host, uint16_t port, int backlog,
                     weft_tcp_listener *out);
 uint16_t weft_tcp_listener_port(const weft_tcp_listener *l);
 /* READY with *result 0 and *out the accepted stream (registered on the
  * listener's runtime), or a negative errno that is not transient. Out of
  * fds (EMFILE, ENFILE, ENOBUFS, ENOMEM) it does not return an error: it
- * waits 50 ms (a timer, no spinning) and tries again, leaving the pending
+ * sleeps WEFT_TCP_ACCEPT_BACKOFF_NS on the runtime's timer (no spinning;
+ * other tasks keep running) and tries again, leaving the pending
  * connections in the kernel's backlog meanwhile. One task accepts at a time. */
+#define WEFT_TCP_ACCEPT_BACKOFF_NS 50000000ull /* 50 ms */
 weft_poll weft_tcp_accept(weft_tcp_listener *l, weft_context *cx, weft_tcp_stream *out,
                           int *result);
 /* Deregisters and closes; leaves *l zeroed. Closed: no-op. */

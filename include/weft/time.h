@@ -38,6 +38,7 @@
 #include <stdint.h>
 
 #include "weft/future.h"
+#include "weft/runtime.h" /* weft_now_ns, WEFT_US / WEFT_MS / WEFT_SEC */
 
 #ifdef __cplusplus
 extern "C" {

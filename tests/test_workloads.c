@@ -1,0 +1,351 @@
+/*
+ * tests/test_workloads.c - every workload in the registry, on every
+ * scheduler in the registry.
+ *
+ * The conformance loop: for each scheduler (fifo at 1 worker - it has no
+ * threads of its own; every other scheduler at 1, 2 and 4 workers, 4 being
+ * oversubscribed on a 2-core machine), for each workload and each of its
+ * variants, one iteration of the quick profile must return 0 with an empty
+ * error, count units > 0 and, where it reports latency, percentiles in
+ * order. Then the same loop with fault injection on: every workload drops
+ * one unit of work (sched_micro, fib, uts, timers, blocking_mix) or corrupts
+ * one byte (tcp_echo, tcp_stream: dropping a byte from a closed-loop
+ * exchange would hang the client until its watchdog, so the IO workloads
+ * flip one instead), and its self-check must fail with -EPROTO and a
+ * message that names what it expected and what it got.
+ *
+ * The registry is iterated, never listed here, so a workload or scheduler
+ * added later is covered without touching this file. Results are collected
+ * and every failure is printed before the one assertion, so a broken run
+ * shows all that is wrong with it at once.
+ *
+ * Parameters: the quick profile, except where a test must not depend on the
+ * machine being idle (see test_params). Under TSan (WEFT_TSAN, about 10x
+ * slower) the heavier quick parameters are made smaller still, through
+ * weft_workload_set_param like any user would.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "weft/runtime.h"
+#include "weft/workload.h"
+
+/* ---- failure collection ------------------------------------------------------------------ */
+
+typedef struct failures {
+    int n;
+    size_t len;
+    char text[32768];
+} failures;
+
+static void fail_add(failures *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail_add(failures *f, const char *fmt, ...)
+{
+    f->n++;
+    if (f->len + 2 >= sizeof f->text) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(f->text + f->len, sizeof f->text - f->len - 1, fmt, ap);
+    va_end(ap);
+    if (k < 0) return;
+    f->len += (size_t)k < sizeof f->text - f->len - 1 ? (size_t)k : sizeof f->text - f->len - 1;
+    f->text[f->len++] = '\n';
+    f->text[f->len] = 0;
+}
+
+static void fail_report(const failures *f)
+{
+    if (f->n) print_error("%d failure(s):\n%s", f->n, f->text);
+    assert_int_equal(f->n, 0);
+}
+
+/* ---- parameters ------------------------------------------------------------------------- */
+
+typedef struct param_override {
+    const char *workload, *param, *value;
+} param_override;
+
+/* interval_jitter checks that each task delivered within 1 % (at least one
+ * tick) of ceil(L / P) ticks before start + L. At the quick profile's
+ * 1 ms x 100 ms a stall of 2 ms at the very end of the run fails it, which
+ * a shared, oversubscribed test machine cannot promise; 5 ms x 100 ms needs
+ * a stall of about 10 ms. */
+static const param_override test_overrides[] = {
+    {"interval_jitter", "period_us", "5000"},
+};
+
+#if defined(WEFT_TSAN)
+/* About 10x slower under TSan: every quick iteration made a few times smaller. */
+static const param_override tsan_overrides[] = {
+    {"spawn_remote", "n", "2000"},
+    {"fanout_skew", "n", "300"},
+    {"timer_storm", "n", "1000"},
+    {"timeout_cancel", "n", "4000"},
+    {"interval_jitter", "period_us", "10000"},
+    {"interval_jitter", "duration_ms", "200"},
+    {"interval_jitter", "tasks", "4"},
+    {"tcp_echo", "requests", "20"},
+    {"tcp_stream", "bytes", "1048576"},
+    {"blocking_mix", "short_tasks", "100"},
+};
+#endif
+
+static void apply(const weft_workload *w, int64_t *params, const param_override *o, size_t n,
+                  failures *f)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(o[i].workload, w->name) != 0) continue;
+        int rc = weft_workload_set_param(w, params, o[i].param, o[i].value);
+        if (rc != 0)
+            fail_add(f, "%s: set_param %s=%s: %d %s", w->name, o[i].param, o[i].value, rc,
+                     weft_last_error());
+    }
+}
+
+static void test_params(const weft_workload *w, int64_t *params, failures *f)
+{
+    weft_workload_defaults(w, WEFT_PROFILE_QUICK, params);
+    apply(w, params, test_overrides, sizeof test_overrides / sizeof test_overrides[0], f);
+#if defined(WEFT_TSAN)
+    apply(w, params, tsan_overrides, sizeof tsan_overrides / sizeof tsan_overrides[0], f);
+#endif
+}
+
+/* ---- the conformance loop ------------------------------------------------------------------ */
+
+static weft_runtime *rt_make(const char *sched, int workers, failures *f)
+{
+    weft_config cfg;
+    weft_config_default(&cfg);
+    cfg.scheduler = sched;
+    cfg.workers = workers;
+    weft_runtime *rt = NULL;
+    int rc = weft_runtime_new(&cfg, &rt);
+    if (rc < 0) {
+        fail_add(f, "weft_runtime_new(%s, %d workers): %d %s", sched, workers, rc, weft_last_error());
+        return NULL;
+    }
+    return rt;
+}
+
+/* fifo runs tasks on the thread in block_on: one worker only. */
+static bool sched_takes(const char *sched, int workers)
+{
+    return strcmp(sched, "fifo") != 0 || workers == 1;
+}
+
+static void check_clean(const char *where, int rc, const weft_wl_result *r, failures *f)
+{
+    if (rc != 0 || r->error[0]) {
+        fail_add(f, "%s: rc %d, error '%s' (%s)", where, rc, r->error, weft_last_error());
+        return;
+    }
+    if (!(r->units > 0)) fail_add(f, "%s: units %g, expected > 0", where, r->units);
+    if (r->elapsed_ns == 0) fail_add(f, "%s: elapsed 0 ns", where);
+    if (r->has_latency && !(0 <= r->p50_us && r->p50_us <= r->p99_us && r->p99_us <= r->p999_us &&
+                            r->p999_us <= r->max_us))
+        fail_add(f, "%s: latency percentiles out of order: p50 %g p99 %g p999 %g max %g us", where,
+                 r->p50_us, r->p99_us, r->p999_us, r->max_us);
+}
+
+static void check_fault(const char *where, int rc, const weft_wl_result *r, failures *f)
+{
+    if (rc != -EPROTO) {
+        fail_add(f, "%s: with fault injection: rc %d, expected -EPROTO (error '%s')", where, rc,
+                 r->error);
+        return;
+    }
+    if (!strstr(r->error, "expected") || !strstr(r->error, "got"))
+        fail_add(f, "%s: with fault injection: message '%s' does not name expected and got", where,
+                 r->error);
+}
+
+static void run_all(int workers, bool fault)
+{
+    failures *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    int configs = 0;
+    for (int s = 0; s < weft_scheduler_count(); s++) {
+        const char *sched = weft_scheduler_name(s);
+        if (!sched_takes(sched, workers)) continue;
+        weft_runtime *rt = rt_make(sched, workers, f);
+        if (!rt) continue;
+        configs++;
+        for (int i = 0; i < weft_workload_count(); i++) {
+            const weft_workload *w = weft_workload_at(i);
+            int64_t params[WEFT_WL_MAX_PARAMS];
+            test_params(w, params, f);
+            int nvar = 1;
+            if (w->variants)
+                for (nvar = 0; w->variants[nvar]; nvar++) {}
+            for (int v = 0; v < nvar; v++) {
+                const char *variant = w->variants ? w->variants[v] : NULL;
+                char where[160];
+                snprintf(where, sizeof where, "%s%s%s on %s/%d", w->name, variant ? "/" : "",
+                         variant ? variant : "", sched, workers);
+                weft_wl_result res;
+                weft_workload_set_fault_injection(fault);
+                int rc = weft_workload_run(w, rt, params, variant, &res);
+                weft_workload_set_fault_injection(false);
+                if (fault) check_fault(where, rc, &res, f);
+                else check_clean(where, rc, &res, f);
+                print_message("%-40s rc %4d %9.2f ms %s%s\n", where, rc, (double)res.elapsed_ns / 1e6,
+                              fault ? "| " : "", fault ? res.error : "");
+            }
+        }
+        weft_runtime_free(rt);
+    }
+    /* fifo exists in every build: at 1 worker there is always one configuration */
+    if (workers == 1 && configs == 0) fail_add(f, "no scheduler ran at 1 worker");
+    fail_report(f);
+    free(f);
+}
+
+static void test_clean_1_worker(void **state) { (void)state; run_all(1, false); }
+static void test_clean_2_workers(void **state) { (void)state; run_all(2, false); }
+static void test_clean_4_workers(void **state) { (void)state; run_all(4, false); }
+static void test_fault_1_worker(void **state) { (void)state; run_all(1, true); }
+static void test_fault_2_workers(void **state) { (void)state; run_all(2, true); }
+static void test_fault_4_workers(void **state) { (void)state; run_all(4, true); }
+
+/* ---- the registry itself ------------------------------------------------------------------- */
+
+static void test_registry(void **state)
+{
+    (void)state;
+    static const char *const kinds[] = {"spawn", "message", "fork-join", "timer", "io", "blocking"};
+    failures *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    int n = weft_workload_count();
+    if (n < 1) fail_add(f, "empty registry");
+    if (weft_workload_at(-1) || weft_workload_at(n)) fail_add(f, "weft_workload_at out of range not NULL");
+    for (int i = 0; i < n; i++) {
+        const weft_workload *w = weft_workload_at(i);
+        if (!w || !w->name || !w->description || !w->unit_name || !w->kind || !w->run) {
+            fail_add(f, "workload %d: a required field is NULL", i);
+            continue;
+        }
+        bool kind_ok = false;
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) kind_ok |= strcmp(w->kind, kinds[k]) == 0;
+        if (!kind_ok) fail_add(f, "%s: unknown kind '%s'", w->name, w->kind);
+        if (weft_workload_find(w->name) != w) fail_add(f, "%s: find does not return it", w->name);
+        for (int j = 0; j < i; j++)
+            if (strcmp(weft_workload_at(j)->name, w->name) == 0) fail_add(f, "%s: name twice", w->name);
+        if (w->nparams < 0 || w->nparams > WEFT_WL_MAX_PARAMS) {
+            fail_add(f, "%s: nparams %d", w->name, w->nparams);
+            continue;
+        }
+        for (int p = 0; p < w->nparams; p++) {
+            const weft_wl_param *pp = &w->params[p];
+            if (!pp->name || !pp->help) fail_add(f, "%s: parameter %d has no name or help", w->name, p);
+            for (int prof = 0; prof < 3; prof++)
+                if (pp->def[prof] < pp->min || pp->def[prof] > pp->max)
+                    fail_add(f, "%s: %s default %lld for %s is outside %lld..%lld", w->name, pp->name,
+                             (long long)pp->def[prof], weft_profile_name((weft_profile)prof),
+                             (long long)pp->min, (long long)pp->max);
+        }
+    }
+    fail_report(f);
+    free(f);
+}
+
+static void test_unknown_workload(void **state)
+{
+    (void)state;
+    assert_null(weft_workload_find("no_such_workload"));
+    const char *msg = weft_last_error();
+    assert_non_null(strstr(msg, "no_such_workload"));
+    for (int i = 0; i < weft_workload_count(); i++) {
+        const char *name = weft_workload_at(i)->name;
+        if (!strstr(msg, name)) print_error("'%s' missing from: %s\n", name, msg);
+        assert_non_null(strstr(msg, name));
+    }
+    assert_null(weft_workload_find(NULL));
+}
+
+static void test_bad_params(void **state)
+{
+    (void)state;
+    failures *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    weft_runtime *rt = rt_make("fifo", 1, f);
+    assert_non_null(rt);
+    for (int i = 0; i < weft_workload_count(); i++) {
+        const weft_workload *w = weft_workload_at(i);
+        int64_t params[WEFT_WL_MAX_PARAMS];
+        weft_workload_defaults(w, WEFT_PROFILE_QUICK, params);
+        int rc;
+        if ((rc = weft_workload_set_param(w, params, "no_such_param", "1")) != -EINVAL)
+            fail_add(f, "%s: unknown parameter: rc %d, expected -EINVAL", w->name, rc);
+        for (int p = 0; p < w->nparams; p++) {
+            const weft_wl_param *pp = &w->params[p];
+            char v[32];
+            int64_t saved = params[p];
+            if ((rc = weft_workload_set_param(w, params, pp->name, "12abc")) != -EINVAL)
+                fail_add(f, "%s: %s=12abc: rc %d, expected -EINVAL", w->name, pp->name, rc);
+            if ((rc = weft_workload_set_param(w, params, pp->name, "")) != -EINVAL)
+                fail_add(f, "%s: %s='': rc %d, expected -EINVAL", w->name, pp->name, rc);
+            if (pp->max < INT64_MAX) {
+                snprintf(v, sizeof v, "%lld", (long long)pp->max + 1);
+                if ((rc = weft_workload_set_param(w, params, pp->name, v)) != -EINVAL)
+                    fail_add(f, "%s: %s=%s (max + 1): rc %d, expected -EINVAL", w->name, pp->name, v, rc);
+                else if (!strstr(weft_last_error(), pp->name))
+                    fail_add(f, "%s: %s=%s: message '%s' does not name the parameter", w->name,
+                             pp->name, v, weft_last_error());
+            }
+            if (pp->min > INT64_MIN) {
+                snprintf(v, sizeof v, "%lld", (long long)pp->min - 1);
+                if ((rc = weft_workload_set_param(w, params, pp->name, v)) != -EINVAL)
+                    fail_add(f, "%s: %s=%s (min - 1): rc %d, expected -EINVAL", w->name, pp->name, v, rc);
+            }
+            if (params[p] != saved) fail_add(f, "%s: a rejected set_param changed %s", w->name, pp->name);
+            if (pp->min > INT64_MIN) {
+                /* weft_workload_run validates too: a value set behind set_param's back */
+                params[p] = pp->min - 1;
+                weft_wl_result res;
+                if ((rc = weft_workload_run(w, rt, params, NULL, &res)) != -EINVAL)
+                    fail_add(f, "%s: run with %s = min - 1: rc %d, expected -EINVAL", w->name,
+                             pp->name, rc);
+            }
+            params[p] = saved;
+        }
+        weft_wl_result res;
+        if (w->variants) {
+            if ((rc = weft_workload_run(w, rt, params, "no_such_variant", &res)) != -EINVAL)
+                fail_add(f, "%s: unknown variant: rc %d, expected -EINVAL", w->name, rc);
+        } else if ((rc = weft_workload_run(w, rt, params, "some_variant", &res)) != -EINVAL) {
+            fail_add(f, "%s: a variant for a workload without variants: rc %d, expected -EINVAL",
+                     w->name, rc);
+        }
+        if ((rc = weft_workload_run(w, NULL, params, NULL, &res)) != -EINVAL)
+            fail_add(f, "%s: NULL runtime: rc %d, expected -EINVAL", w->name, rc);
+    }
+    weft_runtime_free(rt);
+    fail_report(f);
+    free(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_registry),
+        cmocka_unit_test(test_unknown_workload),
+        cmocka_unit_test(test_bad_params),
+        cmocka_unit_test(test_clean_1_worker),
+        cmocka_unit_test(test_clean_2_workers),
+        cmocka_unit_test(test_clean_4_workers),
+        cmocka_unit_test(test_fault_1_worker),
+        cmocka_unit_test(test_fault_2_workers),
+        cmocka_unit_test(test_fault_4_workers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,146 @@
+/*
+ * timers/timer.h - the runtime's timer driver: one timing wheel behind one
+ * lock, an injectable clock, and wakers on the entries. The time futures
+ * of weft/time.h are built on it (timer.c). Design notes are in timer.c.
+ *
+ * Who calls what:
+ *   any thread  timer_driver_arm, timer_driver_cancel, timer_driver_poll_entry,
+ *               timer_driver_next_deadline, timer_driver_now
+ *   the one thread that drives timers (the worker that parks in the
+ *               reactor, or the reactor thread):
+ *               timer_driver_park_begin / timer_driver_park_end around its
+ *               sleep, timer_driver_fire after it wakes
+ *   the runtime, single-threaded: timer_driver_init, timer_driver_destroy
+ *
+ * Entry lifetime: an entry belongs to its owner (a future). The driver
+ * touches an entry only under its lock; once the owner has seen `fired` or
+ * has cancelled it (both under the lock) it may free the entry at once.
+ */
+#ifndef WEFT_TIMERS_TIMER_H
+#define WEFT_TIMERS_TIMER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "weft/future.h"
+#include "weft/time.h"
+#include "timers/wheel.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Fields (see weft/time.h for the layout the futures embed):
+ *   w      the wheel node (under the driver lock)
+ *   waker  the waker to wake when it fires (under the driver lock)
+ *   owner  the driver it was first armed on; set by arm, read by the owner
+ *   fired  1 once the driver fired it and moved the waker out, 0 on arm
+ *          (under the driver lock) */
+typedef weft_timer_entry timer_entry;
+
+#ifndef __cplusplus
+/* C++ (the benchmarks) sees the driver as opaque: the lock uses C11 atomics. */
+/* The lock: a pthread mutex, or with -DTIMER_LOCK_SPIN (for the whole
+ * build: it changes this struct) common/spinlock.h. See timer.c. */
+#if defined(TIMER_LOCK_SPIN)
+#include "common/spinlock.h"
+typedef spinlock timer_lock;
+#else
+#include <pthread.h>
+typedef pthread_mutex_t timer_lock;
+#endif
+
+typedef struct timer_driver {
+    timer_lock lock;
+    wheel wheel;                  /* under lock */
+    uint64_t parked_until;        /* under lock: the deadline the parker sleeps until */
+    int parked;                   /* under lock: between park_begin and park_end */
+    uint64_t (*now)(void *ctx);   /* immutable after init */
+    void *now_ctx;
+    void (*notify)(void *ctx);    /* immutable after init; may be NULL */
+    void *notify_ctx;
+} timer_driver;
+
+static inline uint64_t timer_driver_now(const timer_driver *td) { return td->now(td->now_ctx); }
+#else
+typedef struct timer_driver timer_driver;
+#endif
+
+/* Wakers moved out per lock hold in timer_driver_fire: 64 * 16 bytes of
+ * stack, and the lock is dropped at least every 64 entries so arms and
+ * cancels from other threads never wait behind a long expiry. */
+#define TIMER_FIRE_BATCH 64
+
+/* The runtime core implements this: the driver of a runtime (NULL if it
+ * has none). The futures reach the driver through weft_context_runtime(cx). */
+struct timer_driver *weft_runtime_timers(weft_runtime *rt);
+
+/* Test seam (as jemalloc's hooks): when set, the futures look drivers up
+ * here instead of weft_runtime_timers, so tests can run them on fake
+ * runtimes with an injected clock. Set it only while no future is in use. */
+extern struct timer_driver *(*timer_driver_lookup_hook)(weft_runtime *rt);
+
+/* tick_ns 0: 1 ms. now NULL: CLOCK_MONOTONIC (clock_now_ns). notify (may
+ * be NULL) is called, outside the lock, when an arm makes the earliest
+ * deadline earlier than the one the parker sleeps until: it must wake the
+ * parker (e.g. write the reactor's eventfd) and be safe from any thread.
+ * 0 or -EINVAL (with a message on stderr). */
+int timer_driver_init(timer_driver *td, uint64_t tick_ns, uint64_t (*now)(void *ctx),
+                      void *now_ctx, void (*notify)(void *ctx), void *notify_ctx);
+
+/* Detaches every entry still armed and drops its waker. Entries are left
+ * IDLE with owner NULL, so a later drop of their future is a no-op. */
+void timer_driver_destroy(timer_driver *td);
+
+/* Heap-allocated driver (same arguments; NULL on failure), for callers that
+ * cannot see the struct (C++). */
+timer_driver *timer_driver_new(uint64_t tick_ns, uint64_t (*now)(void *ctx), void *now_ctx,
+                               void (*notify)(void *ctx), void *notify_ctx);
+void timer_driver_free(timer_driver *td);
+
+/* Makes e IDLE, unowned, with no waker. Once, before first use. */
+void timer_entry_init(timer_entry *e);
+
+/* Arms (or re-arms) e at deadline_ns. If waker is not NULL a clone of it
+ * replaces the stored one (unless it wakes the same task already); NULL
+ * keeps the stored waker. Clears `fired`. 0, or -EXDEV if e belongs to
+ * another driver. */
+int timer_driver_arm(timer_driver *td, timer_entry *e, uint64_t deadline_ns,
+                     const weft_waker *waker);
+
+/* Disarms e and drops its waker. True if it was armed (it will not fire),
+ * false if it was idle or already fired. */
+bool timer_driver_cancel(timer_driver *td, timer_entry *e);
+
+/* The poll step of a timer future, in one lock hold: READY if e fired at a
+ * deadline >= deadline_ns; otherwise arms e at deadline_ns if it is not
+ * armed there already, stores a clone of `waker` and returns PENDING.
+ * e must not belong to another driver (the futures check that first). */
+weft_poll timer_driver_poll_entry(timer_driver *td, timer_entry *e, uint64_t deadline_ns,
+                                  const weft_waker *waker);
+
+/* Exact earliest deadline, UINT64_MAX if none. */
+uint64_t timer_driver_next_deadline(timer_driver *td);
+
+/* Bracket the parker's sleep: park_begin returns the deadline to sleep
+ * until (UINT64_MAX: no timer) and from then on an arm of an earlier
+ * deadline calls notify. park_end stops that. A notify that arrives
+ * between park_begin and the sleep must make the sleep return at once
+ * (an eventfd does: the write stays pending). */
+uint64_t timer_driver_park_begin(timer_driver *td);
+void timer_driver_park_end(timer_driver *td);
+
+/* Fires every entry due at now_ns: under the lock, up to TIMER_FIRE_BATCH
+ * expired entries are detached in deadline order, marked fired and their
+ * wakers moved into a local array; the lock is dropped and the batch woken;
+ * repeat. Returns how many entries fired. */
+size_t timer_driver_fire(timer_driver *td, uint64_t now_ns);
+
+/* Armed entries (a snapshot). */
+size_t timer_driver_count(timer_driver *td);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
