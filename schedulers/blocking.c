@@ -123,7 +123,10 @@ int blocking_pool_submit(blocking_pool *bp, task *t)
         pthread_mutex_unlock(&bp->mu);
         return -ESHUTDOWN;
     }
-    if (bp->idle == 0 && bp->threads < bp->max_threads) {
+    /* a new thread unless an idle one is left for this job too: idle threads
+     * that were signalled but have not woken yet are already spoken for by
+     * the jobs queued before this one */
+    if (bp->queue.len + 1 > (size_t)bp->idle && bp->threads < bp->max_threads) {
         pool_thread *pt = calloc(1, sizeof *pt);
         int rc = pt ? 0 : ENOMEM;
         if (pt) {

@@ -11,11 +11,9 @@ extern const sched_ops sched_numa;
 
 const sched_ops *const sched_registry[] = {
     &sched_fifo,
-#ifdef WEFT_HAVE_MT_SCHEDULERS
     &sched_global,
     &sched_ws,
     &sched_numa,
-#endif
 };
 const int sched_registry_count = (int)(sizeof sched_registry / sizeof sched_registry[0]);
 

@@ -365,8 +365,7 @@ void rt_schedule(task *t, sched_hint hint)
     stamp_wake(rt, t);
     if (w && w->rt == rt) {
         if (hint == SCHED_WAKE) WORKER_STAT_INC(w, STAT_LOCAL_WAKES);
-        rt->ops->push_local(rt->policy, w, t, hint);
-        if (rt->nworkers > 1) {
+        if (rt->ops->push_local(rt->policy, w, t, hint)) {
             /* fast path without the fence: see the essay */
             if (atomic_load_explicit(&rt->num_idle, memory_order_relaxed) != 0 &&
                 atomic_load_explicit(&rt->num_searching, memory_order_relaxed) == 0)
@@ -411,8 +410,8 @@ static void run_task(worker *w, task *t)
         break;
     case TASK_AFTER_REQUEUE:
         stamp_wake(rt, t);
-        rt->ops->push_local(rt->policy, w, t, SCHED_YIELD);
-        if (rt->nworkers > 1 && atomic_load_explicit(&rt->num_idle, memory_order_relaxed) != 0 &&
+        if (rt->ops->push_local(rt->policy, w, t, SCHED_YIELD) &&
+            atomic_load_explicit(&rt->num_idle, memory_order_relaxed) != 0 &&
             atomic_load_explicit(&rt->num_searching, memory_order_relaxed) == 0)
             rt_notify_parked(rt, w->node);
         break;

@@ -7,7 +7,8 @@
  * A policy answers only these questions:
  *
  *   - where does a task go when it is spawned, woken or yields?
- *       push_local  (from one of the runtime's workers; owner thread only)
+ *       push_local  (from one of the runtime's workers; owner thread only;
+ *                    says whether others could take the task)
  *       push_remote (from any other thread: the injection path)
  *   - where does a worker look for work?
  *       next        (its own queues: local queue, LIFO slot, the shared or
@@ -56,7 +57,11 @@ typedef struct sched_ops {
     int (*create)(struct weft_runtime *rt, void **policy, char *err, size_t errlen);
     void (*destroy)(void *policy);
 
-    void (*push_local)(void *policy, struct worker *w, task *t, sched_hint hint);
+    /* Returns true when the task landed where other workers can take it
+     * (a shared queue or a stealable deque), so the core should wake an
+     * idle worker; false for private places (a LIFO slot, a yield list,
+     * a single worker's queue). */
+    bool (*push_local)(void *policy, struct worker *w, task *t, sched_hint hint);
     int (*push_remote)(void *policy, task *t); /* returns the node to wake on, or -1 */
     task *(*next)(void *policy, struct worker *w);
     task *(*steal)(void *policy, struct worker *w); /* may be NULL */

@@ -17,10 +17,12 @@
  * measured (bench/micro/micro_timer.cpp, CPU-time medians of 5, this
  * 2-vCPU AMD EPYC VM): arm + cancel of a 10 s timer through the driver
  * costs 14 ns with a pthread mutex and 15-16 ns with common/spinlock.h;
- * with a reference-counted waker (a clone on arm, a drop on cancel) 24 ns
- * against 30-31 ns; two threads hammering one driver 44 ns against
- * 36-47 ns per pair; the raw wheel alone 5.5-6 ns. A bare lock/unlock pair
- * around one atomic increment: mutex 10-14 ns, spinlock 15-20 ns. So the
+ * with a reference-counted waker (a clone on arm, a drop on cancel) 23-24
+ * ns against 30-31 ns; two threads hammering one driver 44-47 ns against
+ * 36-47 ns per pair, but 146 ns for the spinlock in a run while other
+ * builds loaded the machine; the raw wheel alone 5.3-6 ns. A bare
+ * lock/unlock pair around one atomic increment: mutex 10-14 ns, spinlock
+ * 15-20 ns (why the TTAS lock loses on this CPU was not pinned down). So the
  * default is the mutex: no slower uncontended, no worse contended, and it
  * sleeps rather than spins when threads outnumber cores (blocking-pool
  * threads, oversubscribed tests), where a preempted spinlock holder makes
@@ -355,7 +357,10 @@ static weft_poll sleep_wait(weft_sleep *s, timer_driver *td, uint64_t deadline, 
     s->linked = 1;
     if (timer_driver_poll_entry(td, &s->entry, deadline, weft_context_waker(cx)) == WEFT_PENDING)
         return WEFT_PENDING;
-    return WEFT_READY; /* fired between our clock read and the lock */
+    /* Fired between our clock read and the lock: the driver unlinked it and
+     * moved its waker out, so there is nothing left to cancel. */
+    s->linked = 0;
+    return WEFT_READY;
 }
 
 /* The sleep state machine; `charge` spends a unit of coop budget first. */

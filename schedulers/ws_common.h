@@ -1,0 +1,129 @@
+/*
+ * schedulers/ws_common.h - the work-stealing engine shared by the `ws` and
+ * `numa` policies. The engine and its design essay are in schedulers/ws.c;
+ * numa.c adds the NUMA shape (victim tiers by node, one injection queue per
+ * node, node-local allocation) and its own push_remote.
+ *
+ * Ownership in the names, as in common/deque.h:
+ *   owner only (worker w's thread)   ws_push_local, ws_next, ws_steal
+ *   any thread                       ws_has_work, ws_inject_push
+ *   single-threaded                  ws_policy_create, ws_policy_destroy,
+ *                                    ws_drain, ws_victim_order (reads only
+ *                                    immutable data: any thread, in fact)
+ */
+#ifndef WEFT_SCHED_WS_COMMON_H
+#define WEFT_SCHED_WS_COMMON_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/deque.h"
+#include "schedulers/runtime_internal.h"
+#include "schedulers/sched.h"
+#include "schedulers/taskq.h"
+
+/* Bytes kept between structures that different threads write (the adjacent-
+ * line prefetcher pairs 64-byte lines; see DEQUE_SEPARATION). */
+#define WS_SEPARATION 128
+
+/* One injection queue alone on its lines (padding, not _Alignas: the memory
+ * may come from malloc). Any thread pushes and pops. */
+typedef struct ws_inject {
+    char pad_head[WS_SEPARATION];
+    injectq q;
+    int workers; /* immutable: how many workers take from it as their own */
+    char pad_tail[WS_SEPARATION];
+} ws_inject;
+
+/*
+ * One worker's scheduling state.
+ *
+ * Who writes / who reads:
+ *   dq          owner pushes and pops; thieves steal (common/deque.h)
+ *   lifo        owner only: the task spawned or woken last by the running
+ *               task, run next; never stolen, invisible to has_work
+ *   lifo_run    owner only: consecutive runs from the slot
+ *   later       owner only: yielded tasks and slot evictions, FIFO, run
+ *               behind ready work; invisible to thieves until published
+ *   fair_turn, fail_*  owner only
+ *   everything else    immutable after ws_policy_create
+ * Invariants (ws_local_check): lifo_run <= lifo_cap; later.len counts its
+ * list; a worker whose lifo or later is non-empty never gets NULL from
+ * ws_next (so it never parks holding private work); victims[] is every
+ * other worker exactly once, the first `nlocal` in the near tier.
+ */
+typedef struct ws_local {
+    deque dq; /* padded inside: top and bottom on lines of their own */
+    task *lifo;
+    uint32_t lifo_run;
+    uint32_t fair_turn;
+    taskq later;
+    bool fail_streak;      /* numa back-off: a failed local sweep is pending */
+    uint64_t fail_since;   /* when the streak started (clock_now_ns) */
+    uint64_t fail_polls;   /* the worker's poll count then: a poll ends the streak */
+    int index;             /* the worker */
+    int node;              /* its NUMA node (worker->node) */
+    int inject;            /* its own injection queue */
+    int nlocal, nremote;   /* victim tiers: same node, other nodes */
+    size_t alloc_size;     /* for topo_free / free */
+    bool node_alloc;       /* allocated with topo_alloc_on_node */
+    bool dq_live;          /* deque_init succeeded: destroy must deque_destroy */
+    int victims[];         /* nlocal + nremote worker indices */
+} ws_local;
+
+/* How ws and numa differ, given to ws_policy_create. */
+typedef struct ws_shape {
+    const char *name;
+    /* injection queues: 1 for ws; for numa one per NUMA node, queue i
+     * belonging to the workers of node i */
+    int ninject;
+    /* tier victims by NUMA node (numa) or put every victim in one tier (ws) */
+    bool node_tiers;
+    /* allocate per-worker and per-queue structures on their node */
+    bool node_local_alloc;
+} ws_shape;
+
+typedef struct ws_policy {
+    struct weft_runtime *rt;
+    const struct topo *topo; /* rt->topo, may be NULL */
+    int nworkers;
+    int ninject;
+    /* knobs, copied from rt->cfg */
+    bool lifo_slot;
+    uint32_t lifo_cap;
+    uint32_t interval;
+    bool steal_one;
+    size_t inject_batch;     /* most tasks moved from an injection queue at once */
+    uint64_t backoff_ns;     /* numa_backoff_us in ns; 0: no clock reads */
+    ws_local **locals;       /* [nworkers] */
+    ws_inject **inject;      /* [ninject] */
+    int *populated;          /* injection queues with workers, [npopulated] */
+    int npopulated;
+    _Atomic unsigned rr;     /* push_remote round-robin without a topology */
+} ws_policy;
+
+int ws_policy_create(struct weft_runtime *rt, const ws_shape *shape, void **out, char *err,
+                     size_t errlen);
+void ws_policy_destroy(void *policy);
+
+bool ws_push_local(void *policy, worker *w, task *t, sched_hint hint);
+task *ws_next(void *policy, worker *w);
+task *ws_steal(void *policy, worker *w);
+bool ws_has_work(void *policy);
+task *ws_drain(void *policy);
+
+/* Any thread: queue t on injection queue `q` (0 <= q < ninject). */
+void ws_inject_push(ws_policy *p, int q, task *t);
+
+/* The order in which worker `self` tries its victims in one sweep whose
+ * random draw is `r` (ws_steal draws r = worker_rand(w)): writes the
+ * nworkers - 1 indices to order[] and the size of the near tier (tried first,
+ * starting at r % nlocal) to *nlocal; the far tier follows, starting at
+ * r % nremote. Returns nworkers - 1. For tests and for ws_steal itself. */
+int ws_victim_order(const ws_policy *p, int self, uint32_t r, int *order, int *nlocal);
+
+/* Always-on check of the invariants above (for tests and assert()). */
+bool ws_local_check(const ws_policy *p, const ws_local *l);
+#endif
