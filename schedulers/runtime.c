@@ -218,13 +218,13 @@ static void worker_unpark(worker *w)
 
 /* Polls the reactor with `timeout_ns` and fires due timers; wakes what is ready.
  * The caller holds driver_busy (or is the dedicated driver thread). */
-static void driver_turn(weft_runtime *rt, uint64_t timeout_ns)
+static size_t driver_turn(weft_runtime *rt, uint64_t timeout_ns)
 {
     weft_waker ready[256];
     size_t n = 0;
     reactor_poll(rt->reactor, timeout_ns, ready, sizeof ready / sizeof ready[0], &n);
     for (size_t i = 0; i < n; i++) weft_waker_wake(&ready[i]);
-    timer_driver_fire(rt->timers, clock_now_ns());
+    return n + timer_driver_fire(rt->timers, clock_now_ns());
 }
 
 static uint64_t timeout_until(uint64_t deadline)
@@ -234,8 +234,10 @@ static uint64_t timeout_until(uint64_t deadline)
     return deadline > now ? deadline - now : 0;
 }
 
-/* Parks w until unparked (or, when it drives, until IO, a timer or an unpark). */
-static void worker_park(worker *w)
+/* Parks w until unparked (or, when it drives, until IO, a timer or an unpark).
+ * Returns true when w drove and leaves the driver with work woken: the
+ * caller then hands the driver to an idle worker (see worker_park_idle). */
+static bool worker_park(worker *w)
 {
     weft_runtime *rt = w->rt;
     WORKER_STAT_INC(w, STAT_PARKS);
@@ -247,13 +249,13 @@ static void worker_park(worker *w)
             atomic_store_explicit(&w->park_state, PARK_EMPTY, memory_order_relaxed);
             pthread_mutex_unlock(&w->park_mu);
             atomic_store_explicit(&rt->driver_busy, 0, memory_order_release);
-            return;
+            return false;
         }
         atomic_store_explicit(&w->park_state, PARK_DRIVING, memory_order_relaxed);
         pthread_mutex_unlock(&w->park_mu);
 
         uint64_t deadline = timer_driver_park_begin(rt->timers);
-        driver_turn(rt, timeout_until(deadline));
+        size_t woke = driver_turn(rt, timeout_until(deadline));
         timer_driver_park_end(rt->timers);
         /* release pairs with the acquire exchange of the next driver */
         atomic_store_explicit(&rt->driver_busy, 0, memory_order_release);
@@ -261,7 +263,7 @@ static void worker_park(worker *w)
         pthread_mutex_lock(&w->park_mu);
         atomic_store_explicit(&w->park_state, PARK_EMPTY, memory_order_relaxed);
         pthread_mutex_unlock(&w->park_mu);
-        return;
+        return woke > 0;
     }
     pthread_mutex_lock(&w->park_mu);
     if (atomic_load_explicit(&w->park_state, memory_order_relaxed) != PARK_NOTIFIED) {
@@ -271,6 +273,7 @@ static void worker_park(worker *w)
     }
     atomic_store_explicit(&w->park_state, PARK_EMPTY, memory_order_relaxed);
     pthread_mutex_unlock(&w->park_mu);
+    return false;
 }
 
 /* ---- the idle protocol -------------------------------------------------------------- */
@@ -307,14 +310,9 @@ static bool idle_remove_self(worker *w)
     return was;
 }
 
-void rt_notify_parked(weft_runtime *rt, int node)
+/* Pops one idle worker (preferring `node`), counts it as searching, unparks it. */
+static void idle_wake_one(weft_runtime *rt, int node)
 {
-    /* seq_cst fence: the load half of the Dekker pattern; pairs with the
-     * fence in worker_park_idle after idle_push */
-    SEQ_CST_FENCE();
-    if (atomic_load_explicit(&rt->num_searching, memory_order_seq_cst) != 0) return;
-    if (atomic_load_explicit(&rt->num_idle, memory_order_seq_cst) == 0) return;
-    if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed)) return;
     worker *target = NULL;
     spinlock_lock(&rt->idle_lock);
     if (rt->idle_top > 0) {
@@ -330,6 +328,17 @@ void rt_notify_parked(weft_runtime *rt, int node)
     }
     spinlock_unlock(&rt->idle_lock);
     if (target) worker_unpark(target);
+}
+
+void rt_notify_parked(weft_runtime *rt, int node)
+{
+    /* seq_cst fence: the load half of the Dekker pattern; pairs with the
+     * fence in worker_park_idle after idle_push */
+    SEQ_CST_FENCE();
+    if (atomic_load_explicit(&rt->num_searching, memory_order_seq_cst) != 0) return;
+    if (atomic_load_explicit(&rt->num_idle, memory_order_seq_cst) == 0) return;
+    if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed)) return;
+    idle_wake_one(rt, node);
 }
 
 static bool worker_start_searching(worker *w)
@@ -454,7 +463,7 @@ static void worker_park_idle(worker *w, _Atomic int *until)
         if (!idle_remove_self(w)) w->searching = true; /* a notifier counted us searching */
         return;
     }
-    worker_park(w);
+    bool handoff = worker_park(w);
     if (idle_remove_self(w)) {
         /* nobody unparked us: the driver returned (IO, timer) or a spurious wake */
         if (!rt->ops->has_work(rt->policy)) WORKER_STAT_INC(w, STAT_SPURIOUS_UNPARKS);
@@ -462,6 +471,17 @@ static void worker_park_idle(worker *w, _Atomic int *until)
         w->searching = true;
         WORKER_STAT_INC(w, STAT_UNPARKS);
     }
+    /* Driver hand-off. w leaves the driver to run what it woke; if other
+     * workers sleep on their condition variables and timers are still
+     * armed, wake one so it takes the driver when it finds no work.
+     * Otherwise a task that blocks w (or simply runs long) would hold every
+     * timer of the runtime hostage while idle workers sleep (Go's netpoller
+     * hand-off, "wakep"). Costs one unpark per driver exit, only when
+     * someone is idle. */
+    if (handoff && atomic_load_explicit(&rt->num_idle, memory_order_relaxed) != 0 &&
+        timer_driver_next_deadline(rt->timers) != UINT64_MAX &&
+        !atomic_load_explicit(&rt->shutdown, memory_order_relaxed))
+        idle_wake_one(rt, -1);
 }
 
 static void worker_loop(worker *w, _Atomic int *until)
