@@ -26,7 +26,10 @@ extern "C" {
  * whole configuration. weft_config_default() gives the defaults below;
  * weft_config_set() sets one knob by name (the driver's --knob NAME=VALUE);
  * weft_config_from_env() reads WEFT_SCHEDULER, WEFT_WORKERS, WEFT_TOPOLOGY,
- * WEFT_PIN and WEFT_KNOBS ("name=value,name=value"). */
+ * WEFT_PIN and WEFT_KNOBS ("name=value,name=value"); string knobs set from
+ * WEFT_KNOBS point into one static buffer that the next call overwrites
+ * (weft_runtime_new copies them), and the call is not thread-safe.
+ * A config only holds pointers: weft_runtime_new copies what it keeps. */
 typedef struct weft_config {
     const char *scheduler;      /* "fifo" | "global" | "ws" | "numa"          [fifo] */
     int workers;                /* 1..WEFT_MAX_WORKERS; fifo needs exactly 1     [1] */
@@ -156,7 +159,8 @@ typedef struct weft_worker_stats {
     uint64_t polls;            /* task polls */
     uint64_t spawns;           /* tasks spawned from this worker */
     uint64_t local_wakes;      /* wakes issued on this worker for this runtime */
-    uint64_t remote_wakes;     /* tasks this worker took from the injection path */
+    uint64_t remote_wakes;     /* wakes issued from threads outside the runtime (kept in
+                                  the runtime's external slot: part of the total only) */
     uint64_t parks;            /* times the worker went to sleep */
     uint64_t unparks;          /* times it was woken */
     uint64_t spurious_unparks; /* woken and found nothing to do */
