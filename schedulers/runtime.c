@@ -524,6 +524,8 @@ static void *worker_main(void *arg)
         char err[256];
         topo_bind_current_thread(rt->topo, rt->placement, w->index, err, sizeof err);
     }
+    /* release: publishes this worker's binding result to describe_placement */
+    atomic_fetch_add_explicit(&rt->workers_started, 1, memory_order_release);
     worker_loop(w, NULL);
     tls_worker = NULL;
     return NULL;
@@ -648,7 +650,6 @@ int weft_runtime_new(const weft_config *cfg_in, weft_runtime **out)
         }
         for (int i = 0; i < rt->nworkers; i++)
             rt->workers[i].node = ((topo_placement *)rt->placement)->slot[i].node;
-        topo_describe(rt->topo, rt->placement, rt->placement_desc, sizeof rt->placement_desc);
     } else {
         snprintf(rt->placement_desc, sizeof rt->placement_desc,
                  "worker 0 -> the thread inside weft_block_on (unpinned, node 0)\n");
@@ -683,6 +684,10 @@ int weft_runtime_new(const weft_config *cfg_in, weft_runtime **out)
             }
             rt->workers[i].thread_started = true;
         }
+        /* wait until every worker has bound itself, so the placement can be
+         * described (and a failed binding is known) when new() returns */
+        while (atomic_load_explicit(&rt->workers_started, memory_order_acquire) < rt->nworkers)
+            sched_yield();
     }
     if (rt->cfg.reactor_thread) {
         if ((rc = pthread_create(&rt->driver_thread, NULL, driver_main, rt))) {
@@ -776,6 +781,14 @@ void weft_runtime_free(weft_runtime *rt)
 int weft_runtime_describe_placement(weft_runtime *rt, char *buf, size_t len)
 {
     if (!rt || !buf) return rt_fail(-EINVAL, "weft_runtime_describe_placement: NULL argument");
+    if (rt->topo && rt->placement) {
+        /* acquire pairs with each worker's release after binding */
+        if (atomic_load_explicit(&rt->workers_started, memory_order_acquire) < rt->nworkers &&
+            !rt->ops->runs_on_caller)
+            return rt_fail(-EAGAIN, "weft_runtime_describe_placement: workers still starting");
+        int rc = topo_describe(rt->topo, rt->placement, buf, len);
+        return rc < 0 ? rc : (int)strlen(buf);
+    }
     return snprintf(buf, len, "%s", rt->placement_desc);
 }
 

@@ -107,6 +107,7 @@ struct weft_runtime {
 
     /* lifecycle */
     _Atomic int shutdown;
+    _Atomic int workers_started;  /* workers that bound themselves and entered the loop */
     _Atomic int block_on_active;  /* fifo: one block_on at a time */
     owned_shard *owned;           /* nworkers + 1 shards; the last is for outside threads */
     bool owned_unlocked;          /* one worker: its shard needs no lock */

@@ -1,0 +1,33 @@
+/*
+ * bench/env.h - what weft-bench records about the machine and the build.
+ *
+ * Everything here is read at run time (the CPU, the kernel, the host, the
+ * date, the git state of the source tree the binary was built from), never
+ * baked in at build time, so that a result file says where and from what it
+ * was measured. Failures never stop a run: a value that cannot be read is
+ * "unknown".
+ */
+#ifndef WEFT_BENCH_ENV_H
+#define WEFT_BENCH_ENV_H
+
+#include <string>
+
+namespace weftbench {
+
+std::string env_cpu_model();            /* "model name" of /proc/cpuinfo */
+int env_online_cpus();                  /* sysconf(_SC_NPROCESSORS_ONLN), >= 1 */
+std::string env_kernel();               /* uname -r, a space, uname -v */
+std::string env_hostname();
+std::string env_machine_label(int cores); /* $WEFT_MACHINE, else "<host>-<cores>c" */
+std::string env_date_utc();             /* YYYY-MM-DD, UTC */
+std::string env_source_dir();           /* $WEFT_SOURCE_DIR, else the build's source dir */
+std::string env_git_commit(const std::string &dir); /* HEAD's hash, or "unknown" */
+std::string env_git_dirty(const std::string &dir);  /* "true", "false" or "unknown" */
+std::string env_cxx_compiler();         /* the compiler of this driver and its flags */
+/* The C flags the library was built with (the "cflags=" part of
+ * weft_build_info()), trimmed. */
+std::string env_library_cflags(const char *build_info);
+
+} // namespace weftbench
+
+#endif
