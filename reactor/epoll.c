@@ -99,7 +99,24 @@
  *    1 ms). epoll_pwait2 (Linux 5.11) takes a timespec; it is called through
  *    syscall(2) so the build needs no particular glibc. Its expiry is an
  *    hrtimer, delayed by the thread's timer slack (50 us by default), so the
- *    first poll on each thread sets PR_SET_TIMERSLACK to 1 ns. On ENOSYS (old
+ *    first poll on each thread sets PR_SET_TIMERSLACK to 1 ns (a thread-local
+ *    flag: every thread that polls, each worker that becomes the driver and
+ *    the dedicated driver thread, sets its own). The kernel also widens every
+ *    timed epoll wait to max(slack, 0.1 % of the timeout) (fs/select.c,
+ *    select_estimate_accuracy; 0.5 % at nice > 0; 100 ms at most) and wakes
+ *    at the end of that range, so a 50 ms timeout woke 50 us late whatever
+ *    the slack: wait_once asks for t - t/1001, whose widened range ends at t.
+ *    And on this VM a long sleep wakes later than a short one (10-50 ms:
+ *    60-150 us late; <= 1 ms: 15-25 us, the host's idle wake-up), so a wait
+ *    longer than 2 ms sleeps until 200 us before the deadline first and then
+ *    waits out the rest, one extra wake-up per long park. Lone sleep,
+ *    lateness p50 over 10-40 sleeps, fifo, same load:
+ *                        0.1 ms   1 ms    10 ms       50 ms
+ *        before          18-22    24-29   57-137 us   124-191 us
+ *        after           18-26    23-39   33-45 us    31-52 us
+ *    A timed-out wait that returns before the deadline (the first stage, or
+ *    a widened range cut short by another timer) waits again for the rest,
+ *    so a poll still never returns early. On ENOSYS (old
  *    kernel) or EPERM (an old seccomp filter that predates the call) the
  *    reactor falls back for good to epoll_wait with the timeout rounded UP to
  *    whole milliseconds: never early, up to 1 ms late. EINTR is retried in
@@ -536,6 +553,18 @@ static void wake_drain(reactor *r)
     atomic_exchange_explicit(&r->wake_pending, 0, memory_order_acq_rel);
 }
 
+/* The timeout to ask epoll_pwait2 for so that its wake-up range ends at
+ * timeout_ns (essay point 6): the kernel widens a timed epoll wait to
+ * [t, t + max(timer slack, t / 1000)] (select_estimate_accuracy in
+ * fs/select.c: 0.1 % of the remaining time at nice <= 0, capped at 100 ms;
+ * 0.5 % at nice > 0, not compensated) and, with no other timer in that
+ * range, wakes at its end. Asking for t - t/1001 puts the end at t. */
+static uint64_t reactor_slack_compensate(uint64_t timeout_ns)
+{
+    uint64_t widen = timeout_ns / 1001;
+    return timeout_ns - (widen > 100000000ull ? 100000000ull : widen);
+}
+
 /* Lowers this thread's timer slack to 1 ns once (essay point 6). */
 static void reactor_lower_slack(void)
 {
@@ -551,8 +580,9 @@ static int wait_once(reactor *r, uint64_t timeout_ns)
     if (r->use_pwait2) {
         struct timespec ts, *tsp = NULL;
         if (timeout_ns != UINT64_MAX) {
-            ts.tv_sec = (time_t)(timeout_ns / 1000000000ull);
-            ts.tv_nsec = (long)(timeout_ns % 1000000000ull);
+            uint64_t ask = reactor_slack_compensate(timeout_ns);
+            ts.tv_sec = (time_t)(ask / 1000000000ull);
+            ts.tv_nsec = (long)(ask % 1000000000ull);
             tsp = &ts;
         }
         /* sigmask NULL: the kernel ignores sigsetsize; 8 is the kernel's sigset size */
@@ -570,7 +600,19 @@ static int wait_once(reactor *r, uint64_t timeout_ns)
     return epoll_wait(r->epfd, r->events, r->max_events, ms);
 }
 
-/* The one place EINTR is retried: again, with what is left of the timeout. */
+/* A timed wait longer than REACTOR_SPLIT_NS first sleeps until
+ * REACTOR_FINAL_NS before its deadline and then waits out the rest, so
+ * the deadline is met by a short sleep (essay point 6: on this VM a
+ * 10-50 ms sleep wakes 60-150 us late, a sub-ms one 15-25 us). */
+#define REACTOR_SPLIT_NS 2000000ull /* 2 ms: below it a sleep is already ~20 us late */
+#define REACTOR_FINAL_NS 200000ull  /* 200 us: more than a long sleep's usual lateness */
+_Static_assert(REACTOR_SPLIT_NS > 2 * REACTOR_FINAL_NS, "the first stage is the longer one");
+
+/* The one place EINTR is retried: again, with what is left of the timeout.
+ * A timed-out wait that returns before the deadline (the first stage of a
+ * split wait, or a compensated range of wait_once that woke at its start,
+ * e.g. coalesced with another timer) also waits again for the rest, so a
+ * poll never returns early. */
 static int reactor_wait(reactor *r, uint64_t timeout_ns)
 {
     uint64_t deadline = 0;
@@ -579,13 +621,17 @@ static int reactor_wait(reactor *r, uint64_t timeout_ns)
         deadline = timeout_ns > UINT64_MAX - 1 - now ? UINT64_MAX - 1 : now + timeout_ns;
     }
     for (;;) {
-        int n = wait_once(r, timeout_ns);
-        if (n >= 0) return n;
-        if (errno != EINTR) return -errno;
-        if (deadline) {
-            uint64_t now = clock_now_ns();
-            timeout_ns = now >= deadline ? 0 : deadline - now;
+        bool split = deadline && r->use_pwait2 && timeout_ns > REACTOR_SPLIT_NS;
+        int n = wait_once(r, split ? timeout_ns - REACTOR_FINAL_NS : timeout_ns);
+        if (n > 0) return n;
+        if (n < 0 && errno != EINTR) return -errno;
+        if (!deadline) { /* no timeout or a zero one: done, or EINTR: the same again */
+            if (n == 0) return 0;
+            continue;
         }
+        uint64_t now = clock_now_ns();
+        if (n == 0 && now >= deadline) return 0;
+        timeout_ns = now >= deadline ? 0 : deadline - now;
     }
 }
 

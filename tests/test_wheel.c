@@ -1,9 +1,10 @@
 /*
  * tests/test_wheel.c - the timing wheel (timers/wheel.c) and the timer
  * driver (timers/timer.c) with an injected clock: deterministic, no
- * runtime. Ordering, ties, every level boundary and cascade, cancel in
- * every place an entry can be, overflow, re-arm, exact next deadline,
- * never early, a random stress against a sorted reference model, the
+ * runtime. Ordering, ties, every level boundary and cascade, the level-0
+ * ring across a block boundary, cancel in every place an entry can be,
+ * overflow, re-arm, exact next deadline, never early, a random stress
+ * against a sorted reference model (also with near deadlines), the
  * driver's batches, wakers that arm and cancel from inside fire, notify
  * while parked, teardown, and one two-thread run for the sanitizers.
  */
@@ -180,13 +181,27 @@ static void boundaries_run(uint64_t tick, unsigned levels, uint64_t base_ticks, 
     }
     assert_int_equal(wheel_check(&w), 0);
     if (base_ticks == 0) {
-        /* where they landed: tick 64^k is the first tick of level k */
+        /* where they landed: tick 64^k is the first tick of level k, except
+         * that level 0 also holds the next 64 ticks (the two-block ring), so
+         * tick 64 is at level 0 and tick 128 the first of level 1 */
         for (unsigned k = 1; k <= levels; k++) {
             tent *exact = &t[k * 9 + 4];      /* dt = 0, dns = 0 */
             tent *below = &t[k * 9 + 1];      /* dt = -1, dns = 0 */
-            unsigned want = k < levels ? k : WHEEL_LEVEL_OVERFLOW;
+            unsigned want = k == 1 ? 0 : k < levels ? k : WHEEL_LEVEL_OVERFLOW;
             assert_int_equal(exact->e.level, want);
             if (k > 1) assert_int_equal(below->e.level, k - 1);
+        }
+        if (levels > 1) { /* the ring's end: tick 127 at level 0, 128 at level 1 */
+            tent x[2];
+            wheel_entry_init(&x[0].e);
+            wheel_entry_init(&x[1].e);
+            wheel_arm(&w, &x[0].e, 127 * tick + tick - 1);
+            wheel_arm(&w, &x[1].e, 128 * tick);
+            assert_int_equal(x[0].e.level, 0);
+            assert_int_equal(x[1].e.level, 1);
+            assert_int_equal(wheel_check(&w), 0);
+            assert_true(wheel_cancel(&w, &x[0].e));
+            assert_true(wheel_cancel(&w, &x[1].e));
         }
     }
     uint64_t sorted[MAXE];
@@ -258,6 +273,43 @@ static void test_cascade_path(void **state)
     assert_int_equal(t[0].e.state, WHEEL_ARMED);
     assert_int_equal(pop_all(&w, d, ids, 1), 1);
     assert_int_equal(t[0].e.state, WHEEL_FIRED);
+    free(t);
+}
+
+/* Deadlines less than 64 ticks ahead never leave level 0, also across a
+ * 64-tick block boundary (the two-block ring), so no cascade walks them; and
+ * they come out in order, never early, in small clock steps. */
+static void test_ring_across_block(void **state)
+{
+    (void)state;
+    enum { N = 2000 };
+    const uint64_t tick = 1000000;
+    wheel w;
+    assert_int_equal(wheel_init(&w, tick, 0, 60 * tick + 123), 0); /* E = 60, block [0, 64) */
+    tent *t = tents_new(N);
+    uint64_t now = 60 * tick + 123;
+    for (int i = 0; i < N; i++) {
+        wheel_arm(&w, &t[i].e, now + 1 + rnd_below(63 * tick)); /* up to tick 123 */
+        assert_int_equal(t[i].e.level, 0);
+    }
+    assert_int_equal(wheel_check(&w), 0);
+    static int ids[N];
+    size_t got = 0;
+    uint64_t last = 0;
+    while (got < N) {
+        now += rnd_below(tick / 4);
+        size_t n = pop_all(&w, now, ids + got, N - got);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t d = t[ids[got + i]].e.deadline_ns;
+            assert_true(d >= last && d <= now);
+            last = d;
+        }
+        got += n;
+        for (int i = 0; i < N; i++) /* what is still armed stayed at level 0 */
+            if (t[i].e.state == WHEEL_ARMED) assert_int_equal(t[i].e.level, 0);
+        assert_true(wheel_next_deadline(&w) > now);
+    }
+    assert_true(w.elapsed >= 64); /* E did cross into the next block */
     free(t);
 }
 
@@ -511,10 +563,16 @@ static int model_cmp(const void *a, const void *b)
     return m->seq[x] < m->seq[y] ? -1 : m->seq[x] > m->seq[y];
 }
 
+/* Near mode: deadlines and clock steps mostly within a tick or two, so most
+ * arms, cancels and pops land in level-0 sub-slots around the current tick
+ * and cross sub-slot and tick boundaries in small steps. */
+static int stress_near;
+
 static uint64_t stress_offset(uint64_t tick, unsigned levels)
 {
     uint64_t span = tick;
     for (unsigned i = 0; i < levels; i++) span *= WHEEL_SLOTS;
+    if (stress_near && rnd_below(8) != 0) return rnd_below(rnd_below(2) ? tick / 8 + 1 : tick * 2);
     switch (rnd_below(8)) {
     case 0: return rnd_below(tick * 2);
     case 1: return rnd_below(tick * 64);
@@ -556,7 +614,8 @@ static void stress_run(uint64_t tick, unsigned levels, int ops, int nent, uint64
             m.armed[i] = 0;
         } else {
             uint64_t step;
-            switch (rnd_below(6)) {
+            switch (stress_near && rnd_below(4) != 0 ? 6 : rnd_below(6)) {
+            case 6: step = rnd_below(tick / 64 + 2); break;
             case 0: step = rnd_below(tick); break;
             case 1: step = rnd_below(tick * 64); break;
             case 2: step = rnd_below(tick * 5000); break;
@@ -622,6 +681,12 @@ static void test_stress_vs_model(void **state)
     stress_run(7, 2, 60000, 300, 1000);
     stress_run(1, 1, 40000, 100, 5);
     stress_run(1000, 3, 40000, 500, 987654321ull);
+    stress_near = 1;
+    stress_run(1000000, 6, 40000, 300, 5ull * 1000000 + 999999);
+    stress_run(1000, 2, 40000, 200, 123);
+    stress_run(64, 6, 40000, 100, 0);
+    stress_run(3, 2, 20000, 50, 7);
+    stress_near = 0;
 }
 
 /* ---- driver helpers: a counting waker ------------------------------------------ */
@@ -654,7 +719,12 @@ static void ctask_drop(const void *d) { ((ctask *)d)->refs--; }
 static const weft_waker_vtable ctask_vt = {ctask_clone, ctask_wake, ctask_wake_by_ref, ctask_drop};
 static weft_waker ctask_waker(ctask *c) { return (weft_waker){&ctask_vt, c}; } /* borrowed */
 
-static uint64_t fake_clock(void *ctx) { return *(const uint64_t *)ctx; }
+static int fake_clock_reads;
+static uint64_t fake_clock(void *ctx)
+{
+    fake_clock_reads++;
+    return *(const uint64_t *)ctx;
+}
 
 static int notify_count;
 static timer_driver *notify_td;
@@ -1046,7 +1116,9 @@ static void test_sleep_fake_runtime(void **state)
     assert_int_equal(timer_driver_fire(&fake_td_a, fake_now), 1);
     assert_int_equal(task.wakes, 1);
     assert_int_equal(task.refs, 0);
+    int reads = fake_clock_reads;
     assert_int_equal(weft_sleep_poll(&s, &cx), WEFT_READY);
+    assert_int_equal(fake_clock_reads, reads); /* the fired flag answers: no clock read */
     assert_int_equal(weft_sleep_result(&s), 0);
     assert_int_equal(weft_sleep_poll(&s, &cx), WEFT_READY); /* stays READY */
     weft_sleep_drop(&s);
@@ -1075,6 +1147,12 @@ static void test_sleep_fake_runtime(void **state)
     assert_int_equal(weft_sleep_poll(&s, &cx), WEFT_PENDING);
     assert_int_equal(timer_driver_count(&fake_td_a), 1);
     assert_int_equal(timer_driver_next_deadline(&fake_td_a), fake_now + 20 * WEFT_MS);
+    /* the entry was disarmed behind the future's back: the next poll re-arms it */
+    assert_true(timer_driver_cancel(&fake_td_a, &s.entry));
+    assert_int_equal(task.refs, 0);
+    assert_int_equal(weft_sleep_poll(&s, &cx), WEFT_PENDING);
+    assert_int_equal(timer_driver_count(&fake_td_a), 1);
+    assert_int_equal(task.refs, 1);
     /* dropped while armed: cancelled, waker released, idempotent */
     weft_sleep_drop(&s);
     weft_sleep_drop(&s);
@@ -1249,6 +1327,7 @@ int main(void)
         cmocka_unit_test(test_ties_in_arming_order),
         cmocka_unit_test(test_level_boundaries),
         cmocka_unit_test(test_cascade_path),
+        cmocka_unit_test(test_ring_across_block),
         cmocka_unit_test(test_never_early_same_tick),
         cmocka_unit_test(test_cancel_every_level),
         cmocka_unit_test(test_far_deadlines),

@@ -53,11 +53,17 @@
  * THE FUTURES. A weft_sleep embeds a timer_entry. Its first poll binds it
  * to the runtime in the context (a later poll on another runtime completes
  * with -EXDEV instead of arming on a driver the entry does not belong to)
- * and, for weft_sleep_init, computes the deadline as now + d. Each poll
- * reads the clock: READY if now >= deadline (cancelling the entry if it is
- * still armed), else one lock hold arms or refreshes the entry and its
- * waker. `linked` is an owner-side hint that the entry may be armed, so a
- * finished sleep is dropped without taking the lock.
+ * and, for weft_sleep_init, computes the deadline as now + d. The first
+ * poll reads the clock: READY if now >= deadline, else one lock hold arms
+ * the entry and stores the waker. A later poll is one lock hold that looks
+ * at `fired` first: the usual later poll is the one the fire's wake caused,
+ * and then the entry is already detached with its waker moved out, so the
+ * poll is READY with no clock read and nothing to cancel (this saved a
+ * clock read and a second lock hold per timer in timer_storm). Only when
+ * it has not fired is the clock read, under the lock: READY (cancelling the
+ * entry) if now >= deadline, else the entry is re-armed if it moved and
+ * the waker refreshed. `linked` is an owner-side hint that the entry may be
+ * armed, so a finished sleep is dropped without taking the lock.
  */
 #include "timers/timer.h"
 
@@ -363,6 +369,40 @@ static weft_poll sleep_wait(weft_sleep *s, timer_driver *td, uint64_t deadline, 
     return WEFT_READY;
 }
 
+/* A later poll of a started sleep, in one lock hold: READY if the driver
+ * fired the entry for this deadline (the usual case: the fire woke us; no
+ * clock read, nothing left to cancel), else READY if the clock has reached
+ * the deadline (the entry is cancelled), else the entry is re-armed if it
+ * was moved and the waker refreshed. The clock is read under the lock only
+ * when the entry has not fired, so the hold stays a few dozen ns. */
+static weft_poll sleep_poll_started(weft_sleep *s, timer_driver *td, weft_context *cx)
+{
+    timer_entry *e = &s->entry;
+    uint64_t deadline = s->deadline_ns;
+    weft_waker old = WEFT_WAKER_NONE;
+    bool notify = false;
+    weft_poll r = WEFT_READY;
+    timer_lock_acquire(&td->lock);
+    if (e->fired && e->w.deadline_ns >= deadline) {
+        /* detached and its waker moved out by the driver */
+    } else if (timer_driver_now(td) >= deadline) {
+        wheel_cancel(&td->wheel, &e->w);
+        old = e->waker;
+        e->waker = WEFT_WAKER_NONE;
+    } else {
+        if (e->w.state != WHEEL_ARMED || e->w.deadline_ns != deadline)
+            notify = timer_arm_locked(td, e, deadline);
+        old = timer_swap_waker_locked(e, weft_context_waker(cx));
+        r = WEFT_PENDING;
+    }
+    timer_lock_release(&td->lock);
+    weft_waker_drop(&old);
+    if (notify) td->notify(td->notify_ctx);
+    if (r == WEFT_PENDING) return WEFT_PENDING;
+    s->linked = 0; /* nothing armed any more */
+    return sleep_finish(s, 0);
+}
+
 /* The sleep state machine; `charge` spends a unit of coop budget first. */
 static weft_poll sleep_poll_impl(weft_sleep *s, weft_context *cx, bool charge)
 {
@@ -371,6 +411,7 @@ static weft_poll sleep_poll_impl(weft_sleep *s, weft_context *cx, bool charge)
     timer_driver *td = NULL;
     int err = sleep_bind(s, cx, &td);
     if (err) return sleep_finish(s, err);
+    if (s->state == SLEEP_STARTED && s->linked) return sleep_poll_started(s, td, cx);
     uint64_t now = timer_driver_now(td);
     if (s->state == SLEEP_NEW) s->deadline_ns = timer_sat_add(now, s->duration_ns);
     s->state = SLEEP_STARTED;

@@ -24,6 +24,8 @@ extern "C" {
 
 #define WHEEL_SLOT_BITS 6u                    /* 64 slots: one 64-bit occupancy word per level */
 #define WHEEL_SLOTS (1u << WHEEL_SLOT_BITS)
+#define WHEEL_RING (2u * WHEEL_SLOTS)         /* level 0: two blocks of 64 ticks (see wheel.c) */
+#define WHEEL_SUBS 64u                        /* sub-slots per level-0 tick */
 #define WHEEL_MAX_LEVELS 6u                   /* 6 x 6 = 36 bits of ticks, as Tokio */
 #define WHEEL_DEFAULT_LEVELS WHEEL_MAX_LEVELS
 #define WHEEL_DEFAULT_TICK_NS 1000000ull      /* 1 ms */
@@ -38,7 +40,9 @@ enum { WHEEL_LEVEL_OVERFLOW = 0xFE, WHEEL_LEVEL_READY = 0xFF };
  *   deadline_ns  exact deadline of the current arming
  *   seq          the wheel's arm counter at that arming (tie-break)
  *   prev, next   links in a slot, the overflow list or the ready list
- *   level, slot  where it is linked (level 0..levels-1, OVERFLOW, READY)
+ *   level, slot  where it is linked (level 0..levels-1, OVERFLOW, READY);
+ *                at level 0 `slot` is the ring slot, tick & 127
+ *   reserved     at level 0: the sub-slot within the tick (0..63); else 0
  *   state        IDLE (never armed or cancelled), ARMED, FIRED (popped) */
 typedef weft_wheel_entry wheel_entry;
 
@@ -46,9 +50,14 @@ typedef struct wheel {
     uint64_t tick_ns;                  /* slot width at level 0 */
     uint64_t elapsed;                  /* E: the current tick; every tick < E is processed */
     uint64_t seq;                      /* next arm sequence number */
-    uint64_t occupied[WHEEL_MAX_LEVELS];               /* bit s: slots[l][s] non-empty */
-    wheel_entry *slots[WHEEL_MAX_LEVELS][WHEEL_SLOTS]; /* list heads */
+    uint64_t ring_occupied[2];         /* level 0: bit d of word h: ring slot 64h + d non-empty */
+    uint64_t sub_occupied[WHEEL_RING]; /* bit u: subs[r][u] non-empty */
+    wheel_entry *subs[WHEEL_RING][WHEEL_SUBS];         /* level 0: ring slot r, sub-slot u */
+    uint64_t occupied[WHEEL_MAX_LEVELS];               /* levels >= 1, bit s: slots[l][s] non-empty */
+    wheel_entry *slots[WHEEL_MAX_LEVELS][WHEEL_SLOTS]; /* list heads of levels >= 1 (row 0 unused) */
+    unsigned sub_shift;                /* a sub-slot spans 2^sub_shift ns >= tick_ns / 64 */
     wheel_entry *overflow;             /* deadlines beyond the top level's range */
+    uint64_t overflow_floor;           /* <= the earliest overflow tick; UINT64_MAX if none */
     wheel_entry *ready;                /* due entries, sorted, being handed out */
     size_t count;                      /* armed entries (slots + overflow + ready) */
     uint64_t next_cache;               /* earliest armed deadline, when next_valid */
@@ -60,6 +69,7 @@ typedef struct wheel {
 void wheel_entry_init(wheel_entry *e);
 
 /* tick_ns 0 means WHEEL_DEFAULT_TICK_NS, levels 0 means WHEEL_DEFAULT_LEVELS.
+ * The struct is ~69 KiB, mostly level-0 list heads.
  * now_ns is the clock's current value (the wheel starts at its tick).
  * 0, or -EINVAL for levels > WHEEL_MAX_LEVELS. */
 int wheel_init(wheel *w, uint64_t tick_ns, unsigned levels, uint64_t now_ns);
