@@ -310,16 +310,25 @@ static bool idle_remove_self(worker *w)
     return was;
 }
 
-/* Pops one idle worker (preferring `node`), counts it as searching, unparks it. */
+/* Pops one idle worker (preferring `node`), counts it as searching, unparks
+ * it. Never the calling worker: a driver is on the idle stack while it
+ * drives, and the tasks it wakes must wake somebody else. */
 static void idle_wake_one(weft_runtime *rt, int node)
 {
-    worker *target = NULL;
+    worker *target = NULL, *self = tls_worker;
+    int skip = self && self->rt == rt ? self->index : -1;
     spinlock_lock(&rt->idle_lock);
-    if (rt->idle_top > 0) {
-        int pick = rt->idle_top - 1; /* most recently idle: its caches are warmest */
-        if (node >= 0)
-            for (int i = rt->idle_top - 1; i >= 0; i--)
-                if (rt->workers[rt->idle_stack[i]].node == node) { pick = i; break; }
+    int pick = -1;
+    for (int i = rt->idle_top - 1; i >= 0; i--) { /* most recently idle first: warmest caches */
+        int wi = rt->idle_stack[i];
+        if (wi == skip) continue;
+        if (pick < 0) pick = i;
+        if (node < 0 || rt->workers[wi].node == node) {
+            pick = i;
+            break;
+        }
+    }
+    if (pick >= 0) {
         target = &rt->workers[rt->idle_stack[pick]];
         rt->idle_stack[pick] = rt->idle_stack[--rt->idle_top];
         target->in_idle = false;
@@ -459,7 +468,16 @@ static void worker_park_idle(worker *w, _Atomic int *until)
     idle_push(w);
     /* seq_cst fence: pairs with rt_notify_parked's fence (Dekker) */
     SEQ_CST_FENCE();
-    if (rt->ops->has_work(rt->policy) || loop_should_stop(w, until)) {
+    /* Re-check only while nobody searches. A searcher is responsible for
+     * the work it may find: it either takes it, or, parking as the last
+     * searcher, comes through here with num_searching == 0 and re-checks;
+     * and a searcher that finds work wakes the next worker (chain wake-up).
+     * Re-checking while someone else searches turned the worker into a
+     * spinner whenever the searcher's own deque was busy (it could not
+     * search past the cap, and has_work stayed true). */
+    if ((atomic_load_explicit(&rt->num_searching, memory_order_seq_cst) == 0 &&
+         rt->ops->has_work(rt->policy)) ||
+        loop_should_stop(w, until)) {
         if (!idle_remove_self(w)) w->searching = true; /* a notifier counted us searching */
         return;
     }
