@@ -465,6 +465,7 @@ static void worker_park_idle(worker *w, _Atomic int *until)
         w->searching = false;
         atomic_fetch_sub_explicit(&rt->num_searching, 1, memory_order_seq_cst);
     }
+    owned_reap(rt, (uint32_t)w->index); /* do not hold completed tasks while asleep */
     idle_push(w);
     /* seq_cst fence: pairs with rt_notify_parked's fence (Dekker) */
     SEQ_CST_FENCE();
@@ -628,8 +629,8 @@ int weft_runtime_new(const weft_config *cfg_in, weft_runtime **out)
     for (int i = 0; i <= rt->nworkers; i++) {
         spinlock_init(&rt->owned[i].lock);
         rt->owned[i].head = NULL;
+        atomic_init(&rt->owned[i].reap, NULL);
     }
-    rt->owned_unlocked = rt->nworkers == 1;
     for (int i = 0; i < rt->nworkers; i++) {
         worker *w = &rt->workers[i];
         w->rt = rt;
@@ -744,6 +745,8 @@ static void shutdown_drain(weft_runtime *rt)
             (void)task_transition_to_running(t); /* cancelled or not, it is dropped */
             task_cancel_running(t);
         }
+        /* every worker is joined: this thread may reap every shard */
+        for (int s = 0; s < rt->nworkers; s++) owned_reap(rt, (uint32_t)s);
         if (!shutdown_abort_one(rt)) break;
     }
 }

@@ -71,8 +71,9 @@ typedef struct worker {
 } __attribute__((aligned(CACHE_LINE))) worker;
 
 typedef struct owned_shard {
-    spinlock lock;
-    task *head;
+    spinlock lock;          /* only the outside threads' shard uses it */
+    task *head;             /* owner only (see task.c) */
+    _Atomic(task *) reap;   /* tasks completed elsewhere, for the owner to unlink */
 } __attribute__((aligned(CACHE_LINE))) owned_shard;
 _Static_assert(sizeof(owned_shard) == CACHE_LINE, "one owned-list shard per cache line");
 
@@ -110,13 +111,15 @@ struct weft_runtime {
     _Atomic int workers_started;  /* workers that bound themselves and entered the loop */
     _Atomic int block_on_active;  /* fifo: one block_on at a time */
     owned_shard *owned;           /* nworkers + 1 shards; the last is for outside threads */
-    bool owned_unlocked;          /* one worker: its shard needs no lock */
 
     struct blocking_pool *blocking;
     struct topo *topo;
     void *placement;              /* topo_placement */
     char placement_desc[4096];
 };
+
+/* The owned list (task.c): the owner of `shard` unlinks reaped tasks. */
+void owned_reap(struct weft_runtime *rt, uint32_t shard);
 
 /* The worker the calling thread is, or NULL. */
 worker *rt_current_worker(void);
