@@ -32,6 +32,7 @@ void weft_config_default(weft_config *c)
     c->numa_backoff_us = 0;
     c->blocking_max_threads = 512; /* Tokio's default */
     c->blocking_keepalive_ms = 10000;
+    c->blocking_nice = 10; /* see blocking.c: workers keep their latency under CPU-bound jobs */
     c->timer_tick_us = 1000;
     c->reactor_events = 1024;
     c->topology = NULL;
@@ -65,6 +66,7 @@ static const knob knobs[] = {
     KI(numa_backoff_us, 0, 1000000, "numa: back-off before cross-node steals"),
     KI(blocking_max_threads, 1, 65536, "blocking pool threads"),
     KI(blocking_keepalive_ms, 0, 86400000, "blocking pool idle keep-alive"),
+    KI(blocking_nice, 0, 19, "nice value of blocking pool threads"),
     KI(timer_tick_us, 1, 1000000, "timer wheel tick"),
     KI(reactor_events, 1, 65536, "epoll events per wait"),
     KS(topology, "topology: '' (this machine), synthetic string, or XML path"),

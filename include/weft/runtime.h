@@ -46,6 +46,8 @@ typedef struct weft_config {
     int numa_backoff_us;        /* numa: wait before stealing across nodes       [0] */
     int blocking_max_threads;   /* spawn_blocking pool size                    [512] */
     int blocking_keepalive_ms;  /* idle pool thread lifetime                 [10000] */
+    int blocking_nice;          /* nice value of pool threads, 0..19: CPU-bound jobs yield
+                                   the CPU to the async workers                  [10] */
     int timer_tick_us;          /* timer wheel tick                           [1000] */
     int reactor_events;         /* epoll events per wait                      [1024] */
     const char *topology;       /* NULL or "": this machine; a synthetic string
