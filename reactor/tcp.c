@@ -141,7 +141,11 @@ static int resolve(const char *host, uint16_t port, int passive, struct addrinfo
 
 /* ---- streams -------------------------------------------------------------------- */
 
-weft_poll weft_tcp_read(weft_tcp_stream *s, weft_context *cx, void *buf, size_t len, ssize_t *n)
+/* One read or write step: the checks every leaf poll makes, then the
+ * syscall until it succeeds, fails, or the socket is not ready (EAGAIN
+ * clears the readiness only if no edge arrived meanwhile: see epoll.c). */
+static weft_poll tcp_io(weft_tcp_stream *s, weft_context *cx, reactor_dir dir, void *buf,
+                        size_t len, ssize_t *n)
 {
     if (!s->io.slot) {
         *n = -EBADF;
@@ -159,12 +163,13 @@ weft_poll weft_tcp_read(weft_tcp_stream *s, weft_context *cx, void *buf, size_t 
     }
     for (;;) {
         reactor_event ev;
-        if (reactor_io_poll_ready(&s->io, REACTOR_DIR_READ, weft_context_waker(cx), &ev) ==
-            WEFT_PENDING)
+        if (reactor_io_poll_ready(&s->io, dir, weft_context_waker(cx), &ev) == WEFT_PENDING)
             return WEFT_PENDING;
-        ssize_t got = recv(s->io.fd, buf, len, 0);
-        if (got >= 0) {
-            *n = got;
+        /* MSG_NOSIGNAL: a closed peer is -EPIPE, never SIGPIPE */
+        ssize_t done = dir == REACTOR_DIR_READ ? recv(s->io.fd, buf, len, 0)
+                                               : send(s->io.fd, buf, len, MSG_NOSIGNAL);
+        if (done >= 0) {
+            *n = done;
             return WEFT_READY;
         }
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -175,39 +180,15 @@ weft_poll weft_tcp_read(weft_tcp_stream *s, weft_context *cx, void *buf, size_t 
     }
 }
 
+weft_poll weft_tcp_read(weft_tcp_stream *s, weft_context *cx, void *buf, size_t len, ssize_t *n)
+{
+    return tcp_io(s, cx, REACTOR_DIR_READ, buf, len, n);
+}
+
 weft_poll weft_tcp_write(weft_tcp_stream *s, weft_context *cx, const void *buf, size_t len,
                          ssize_t *n)
 {
-    if (!s->io.slot) {
-        *n = -EBADF;
-        return WEFT_READY;
-    }
-    int rc = tcp_check_runtime(s->runtime, cx);
-    if (rc < 0) {
-        *n = rc;
-        return WEFT_READY;
-    }
-    if (!weft_coop_proceed(cx)) return WEFT_PENDING;
-    if (len == 0) {
-        *n = 0;
-        return WEFT_READY;
-    }
-    for (;;) {
-        reactor_event ev;
-        if (reactor_io_poll_ready(&s->io, REACTOR_DIR_WRITE, weft_context_waker(cx), &ev) ==
-            WEFT_PENDING)
-            return WEFT_PENDING;
-        ssize_t put = send(s->io.fd, buf, len, MSG_NOSIGNAL);
-        if (put >= 0) {
-            *n = put;
-            return WEFT_READY;
-        }
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            *n = -errno;
-            return WEFT_READY;
-        }
-        reactor_io_clear_ready(&s->io, ev);
-    }
+    return tcp_io(s, cx, REACTOR_DIR_WRITE, (void *)buf, len, n);
 }
 
 void weft_tcp_read_exact_init(weft_tcp_read_exact *op, weft_tcp_stream *s, void *buf, size_t len)
