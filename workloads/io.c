@@ -41,6 +41,18 @@
  *   the check. The time of an iteration is the whole exchange: from
  *   starting the client threads (connect included) to joining them.
  *
+ * tcp_echo against an external server (external_port = P, not 0)
+ *   The same client threads connect to 127.0.0.1:P instead, and no weft
+ *   listener or server task exists (the runtime is only a bystander; the
+ *   runner does not block_on at all). Everything the client does is
+ *   unchanged: the same messages, the same byte check of every echo, the
+ *   same histogram and the same clock. The server-side counts become client
+ *   ones (bytes_echoed = echo bytes the clients received; "connections
+ *   accepted" is not checked, a failed connect fails the client), and fault
+ *   injection has no effect, since the fault is injected by weft's server.
+ *   This is how bench/echo_compare.sh measures a libuv echo server
+ *   (bench/libuv_echo.c) with exactly weft's load client.
+ *
  * tcp_stream
  *   One connection, opened by the runner before the clock starts. A writer
  *   thread sends B bytes (a Weyl sequence of 64-bit words) and then
@@ -84,6 +96,7 @@
 typedef struct io_run {
     weft_tcp_listener listener;
     uint16_t port;
+    bool external;                /* tcp_echo's external_port: no listener, no server task */
     long expect_conns;
     size_t server_buf;            /* bytes each echo task reads at a time */
 
@@ -134,6 +147,7 @@ static void io_conns_count_down(io_run *run)
 /* A client thread (or the runner, for one that never started) is done. */
 static void io_client_exit(io_run *run)
 {
+    if (run->external) return; /* no server task waits for the clients */
     /* acq_rel: the threads' exits happen before the root sees the one-shot */
     if (atomic_fetch_sub_explicit(&run->clients_left, 1, memory_order_acq_rel) == 1)
         weft_oneshot_send(run->clients_done, 1);
@@ -383,6 +397,7 @@ typedef struct te_client {
     long reqs;
     hist lat;
     long completed;
+    uint64_t rx_bytes; /* echo bytes received (external server: its echoed count) */
     long corrupt;
     char err[200];
     pthread_t th;
@@ -437,6 +452,7 @@ static int te_recv(te_client *cl, te_conn *c, long *active)
             return -1;
         }
         c->rcvd += (size_t)n;
+        cl->rx_bytes += (uint64_t)n;
         if (c->rcvd < cl->msg) continue;
         hist_record(&cl->lat, clock_now_ns() - c->t_send);
         if (memcmp(c->tx, c->rx, cl->msg) != 0) cl->corrupt++;
@@ -526,6 +542,7 @@ static int run_tcp_echo(weft_runtime *rt, const int64_t *params, const char *var
     long conns = (long)params[0], reqs = (long)params[2];
     size_t msg = (size_t)params[1];
     int nthreads = (int)params[3];
+    uint16_t ext_port = (uint16_t)params[4];
     if (nthreads > conns) nthreads = (int)conns;
 
     te_client *cl = calloc((size_t)nthreads, sizeof *cl);
@@ -538,7 +555,19 @@ static int run_tcp_echo(weft_runtime *rt, const int64_t *params, const char *var
         }
     }
     io_run run;
-    int rc = io_setup(rt, &run, conns, 4096, nthreads);
+    int rc = 0;
+    if (ext_port) {
+        /* only what the client threads read: no listener, no one-shots */
+        memset(&run, 0, sizeof run);
+        run.external = true;
+        run.port = ext_port;
+        run.expect_conns = conns;
+        atomic_init(&run.server_errors, 0); /* read below, never written */
+        atomic_init(&run.first_server_error, 0);
+        atomic_init(&run.spawn_errors, 0);
+    } else {
+        rc = io_setup(rt, &run, conns, 4096, nthreads);
+    }
     if (rc < 0) {
         for (int t = 0; t < nthreads; t++) hist_destroy(&cl[t].lat);
         free(cl);
@@ -564,17 +593,22 @@ static int run_tcp_echo(weft_runtime *rt, const int64_t *params, const char *var
             io_client_exit(&run); /* its connections never come */
         }
     }
-    int brc = io_serve(rt, &run);
-    io_run_release(&run, brc);
+    int brc = 0;
+    if (!run.external) {
+        brc = io_serve(rt, &run);
+        io_run_release(&run, brc);
+    }
     for (int t = 0; t < nthreads; t++)
         if (cl[t].started) pthread_join(cl[t].th, NULL);
     out->elapsed_ns = clock_now_ns() - t0;
 
     long completed = 0, corrupt = 0;
+    uint64_t rx_bytes = 0;
     const char *client_err = NULL;
     for (int t = 0; t < nthreads; t++) {
         completed += cl[t].completed;
         corrupt += cl[t].corrupt;
+        rx_bytes += cl[t].rx_bytes;
         if (!client_err && cl[t].err[0]) client_err = cl[t].err;
         if (t > 0) hist_merge(&cl[0].lat, &cl[t].lat);
     }
@@ -587,13 +621,15 @@ static int run_tcp_echo(weft_runtime *rt, const int64_t *params, const char *var
     free(cl);
 
     if (brc < 0) return brc;
-    long accepted = atomic_load_explicit(&run.accepted, memory_order_relaxed);
-    uint64_t echoed = atomic_load_explicit(&run.echoed, memory_order_relaxed);
+    long accepted = run.external ? conns : atomic_load_explicit(&run.accepted, memory_order_relaxed);
+    uint64_t echoed = run.external ? rx_bytes : atomic_load_explicit(&run.echoed, memory_order_relaxed);
     wl_check(out, "requests", (double)completed);
     wl_check(out, "requests_per_s", out->elapsed_ns ? (double)completed * 1e9 / (double)out->elapsed_ns : 0);
     wl_check(out, "bytes_echoed", (double)echoed);
     wl_check(out, "corrupted_echoes", (double)corrupt);
     WL_EXPECT_EQ(out, "client threads that could not start", create_errors, 0);
+    if (errbuf[0] && run.external)
+        return wl_fail(out, "client (external server on 127.0.0.1:%u): %s", (unsigned)run.port, errbuf);
     if (errbuf[0]) return wl_fail(out, "client: %s", errbuf);
     if (io_server_failed(&run, out)) return -EPROTO;
     WL_EXPECT_EQ(out, "spawn errors", atomic_load_explicit(&run.spawn_errors, memory_order_relaxed), 0);
@@ -611,11 +647,14 @@ const weft_workload wl_tcp_echo = {
                    "request's actual send (closed loop: no coordinated omission)",
     .unit_name = "request",
     .kind = "io",
-    .nparams = 4,
+    .nparams = 5,
     .params = {{"conns", "C: connections", {8, 64, 256}, 1, 10000},
                {"msg_bytes", "S: message size (bytes)", {64, 64, 64}, 1, 16 << 20},
                {"requests", "R: requests per connection", {100, 1000, 10000}, 1, 100000000},
-               {"client_threads", "T: client threads (outside the runtime)", {2, 2, 2}, 1, 64}},
+               {"client_threads", "T: client threads (outside the runtime)", {2, 2, 2}, 1, 64},
+               {"external_port", "0: weft's own echo server; P: drive an external echo server on "
+                                 "127.0.0.1:P instead (no weft server task; bench/echo_compare.sh)",
+                {0, 0, 0}, 0, 65535}},
     .run = run_tcp_echo,
 };
 
