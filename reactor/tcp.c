@@ -169,6 +169,12 @@ static weft_poll tcp_io(weft_tcp_stream *s, weft_context *cx, reactor_dir dir, v
         ssize_t done = dir == REACTOR_DIR_READ ? recv(s->io.fd, buf, len, 0)
                                                : send(s->io.fd, buf, len, MSG_NOSIGNAL);
         if (done >= 0) {
+            /* A short read drained the socket, a short write filled it: the
+             * next call would only get EAGAIN, so clear the readiness now
+             * (tick-checked, so an edge that arrived meanwhile is kept), as
+             * Tokio does on epoll. Saves one recv per echoed request
+             * (docs/echo-vs-libuv.md). */
+            if (done > 0 && (size_t)done < len) reactor_io_clear_ready(&s->io, ev);
             *n = done;
             return WEFT_READY;
         }
