@@ -147,6 +147,58 @@ static long tm_hist_from(hist *h, const uint64_t *samples, size_t n)
     return written;
 }
 
+/* Every timer workload's root: spawn n children (child i's initial state
+ * made by init(state, run, i) in a zeroed buffer), then await the one-shot
+ * that the last child's count-down sends. With fault injection and
+ * skip_first set, child 0 is never spawned (its unit of work goes missing)
+ * and is counted down at once, so the run completes and the check fails. */
+typedef struct tm_root {
+    int coro;
+    tm_done *done;
+    _Atomic long *spawn_errors;
+    const weft_future_type *child;
+    void (*init)(void *state, void *run, long i);
+    void *run;
+    long n;
+    bool skip_first;
+    weft_oneshot *rx; /* NULL once received */
+    int rc;
+} tm_root;
+
+static weft_poll tm_root_poll(void *p, weft_context *cx, void *out)
+{
+    tm_root *s = p;
+    WEFT_CORO_BEGIN(s);
+    for (long i = 0; i < s->n; i++) {
+        if (s->skip_first && FAULT() && i == 0) {
+            tm_done_count_down(s->done, 1);
+            continue;
+        }
+        _Alignas(16) unsigned char state[256];
+        if (s->child->state_size > sizeof state) abort(); /* a child state outgrew the buffer */
+        memset(state, 0, s->child->state_size);
+        s->init(state, s->run, i);
+        if (weft_spawn(weft_context_runtime(cx), s->child, state, NULL) < 0) {
+            atomic_fetch_add_explicit(s->spawn_errors, 1, memory_order_relaxed);
+            tm_done_count_down(s->done, 1);
+        }
+    }
+    {
+        uint64_t v;
+        WEFT_AWAIT(s, weft_oneshot_recv(s->rx, cx, &v, &s->rc));
+        s->rx = NULL;
+    }
+    WEFT_CORO_END(s);
+}
+static void tm_root_drop(void *p)
+{
+    tm_root *s = p;
+    if (s->rx) weft_oneshot_drop_receiver(s->rx);
+    s->rx = NULL;
+}
+static const weft_future_type tm_root_type = {"timers.root", tm_root_poll, tm_root_drop,
+                                              sizeof(tm_root), 0};
+
 /* ---- timer_storm ---------------------------------------------------------------------- */
 
 #define TS_SEED 0x7157u /* fixed: the same d_i on every run */
@@ -194,47 +246,13 @@ static void ts_task_drop(void *p) { weft_sleep_drop(&((ts_task *)p)->sleep); }
 static const weft_future_type ts_task_type = {"timer_storm.timer", ts_task_poll, ts_task_drop,
                                               sizeof(ts_task), 0};
 
-typedef struct ts_root {
-    int coro;
-    ts_run *run;
-    long n;
-    weft_oneshot *rx; /* NULL once received */
-    int rc;
-} ts_root;
 
-static weft_poll ts_root_poll(void *p, weft_context *cx, void *out)
+static void ts_init(void *state, void *run, long i)
 {
-    ts_root *s = p;
-    WEFT_CORO_BEGIN(s);
-    for (long i = 0; i < s->n; i++) {
-        if (FAULT() && i == 0) { /* one timer that never runs */
-            tm_done_count_down(&s->run->done, 1);
-            continue;
-        }
-        ts_task t;
-        memset(&t, 0, sizeof t);
-        t.run = s->run;
-        t.i = i;
-        if (weft_spawn(weft_context_runtime(cx), &ts_task_type, &t, NULL) < 0) {
-            atomic_fetch_add_explicit(&s->run->spawn_errors, 1, memory_order_relaxed);
-            tm_done_count_down(&s->run->done, 1);
-        }
-    }
-    {
-        uint64_t v;
-        WEFT_AWAIT(s, weft_oneshot_recv(s->rx, cx, &v, &s->rc));
-        s->rx = NULL;
-    }
-    WEFT_CORO_END(s);
+    ts_task *t = state;
+    t->run = run;
+    t->i = i;
 }
-static void ts_root_drop(void *p)
-{
-    ts_root *s = p;
-    if (s->rx) weft_oneshot_drop_receiver(s->rx);
-    s->rx = NULL;
-}
-static const weft_future_type ts_root_type = {"timer_storm.root", ts_root_poll, ts_root_drop,
-                                              sizeof(ts_root), 0};
 
 static int run_timer_storm(weft_runtime *rt, const int64_t *params, const char *variant,
                            weft_wl_result *out)
@@ -252,9 +270,10 @@ static int run_timer_storm(weft_runtime *rt, const int64_t *params, const char *
         free(run.lateness);
         return -ENOMEM;
     }
-    ts_root root = {0, &run, n, run.done.done, 0};
+    tm_root root = {0, &run.done, &run.spawn_errors, &ts_task_type, ts_init, &run, n, true,
+                    run.done.done, 0};
     uint64_t t0 = clock_now_ns();
-    int rc = weft_block_on(rt, &ts_root_type, &root, NULL);
+    int rc = weft_block_on(rt, &tm_root_type, &root, NULL);
     out->elapsed_ns = clock_now_ns() - t0;
     if (rc < 0) {
         tm_done_release_sender(&run.done);
@@ -307,6 +326,7 @@ typedef struct tc_run {
     _Atomic long fired;       /* second poll did not report "inner won" */
     _Atomic long seen_armed;  /* tasks that saw their entry in the driver */
     _Atomic long spawn_errors;
+    long n, tasks;            /* pairs, and the tasks that share them */
 } tc_run;
 
 typedef struct tc_task {
@@ -349,45 +369,17 @@ static void tc_task_drop(void *p) { weft_timeout_drop(&((tc_task *)p)->to); }
 static const weft_future_type tc_task_type = {"timeout_cancel.task", tc_task_poll, tc_task_drop,
                                               sizeof(tc_task), 0};
 
-typedef struct tc_root {
-    int coro;
-    tc_run *run;
-    long n, tasks;
-    weft_oneshot *rx;
-    int rc;
-} tc_root;
 
-static weft_poll tc_root_poll(void *p, weft_context *cx, void *out)
+/* Task t arms and cancels its share of the n pairs; with fault injection
+ * task 0 does one pair fewer. */
+static void tc_init(void *state, void *run, long t)
 {
-    tc_root *s = p;
-    WEFT_CORO_BEGIN(s);
-    for (long t = 0; t < s->tasks; t++) {
-        long share = s->n / s->tasks + (t < s->n % s->tasks ? 1 : 0);
-        if (FAULT() && t == 0) share--; /* one pair that never happens */
-        tc_task init;
-        memset(&init, 0, sizeof init);
-        init.run = s->run;
-        init.n = share;
-        if (weft_spawn(weft_context_runtime(cx), &tc_task_type, &init, NULL) < 0) {
-            atomic_fetch_add_explicit(&s->run->spawn_errors, 1, memory_order_relaxed);
-            tm_done_count_down(&s->run->done, 1);
-        }
-    }
-    {
-        uint64_t v;
-        WEFT_AWAIT(s, weft_oneshot_recv(s->rx, cx, &v, &s->rc));
-        s->rx = NULL;
-    }
-    WEFT_CORO_END(s);
+    tc_task *init = state;
+    tc_run *r = run;
+    init->run = r;
+    init->n = r->n / r->tasks + (t < r->n % r->tasks ? 1 : 0);
+    if (FAULT() && t == 0) init->n--; /* one pair that never happens */
 }
-static void tc_root_drop(void *p)
-{
-    tc_root *s = p;
-    if (s->rx) weft_oneshot_drop_receiver(s->rx);
-    s->rx = NULL;
-}
-static const weft_future_type tc_root_type = {"timeout_cancel.root", tc_root_poll, tc_root_drop,
-                                              sizeof(tc_root), 0};
 
 static int run_timeout_cancel(weft_runtime *rt, const int64_t *params, const char *variant,
                               weft_wl_result *out)
@@ -403,9 +395,12 @@ static int run_timeout_cancel(weft_runtime *rt, const int64_t *params, const cha
     atomic_init(&run.spawn_errors, 0);
     if (tm_done_init(&run.done, tasks) < 0) return -ENOMEM;
     size_t armed_before = run.td ? timer_driver_count(run.td) : 0;
-    tc_root root = {0, &run, n, tasks, run.done.done, 0};
+    run.n = n;
+    run.tasks = tasks;
+    tm_root root = {0, &run.done, &run.spawn_errors, &tc_task_type, tc_init, &run, tasks, false,
+                    run.done.done, 0};
     uint64_t t0 = clock_now_ns();
-    int rc = weft_block_on(rt, &tc_root_type, &root, NULL);
+    int rc = weft_block_on(rt, &tm_root_type, &root, NULL);
     out->elapsed_ns = clock_now_ns() - t0;
     if (rc < 0) {
         tm_done_release_sender(&run.done);
@@ -497,47 +492,13 @@ static void ij_task_drop(void *p) { weft_interval_drop(&((ij_task *)p)->iv); }
 static const weft_future_type ij_task_type = {"interval_jitter.task", ij_task_poll, ij_task_drop,
                                               sizeof(ij_task), 0};
 
-typedef struct ij_root {
-    int coro;
-    ij_run *run;
-    long tasks;
-    weft_oneshot *rx;
-    int rc;
-} ij_root;
 
-static weft_poll ij_root_poll(void *p, weft_context *cx, void *out)
+static void ij_init(void *state, void *run, long t)
 {
-    ij_root *s = p;
-    WEFT_CORO_BEGIN(s);
-    for (long t = 0; t < s->tasks; t++) {
-        if (FAULT() && t == 0) { /* one interval task that never runs */
-            tm_done_count_down(&s->run->done, 1);
-            continue;
-        }
-        ij_task init;
-        memset(&init, 0, sizeof init);
-        init.run = s->run;
-        init.idx = t;
-        if (weft_spawn(weft_context_runtime(cx), &ij_task_type, &init, NULL) < 0) {
-            atomic_fetch_add_explicit(&s->run->spawn_errors, 1, memory_order_relaxed);
-            tm_done_count_down(&s->run->done, 1);
-        }
-    }
-    {
-        uint64_t v;
-        WEFT_AWAIT(s, weft_oneshot_recv(s->rx, cx, &v, &s->rc));
-        s->rx = NULL;
-    }
-    WEFT_CORO_END(s);
+    ij_task *init = state;
+    init->run = run;
+    init->idx = t;
 }
-static void ij_root_drop(void *p)
-{
-    ij_root *s = p;
-    if (s->rx) weft_oneshot_drop_receiver(s->rx);
-    s->rx = NULL;
-}
-static const weft_future_type ij_root_type = {"interval_jitter.root", ij_root_poll, ij_root_drop,
-                                              sizeof(ij_root), 0};
 
 static int run_interval_jitter(weft_runtime *rt, const int64_t *params, const char *variant,
                                weft_wl_result *out)
@@ -564,9 +525,10 @@ static int run_interval_jitter(weft_runtime *rt, const int64_t *params, const ch
     for (size_t i = 0; i < nslots; i++) run.jitter[i] = TM_UNSET;
     for (long t = 0; t < tasks; t++) run.ticks[t] = -1;
 
-    ij_root root = {0, &run, tasks, run.done.done, 0};
+    tm_root root = {0, &run.done, &run.spawn_errors, &ij_task_type, ij_init, &run, tasks, true,
+                    run.done.done, 0};
     uint64_t t0 = clock_now_ns();
-    int rc = weft_block_on(rt, &ij_root_type, &root, NULL);
+    int rc = weft_block_on(rt, &tm_root_type, &root, NULL);
     out->elapsed_ns = clock_now_ns() - t0;
     if (rc < 0) {
         tm_done_release_sender(&run.done);
