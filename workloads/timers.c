@@ -246,7 +246,6 @@ static void ts_task_drop(void *p) { weft_sleep_drop(&((ts_task *)p)->sleep); }
 static const weft_future_type ts_task_type = {"timer_storm.timer", ts_task_poll, ts_task_drop,
                                               sizeof(ts_task), 0};
 
-
 static void ts_init(void *state, void *run, long i)
 {
     ts_task *t = state;
@@ -369,7 +368,6 @@ static void tc_task_drop(void *p) { weft_timeout_drop(&((tc_task *)p)->to); }
 static const weft_future_type tc_task_type = {"timeout_cancel.task", tc_task_poll, tc_task_drop,
                                               sizeof(tc_task), 0};
 
-
 /* Task t arms and cancels its share of the n pairs; with fault injection
  * task 0 does one pair fewer. */
 static void tc_init(void *state, void *run, long t)
@@ -491,7 +489,6 @@ static weft_poll ij_task_poll(void *p, weft_context *cx, void *out)
 static void ij_task_drop(void *p) { weft_interval_drop(&((ij_task *)p)->iv); }
 static const weft_future_type ij_task_type = {"interval_jitter.task", ij_task_poll, ij_task_drop,
                                               sizeof(ij_task), 0};
-
 
 static void ij_init(void *state, void *run, long t)
 {
