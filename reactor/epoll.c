@@ -209,6 +209,7 @@ struct reactor {
     int wakefd;
     _Atomic int wake_pending; /* 1 while an eventfd write is pending or being drained */
     _Atomic int polling;      /* 1 while a thread is inside reactor_poll */
+    _Atomic int nregistered;  /* live registrations (reactor_has_registrations) */
     bool use_pwait2;          /* only the polling thread writes it */
 
     /* driver-only (holder of `polling`) */
@@ -326,6 +327,7 @@ int reactor_new(reactor **out, int max_events)
     if (!r->events || !r->backlog) goto fail_nomem;
     atomic_init(&r->wake_pending, 0);
     atomic_init(&r->polling, 0);
+    atomic_init(&r->nregistered, 0);
     for (int p = 0; p < REACTOR_SLAB_PAGES; p++) atomic_init(&r->pages[p], NULL);
     r->free_head = REACTOR_NO_SLOT;
     pthread_mutex_init(&r->slab_mu, NULL);
@@ -406,6 +408,8 @@ int reactor_register(reactor *r, reactor_io *io, int fd)
     io->slot = s;
     io->token = token;
     io->fd = fd;
+    /* relaxed: a hint for the workers' non-blocking maintenance polls */
+    atomic_fetch_add_explicit(&r->nregistered, 1, memory_order_relaxed);
     return 0;
 }
 
@@ -432,6 +436,7 @@ int reactor_deregister(reactor *r, reactor_io *io)
     weft_waker_drop(&w0);
     weft_waker_drop(&w1);
     slab_release(r, token_index(io->token));
+    atomic_fetch_sub_explicit(&r->nregistered, 1, memory_order_relaxed); /* a hint, as above */
     io->slot = NULL;
     io->token = 0;
     io->fd = -1;
@@ -680,3 +685,8 @@ void reactor_debug_force_epoll_wait(reactor *r, bool on)
 }
 
 bool reactor_uses_pwait2(const reactor *r) { return r->use_pwait2; }
+
+bool reactor_has_registrations(reactor *r)
+{
+    return atomic_load_explicit(&r->nregistered, memory_order_relaxed) != 0;
+}

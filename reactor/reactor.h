@@ -134,6 +134,10 @@ int reactor_wake(reactor *r);
 void reactor_debug_force_epoll_wait(reactor *r, bool on);
 /* Whether the precise epoll_pwait2 path is in use. */
 bool reactor_uses_pwait2(const reactor *r);
+/* True while any fd is registered (relaxed; a hint). The workers' periodic
+ * non-blocking poll skips the epoll syscall when nothing is registered: no
+ * fd can be ready then, and eventfd wakes are meant for a parked driver. */
+bool reactor_has_registrations(reactor *r);
 
 /* ---- from the runtime ------------------------------------------------------ */
 

@@ -32,7 +32,6 @@ typedef struct fifo_policy {
     taskq woken;   /* owner (worker 0) only: woken by wakers */
     taskq local;   /* owner (worker 0) only: spawned and yielded */
     injectq inject;
-    int interval;
 } fifo_policy;
 
 static int fifo_create(struct weft_runtime *rt, void **out, char *err, size_t errlen)
@@ -42,7 +41,6 @@ static int fifo_create(struct weft_runtime *rt, void **out, char *err, size_t er
     taskq_init(&p->woken);
     taskq_init(&p->local);
     injectq_init(&p->inject);
-    p->interval = rt->cfg.global_interval;
     rt->workers[0].policy_local = p;
     *out = p;
     return 0;
@@ -68,7 +66,7 @@ static int fifo_push_remote(void *policy, task *t)
 static task *fifo_next(void *policy, worker *w)
 {
     fifo_policy *p = policy;
-    bool fair_tick = w->tick % (uint32_t)p->interval == 0;
+    bool fair_tick = w->interval_tick;
     if (fair_tick || (!p->local.head && !p->woken.head)) {
         size_t n = injectq_pop_batch(&p->inject, &p->local, SIZE_MAX);
         if (n) WORKER_STAT_ADD(w, STAT_INJECT_POPS, n);

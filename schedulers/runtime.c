@@ -447,7 +447,11 @@ static void maintenance(worker *w)
     if (rt->cfg.reactor_thread) return;
     if (atomic_load_explicit(&rt->driver_busy, memory_order_relaxed)) return;
     if (atomic_exchange_explicit(&rt->driver_busy, 1, memory_order_acquire)) return;
-    driver_turn(rt, 0);
+    /* Without registrations the non-blocking epoll call can find nothing,
+     * and it cost a syscall every global_interval polls (about 3 ns of a
+     * 19 ns yield on fifo); the timers still fire. */
+    if (reactor_has_registrations(rt->reactor)) driver_turn(rt, 0);
+    else timer_driver_fire(rt->timers, clock_now_ns());
     atomic_store_explicit(&rt->driver_busy, 0, memory_order_release);
 }
 
@@ -511,7 +515,12 @@ static void worker_loop(worker *w, _Atomic int *until)
     const uint32_t interval = (uint32_t)rt->cfg.global_interval;
     while (!loop_should_stop(w, until)) {
         w->tick++;
-        if (w->tick % interval == 0) maintenance(w);
+        /* computed once here for the policies (fifo, ws read interval_tick) */
+        w->interval_tick = --w->interval_left == 0;
+        if (w->interval_tick) {
+            w->interval_left = interval;
+            maintenance(w);
+        }
         task *t = ops->next(rt->policy, w);
         if (!t && ops->steal && worker_start_searching(w)) t = ops->steal(rt->policy, w);
         if (t) {
@@ -636,6 +645,7 @@ int weft_runtime_new(const weft_config *cfg_in, weft_runtime **out)
         w->rt = rt;
         w->index = i;
         w->rng = 0x9e3779b9u * (uint32_t)(i + 1);
+        w->interval_left = (uint32_t)rt->cfg.global_interval;
         atomic_init(&w->park_state, PARK_EMPTY);
         pthread_mutex_init(&w->park_mu, NULL);
         pthread_cond_init(&w->park_cv, NULL);

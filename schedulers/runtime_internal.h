@@ -58,6 +58,9 @@ typedef struct worker {
     void *policy_local;       /* the policy's per-worker data */
     uint32_t rng;             /* owner only: xorshift state for victim order */
     uint32_t tick;            /* owner only: loop iterations */
+    uint32_t interval_left;   /* owner only: iterations until the next interval tick */
+    bool interval_tick;       /* owner only: this iteration is a global_interval tick
+                                 (set by the core's loop, read by the policies) */
     bool searching;           /* owner only: counted in rt->num_searching */
     bool in_idle;             /* under rt->idle_lock */
     /* parking */

@@ -217,7 +217,6 @@ int ws_policy_create(struct weft_runtime *rt, const ws_shape *shape, void **out,
     p->ninject = shape->ninject;
     p->lifo_slot = cfg->lifo_slot != 0;
     p->lifo_cap = (uint32_t)cfg->lifo_cap;
-    p->interval = (uint32_t)cfg->global_interval;
     p->steal_one = cfg->steal_batch == 1;
     p->inject_batch = WS_INJECT_BATCH_MAX;
     p->backoff_ns = (uint64_t)cfg->numa_backoff_us * 1000u;
@@ -379,7 +378,7 @@ task *ws_next(void *policy, worker *w)
     ws_policy *p = policy;
     ws_local *l = w->policy_local;
     task *t;
-    if (w->tick % p->interval == 0 && (t = ws_fair_pick(p, w, l))) {
+    if (w->interval_tick && (t = ws_fair_pick(p, w, l))) {
         l->lifo_run = 0;
         return t;
     }

@@ -93,7 +93,6 @@ typedef struct ws_policy {
     /* knobs, copied from rt->cfg */
     bool lifo_slot;
     uint32_t lifo_cap;
-    uint32_t interval;
     bool steal_one;
     size_t inject_batch;     /* most tasks moved from an injection queue at once */
     uint64_t backoff_ns;     /* numa_backoff_us in ns; 0: no clock reads */

@@ -675,6 +675,8 @@ static task *fturn(fake *f, int w)
 {
     worker *wk = fw(f, w);
     wk->tick++;
+    /* what the core's loop computes with its count-down */
+    wk->interval_tick = wk->tick % (uint32_t)f->rt->cfg.global_interval == 0;
     task *t = f->ops->next(f->rt->policy, wk);
     if (!t && f->ops->steal) t = f->ops->steal(f->rt->policy, wk);
     return t;
