@@ -61,6 +61,7 @@ typedef struct counters {
     atomic_ullong echoed;   /* bytes echoed by servers */
     atomic_ullong verified; /* bytes clients checked */
     atomic_int accepted;    /* connections accepted */
+    atomic_int accept_parked; /* an accept has returned PENDING at least once */
 } counters;
 
 typedef struct echo_conn {
@@ -112,13 +113,20 @@ typedef struct acceptor {
     weft_join_handle h[MAX_CONNS];
 } acceptor;
 
+static weft_poll accept_noting(acceptor *st, weft_context *cx)
+{
+    weft_poll r = weft_tcp_accept(st->l, cx, &st->s, &st->res);
+    if (r == WEFT_PENDING) atomic_store_explicit(&st->ct->accept_parked, 1, memory_order_relaxed);
+    return r;
+}
+
 /* Output int: 0, or the first accept/spawn/echo error. */
 static weft_poll acceptor_poll(void *p, weft_context *cx, void *out)
 {
     acceptor *st = p;
     WEFT_CORO_BEGIN(st);
     for (st->i = 0; st->i < st->count; st->i++) {
-        WEFT_AWAIT(st, weft_tcp_accept(st->l, cx, &st->s, &st->res));
+        WEFT_AWAIT(st, accept_noting(st, cx));
         if (st->res < 0) {
             st->first_err = st->res;
             st->count = st->i;
@@ -282,6 +290,7 @@ static void test_echo_roundtrip(void **state)
         atomic_init(&ct.echoed, 0);
         atomic_init(&ct.verified, 0);
         atomic_init(&ct.accepted, 0);
+        atomic_init(&ct.accept_parked, 0);
         echo_main init = {0};
         init.ct = &ct;
         echo_results er;
@@ -869,6 +878,12 @@ static int highest_fd(void)
     return hi;
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
 static int echo_once(int fd, const char *msg)
 {
     size_t len = strlen(msg);
@@ -905,23 +920,39 @@ static void *emfile_client_main(void *p)
         STEP(1, cl[i] >= 0);
         setsockopt(cl[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     }
-    /* leave exactly EMFILE_FREE free fds below the limit: lower the limit
-     * just above the highest open fd, fill every hole, free EMFILE_FREE */
+    /* Leave exactly EMFILE_FREE free fds below the limit: lower the limit
+     * just above the highest open fd, fill every hole, free the EMFILE_FREE
+     * highest fillers.
+     * The kernel reserves the lowest free fd for the length of an accept4()
+     * call even when the call then fails with EAGAIN, so a fill that races
+     * the server's accept skips a hole that reopens a moment later (CI saw
+     * three accepts "while full"). So: wait until the server's accept has
+     * parked once (no connection exists yet, so it stays parked), fill until
+     * two rounds 5 ms apart find no hole, and check the free set before
+     * connecting. */
+    for (int waited = 0; !atomic_load_explicit(&ec->ct->accept_parked, memory_order_relaxed); waited++) {
+        STEP(11, waited < 10000);
+        if (waited >= 10000) break;
+        msleep(1);
+    }
     STEP(2, getrlimit(RLIMIT_NOFILE, &old) == 0);
     low = old;
     low.rlim_cur = (rlim_t)highest_fd() + 1 + EMFILE_FREE;
     STEP(3, setrlimit(RLIMIT_NOFILE, &low) == 0);
-    for (;;) {
-        int fd = dup(base);
-        if (fd < 0) break;
-        if (nfill == (int)(sizeof fillers / sizeof fillers[0])) {
-            close(fd);
-            break;
-        }
-        fillers[nfill++] = fd;
+    enum { FILL_CAP = (int)(sizeof fillers / sizeof fillers[0]) };
+    for (int quiet = 0, round = 0; quiet < 2 && round < 100; round++) {
+        int added = 0;
+        for (int fd; nfill < FILL_CAP && (fd = dup(base)) >= 0; added++) fillers[nfill++] = fd;
+        STEP(12, nfill < FILL_CAP);
+        quiet = added ? 0 : quiet + 1;
+        msleep(5);
     }
     STEP(4, nfill >= EMFILE_FREE);
+    qsort(fillers, (size_t)nfill, sizeof fillers[0], cmp_int);
     for (int i = 0; i < EMFILE_FREE && nfill > 0; i++) close(fillers[--nfill]);
+    int free_fds = 0;
+    for (int fd = 0; fd < (int)low.rlim_cur; fd++) free_fds += fcntl(fd, F_GETFD) < 0;
+    STEP(13, free_fds == EMFILE_FREE);
 
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
                             .sin_port = htons(ec->port)};
@@ -982,6 +1013,7 @@ static void test_emfile(void **state)
         atomic_init(&ct.echoed, 0);
         atomic_init(&ct.verified, 0);
         atomic_init(&ct.accepted, 0);
+        atomic_init(&ct.accept_parked, 0);
         emfile_client ec = {0};
         ec.port = weft_tcp_listener_port(&l);
         ec.ct = &ct;
