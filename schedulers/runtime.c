@@ -404,6 +404,17 @@ static void task_cancel_running(task *t)
     task_complete(t, true);
 }
 
+/* Puts a task that stays runnable after its poll behind the ready work. */
+static void requeue(worker *w, task *t)
+{
+    weft_runtime *rt = w->rt;
+    stamp_wake(rt, t);
+    if (rt->ops->push_local(rt->policy, w, t, SCHED_YIELD) &&
+        atomic_load_explicit(&rt->num_idle, memory_order_relaxed) != 0 &&
+        atomic_load_explicit(&rt->num_searching, memory_order_relaxed) == 0)
+        rt_notify_parked(rt, w->node);
+}
+
 static void run_task(worker *w, task *t)
 {
     weft_runtime *rt = w->rt;
@@ -412,7 +423,7 @@ static void run_task(worker *w, task *t)
         uint64_t now = clock_now_ns();
         hist_record(w->latency_hist, now > t->wake_ns ? now - t->wake_ns : 0);
     }
-    if (!task_transition_to_running(t)) {
+    if (!task_begin_poll(t)) {
         task_cancel_running(t);
         return;
     }
@@ -423,15 +434,19 @@ static void run_task(worker *w, task *t)
         task_complete(t, false);
         return;
     }
+    /* A yield is carried: re-queued still RUNNING, without the two CASes
+     * of an idle round trip (schedulers/task.h). An abort that lands after
+     * this load is seen by task_begin_poll when the task is popped. */
+    if (cx.yielded && !(atomic_load_explicit(&t->state, memory_order_relaxed) & TASK_CANCELLED)) {
+        t->carried = 1;
+        requeue(w, t);
+        return;
+    }
     switch (task_transition_to_idle(t, cx.yielded != 0)) {
     case TASK_AFTER_IDLE:
         break;
     case TASK_AFTER_REQUEUE:
-        stamp_wake(rt, t);
-        if (rt->ops->push_local(rt->policy, w, t, SCHED_YIELD) &&
-            atomic_load_explicit(&rt->num_idle, memory_order_relaxed) != 0 &&
-            atomic_load_explicit(&rt->num_searching, memory_order_relaxed) == 0)
-            rt_notify_parked(rt, w->node);
+        requeue(w, t);
         break;
     case TASK_AFTER_CANCEL:
         task_cancel_running(t);
@@ -752,7 +767,7 @@ static void shutdown_drain(weft_runtime *rt)
     for (;;) {
         task *t;
         while ((t = rt->ops->drain(rt->policy))) {
-            (void)task_transition_to_running(t); /* cancelled or not, it is dropped */
+            (void)task_begin_poll(t); /* cancelled or not, it is dropped */
             task_cancel_running(t);
         }
         /* every worker is joined: this thread may reap every shard */
@@ -857,6 +872,7 @@ static task *task_new(weft_runtime *rt, const weft_future_type *type, const void
     t->join_waker_set = 0;
     t->cancelled = 0;
     t->is_blocking = 0;
+    t->carried = 0;
     t->output_off = TASK_HEADER_SIZE + state;
     if (type->state_size) {
         if (init) memcpy(task_state_ptr(t), init, type->state_size);

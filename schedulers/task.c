@@ -135,6 +135,20 @@ bool task_transition_to_running(task *t)
     }
 }
 
+bool task_resume_carried(task *t)
+{
+    uint64_t cur = atomic_load_explicit(&t->state, memory_order_relaxed);
+    for (;;) {
+        task_check_state(cur);
+        ALWAYS_ASSERT(cur & TASK_RUNNING, "a carried task lost RUNNING while queued");
+        uint64_t next = cur & ~(uint64_t)TASK_NOTIFIED;
+        /* acquire: the waker's writes before its wake are visible to the poll */
+        if (atomic_compare_exchange_weak_explicit(&t->state, &cur, next, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return !(cur & TASK_CANCELLED);
+    }
+}
+
 task_after_poll task_transition_to_idle(task *t, bool yielded)
 {
     uint64_t cur = atomic_load_explicit(&t->state, memory_order_relaxed);

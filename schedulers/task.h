@@ -19,14 +19,30 @@
  *   bits 6.. reference count (REF_ONE = 64)
  *
  * Who holds a reference: the owned-task list (from spawn until completion or
- * shutdown), a run queue (exactly while NOTIFIED is set and the task is not
- * RUNNING; the polling worker inherits it), the join handle, every waker.
+ * shutdown), a run queue (while NOTIFIED is set and the task is not RUNNING,
+ * or while a yielded task is carried, below; the polling worker inherits
+ * it), the join handle, every waker.
+ *
+ * ## Carried yields
+ * A task that yields (and was not cancelled) is re-queued *still RUNNING*,
+ * with `carried` set, instead of paying two CASes (RUNNING -> NOTIFIED after
+ * the poll, NOTIFIED -> RUNNING before the next). While carried, the queue
+ * holds the queue reference and RUNNING stands for "owned by whoever holds
+ * it in a queue": a waker sees RUNNING and only sets NOTIFIED (it never
+ * queues it a second time), abort only sets CANCELLED. task_begin_poll on
+ * the popped task clears `carried` and, with one acquire load, goes straight
+ * to the poll unless NOTIFIED or CANCELLED was set meanwhile (then one CAS
+ * clears NOTIFIED with acquire, so the waker's writes are visible, or the
+ * task is dropped). The queue hand-off (a lock, or the deque's release and
+ * acquire) publishes the previous poll's writes and `carried` itself. A
+ * plain yield therefore costs no atomic read-modify-write at all.
  *
  * ## Invariants (task_check_state asserts them)
  *   - never queued twice: a queue reference is created only by the CAS that
  *     sets NOTIFIED on an idle (not RUNNING, not COMPLETE) task;
  *   - never polled by two threads: only the holder of the queue reference
- *     may set RUNNING, and it clears NOTIFIED in the same CAS;
+ *     may set RUNNING, and it clears NOTIFIED in the same CAS (a carried
+ *     task keeps RUNNING, and only its queue's popper polls it);
  *   - a wake during a poll is not lost: it sets NOTIFIED on a RUNNING task
  *     and the poller, clearing RUNNING, sees NOTIFIED and re-queues the task
  *     with the reference it already holds;
@@ -76,7 +92,9 @@ typedef struct task {
     uint8_t join_waker_set;           /* join-handle side only: we set JOIN_WAKER */
     uint8_t cancelled;                /* written before COMPLETE is published */
     uint8_t is_blocking;              /* a spawn_blocking job, not on the owned list */
-    uint8_t pad0;
+    uint8_t carried;                  /* yielded and re-queued still RUNNING (above); written
+                                         by the pusher, read by the popper: the queue
+                                         hand-off orders it */
     size_t output_off;                /* offset of the output from the task start */
 } task;
 
@@ -104,6 +122,20 @@ typedef enum task_after_poll {
 
 /* Worker side (the holder of the queue reference). */
 bool task_transition_to_running(task *t);               /* false: cancelled, drop it */
+bool task_resume_carried(task *t);                      /* slow path of task_begin_poll */
+
+/* Before polling a task taken from a run queue: false means it was
+ * cancelled and must be dropped (task_cancel_running). */
+static inline bool task_begin_poll(task *t)
+{
+    if (!t->carried) return task_transition_to_running(t);
+    t->carried = 0;
+    /* acquire: pairs with an aborting or waking thread's release CAS, so
+     * the slow path's CAS is skipped only when neither happened */
+    uint64_t cur = atomic_load_explicit(&t->state, memory_order_acquire);
+    if (!(cur & (TASK_NOTIFIED | TASK_CANCELLED))) return true;
+    return task_resume_carried(t);
+}
 task_after_poll task_transition_to_idle(task *t, bool yielded);
 void task_complete(task *t, bool cancelled);            /* READY or cancel; releases the
                                                            owned and queue references */

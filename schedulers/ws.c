@@ -394,7 +394,9 @@ task *ws_next(void *policy, worker *w)
     l->lifo_run = 0;
     /* the length check spares pop's fence when the deque is empty */
     if (deque_len_owner(&l->dq) > 0 && (t = deque_pop(&l->dq))) return t;
-    if ((t = ws_inject_take(p, w, l, l->inject, p->inject_batch))) return t;
+    /* the length check, inlined here, spares the call when the queue is empty */
+    if (injectq_len(&p->inject[l->inject]->q) && (t = ws_inject_take(p, w, l, l->inject, p->inject_batch)))
+        return t;
     return ws_later_take(p, w, l);
 }
 
@@ -473,7 +475,9 @@ task *ws_steal(void *policy, worker *w)
     uint32_t r = worker_rand(w);
     task *t = ws_sweep(p, w, l, r, 0, l->nlocal);
     if (t) return t;
-    if ((t = ws_inject_take(p, w, l, l->inject, p->inject_batch))) return t;
+    /* the length check, inlined here, spares the call when the queue is empty */
+    if (injectq_len(&p->inject[l->inject]->q) && (t = ws_inject_take(p, w, l, l->inject, p->inject_batch)))
+        return t;
     if (l->nremote == 0 && p->ninject == 1) return NULL;
     /* numa: only after a full local sweep failed (and the back-off, if any) */
     if (p->backoff_ns && !ws_backoff_elapsed(p, w, l)) return NULL;

@@ -396,12 +396,12 @@ typedef struct probe_rec {
     weft_join_handle *self;
 } probe_rec;
 
-enum { P_READY, P_PEND, P_SPIN, P_SELF_ABORT };
+enum { P_READY, P_PEND, P_SPIN, P_SELF_ABORT, P_YIELD };
 
 typedef struct probe {
     probe_rec *rec;
     int mode;
-    int pend;   /* P_PEND: polls that return PENDING before READY */
+    int pend;   /* P_PEND, P_YIELD: polls that return PENDING before READY */
     int value;  /* the output */
 } probe;
 
@@ -435,6 +435,14 @@ static weft_poll probe_poll(void *p, weft_context *cx, void *out)
             r->saved = weft_waker_clone(weft_context_waker(cx));
             atomic_store_explicit(&r->in_poll, 1, memory_order_release); /* pairs with helper's acquire */
             while (!atomic_load_explicit(&r->go, memory_order_acquire)) sched_yield();
+            return WEFT_PENDING;
+        }
+        break;
+    case P_YIELD: /* yields (a carried re-queue), keeping a waker */
+        if (n <= st->pend) {
+            weft_waker_drop(&r->saved);
+            r->saved = weft_waker_clone(weft_context_waker(cx));
+            weft_context_yield(cx);
             return WEFT_PENDING;
         }
         break;
@@ -590,6 +598,167 @@ static void test_two_wakes_before_poll_queue_once(void **unused)
     weft_waker_drop(&rec.saved);
     assert_int_equal(rec_drops(&rec), 1);
     weft_runtime_free(rt);
+}
+
+/* ---- carried yields (schedulers/task.h): a yielded task is queued still RUNNING ---- */
+
+static void test_carried_yield_wake_and_abort(void **unused)
+{
+    (void)unused;
+    weft_runtime *rt = tu_rt_new("fifo", 1, NULL);
+    probe_rec rec;
+    rec_init(&rec);
+    weft_join_handle h;
+    probe init = {&rec, P_YIELD, 1000, 1};
+    assert_int_equal(weft_spawn(rt, &probe_type, &init, &h), 0);
+    task *t = h.task;
+    run_queued(rt, 1); /* probe, yielder, probe, yielder: two polls of the probe */
+    assert_int_equal(rec_polls(&rec), 2);
+    /* queued once, carried: RUNNING without NOTIFIED, the queue's reference */
+    assert_int_equal(t->carried, 1);
+    assert_int_equal(st_word(t), TASK_RUNNING | TASK_JOIN_INTEREST | REFS(4));
+    /* a wake only records NOTIFIED: the task is not queued a second time */
+    weft_waker_wake_by_ref(&rec.saved);
+    weft_waker_wake_by_ref(&rec.saved);
+    assert_int_equal(st_word(t), TASK_RUNNING | TASK_NOTIFIED | TASK_JOIN_INTEREST | REFS(4));
+    /* abort only records CANCELLED; the pop drops it without a poll */
+    assert_int_equal(weft_join_abort(&h), 0);
+    assert_int_equal(join_on(rt, &h, NULL), -ECANCELED);
+    assert_int_equal(rec_polls(&rec), 2);
+    assert_int_equal(rec_drops(&rec), 1);
+    assert_false(rt_has_work(rt)); /* it was in the queue exactly once */
+    weft_waker_drop(&rec.saved);
+    weft_runtime_free(rt);
+}
+
+static void test_carried_yield_wake_polls_once(void **unused)
+{
+    (void)unused;
+    weft_runtime *rt = tu_rt_new("fifo", 1, NULL);
+    probe_rec rec;
+    rec_init(&rec);
+    weft_join_handle h;
+    probe init = {&rec, P_YIELD, 1, 9};
+    assert_int_equal(weft_spawn(rt, &probe_type, &init, &h), 0);
+    task *t = h.task;
+    run_queued(rt, 0); /* probe (yields), yielder (done) */
+    assert_int_equal(rec_polls(&rec), 1);
+    assert_int_equal(t->carried, 1);
+    weft_waker_wake_by_ref(&rec.saved); /* lands while it is queued */
+    weft_worker_stats before, after;
+    weft_runtime_stats(rt, NULL, 0, &before);
+    int out = 0;
+    assert_int_equal(join_on(rt, &h, &out), 0);
+    weft_runtime_stats(rt, NULL, 0, &after);
+    assert_int_equal(out, 9);
+    /* the carried poll consumed the wake: exactly one more poll, no spurious third */
+    assert_int_equal(rec_polls(&rec), 2);
+    assert_int_equal(after.polls - before.polls, 2); /* the probe and the joiner */
+    assert_false(rt_has_work(rt));
+    weft_waker_drop(&rec.saved);
+    weft_runtime_free(rt);
+}
+
+static void test_carried_yield_shutdown_drops(void **unused)
+{
+    (void)unused;
+    weft_runtime *rt = tu_rt_new("fifo", 1, NULL);
+    enum { K = 3 };
+    probe_rec rec[K];
+    for (int i = 0; i < K; i++) {
+        rec_init(&rec[i]);
+        probe init = {&rec[i], P_YIELD, 1000000, 1};
+        weft_join_handle h;
+        assert_int_equal(weft_spawn(rt, &probe_type, &init, &h), 0);
+        weft_join_detach(&h);
+    }
+    run_queued(rt, 2);
+    for (int i = 0; i < K; i++) assert_true(rec_polls(&rec[i]) >= 1);
+    weft_runtime_free(rt); /* the carried tasks are dropped, each exactly once */
+    for (int i = 0; i < K; i++) {
+        assert_int_equal(rec_drops(&rec[i]), 1);
+        weft_waker_drop(&rec[i].saved);
+    }
+}
+
+/* Many yielding tasks on every multi-threaded scheduler while an outside
+ * thread keeps waking them: a wake that lands while a task is carried must
+ * neither queue it twice (task_transition_to_running's check aborts) nor be
+ * lost; every task finishes with its exact output, every drop runs once. */
+typedef struct yw_task {
+    int left;
+    int id;
+    weft_waker *slot; /* the task's waker, published for the waking thread */
+    _Atomic int *published;
+} yw_task;
+
+static weft_poll yw_poll(void *p, weft_context *cx, void *out)
+{
+    yw_task *st = p;
+    if (!atomic_load_explicit(st->published, memory_order_relaxed)) {
+        *st->slot = weft_waker_clone(weft_context_waker(cx));
+        atomic_store_explicit(st->published, 1, memory_order_release); /* pairs with the waker thread */
+    }
+    if (st->left-- > 0) {
+        weft_context_yield(cx);
+        return WEFT_PENDING;
+    }
+    *(int *)out = st->id;
+    return WEFT_READY;
+}
+static const weft_future_type yw_type = {"yield_woken", yw_poll, NULL, sizeof(yw_task), sizeof(int)};
+
+enum { YW_TASKS = 32, YW_YIELDS = 3000 };
+
+typedef struct yw_shared {
+    weft_waker wakers[YW_TASKS];
+    _Atomic int published[YW_TASKS];
+    _Atomic int stop;
+    _Atomic long wakes;
+} yw_shared;
+
+static void *yw_waker_thread(void *p)
+{
+    yw_shared *sh = p;
+    while (!atomic_load_explicit(&sh->stop, memory_order_acquire)) {
+        for (int i = 0; i < YW_TASKS; i++)
+            if (atomic_load_explicit(&sh->published[i], memory_order_acquire)) {
+                weft_waker_wake_by_ref(&sh->wakers[i]);
+                atomic_fetch_add_explicit(&sh->wakes, 1, memory_order_relaxed);
+            }
+    }
+    return NULL;
+}
+
+static void test_carried_yield_outside_wakes_mt(void **unused)
+{
+    (void)unused;
+    const char *scheds[] = {"global", "ws", "numa"};
+    for (size_t s = 0; s < sizeof scheds / sizeof scheds[0]; s++) {
+        weft_runtime *rt = tu_rt_new(scheds[s], 2, NULL);
+        yw_shared *sh = calloc(1, sizeof *sh);
+        assert_non_null(sh);
+        weft_join_handle h[YW_TASKS];
+        for (int i = 0; i < YW_TASKS; i++) {
+            atomic_init(&sh->published[i], 0);
+            yw_task init = {YW_YIELDS, i, &sh->wakers[i], &sh->published[i]};
+            assert_int_equal(weft_spawn(rt, &yw_type, &init, &h[i]), 0);
+        }
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, yw_waker_thread, sh), 0);
+        for (int i = 0; i < YW_TASKS; i++) {
+            int out = -1;
+            assert_int_equal(weft_join_wait(&h[i], &out), 0);
+            assert_int_equal(out, i);
+        }
+        atomic_store_explicit(&sh->stop, 1, memory_order_release);
+        pthread_join(th, NULL);
+        printf("# %s: %d tasks x %d yields, %ld outside wakes\n", scheds[s], YW_TASKS, YW_YIELDS,
+               atomic_load(&sh->wakes));
+        for (int i = 0; i < YW_TASKS; i++) weft_waker_drop(&sh->wakers[i]);
+        weft_runtime_free(rt);
+        free(sh);
+    }
 }
 
 /* ---- abort in every phase ---- */
@@ -1019,6 +1188,10 @@ int main(void)
         cmocka_unit_test(test_drop_exactly_once),
         cmocka_unit_test(test_budget_channel_leaf),
         cmocka_unit_test(test_budget_join_and_oneshot_leaf),
+        cmocka_unit_test(test_carried_yield_wake_and_abort),
+        cmocka_unit_test(test_carried_yield_wake_polls_once),
+        cmocka_unit_test(test_carried_yield_shutdown_drops),
+        cmocka_unit_test(test_carried_yield_outside_wakes_mt),
     };
     return cmocka_run_group_tests_name("task", tests, NULL, NULL);
 }
