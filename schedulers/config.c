@@ -25,6 +25,7 @@ void weft_config_default(weft_config *c)
     c->lifo_cap = 3;               /* Tokio's cap on consecutive LIFO runs */
     c->global_interval = 61;       /* Go's and Tokio's: a prime, so it does not beat with loops */
     c->steal_batch = 0;
+    c->global_batch = 0;
     c->max_searching = 0;
     c->spin_before_park = 0;
     c->reactor_thread = 0;
@@ -59,6 +60,7 @@ static const knob knobs[] = {
     KI(lifo_cap, 1, 1 << 20, "consecutive LIFO-slot runs"),
     KI(global_interval, 1, 1 << 20, "ticks between shared-queue checks"),
     KI(steal_batch, 0, 1, "0: steal half, 1: steal one"),
+    KI(global_batch, 0, 4096, "global: tasks taken per lock hold (0: auto: all at 1 worker, else 1)"),
     KI(max_searching, 0, WEFT_MAX_WORKERS, "workers searching at once (0: half)"),
     KI(spin_before_park, 0, 1 << 20, "empty rounds before parking"),
     KI(reactor_thread, 0, 1, "0: a parked worker drives IO and timers, 1: a dedicated thread"),
