@@ -343,6 +343,20 @@ void *deque_pop(deque *d)
     return item;
 }
 
+void *deque_pop_unshared(deque *d)
+{
+    assert(deque_invariants_owner(d));
+    /* relaxed throughout: with no thief (the caller's promise) every field
+     * is this thread's own; there is no last-element race to fence against */
+    int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed) - 1;
+    int64_t t = atomic_load_explicit(&d->top, memory_order_relaxed);
+    if (t > b) return NULL;
+    deque_array *a = atomic_load_explicit(&d->array, memory_order_relaxed);
+    void *item = atomic_load_explicit(deque_slot(a, b), memory_order_relaxed);
+    atomic_store_explicit(&d->bottom, b, memory_order_relaxed);
+    return item;
+}
+
 void *deque_steal(deque *d, int *status)
 {
     int dummy;

@@ -8,7 +8,8 @@
  *
  * Ownership is in the names:
  *   owner only  deque_push, deque_pop, deque_len_owner, deque_capacity_owner,
- *               and deque_steal_half for its `into` argument
+ *               deque_pop_unshared (only while no thief exists), and
+ *               deque_steal_half for its `into` argument
  *   any thread  deque_steal, deque_len_estimate, deque_steal_half (as thief of
  *               `victim`)
  *   no others   deque_init, deque_destroy (no thief may still be reading)
@@ -150,6 +151,12 @@ int deque_push(deque *d, void *item);
 /* OWNER ONLY. Pop the most recently pushed item still present (LIFO), or NULL
  * if the deque is empty (possibly because a thief just took the last item). */
 void *deque_pop(deque *d);
+
+/* OWNER ONLY, and only while no other thread can call deque_steal or
+ * deque_steal_half on d (a work-stealing runtime with one worker): deque_pop
+ * without the seq_cst fence and the last-element CAS, which exist only to
+ * race thieves. The owner's own deque_steal calls are fine. */
+void *deque_pop_unshared(deque *d);
 
 /* OWNER ONLY. Number of items present: exact when no thief is active, else
  * an upper bound (thieves can only make it smaller). */

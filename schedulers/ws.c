@@ -392,8 +392,11 @@ task *ws_next(void *policy, worker *w)
         taskq_push(&l->later, t); /* the cap: behind the ready work */
     }
     l->lifo_run = 0;
-    /* the length check spares pop's fence when the deque is empty */
-    if (deque_len_owner(&l->dq) > 0 && (t = deque_pop(&l->dq))) return t;
+    /* the length check spares pop's fence when the deque is empty; with one
+     * worker nobody steals, so the pop needs no fence at all */
+    if (deque_len_owner(&l->dq) > 0 &&
+        (t = p->nworkers == 1 ? deque_pop_unshared(&l->dq) : deque_pop(&l->dq)))
+        return t;
     /* the length check, inlined here, spares the call when the queue is empty */
     if (injectq_len(&p->inject[l->inject]->q) && (t = ws_inject_take(p, w, l, l->inject, p->inject_batch)))
         return t;

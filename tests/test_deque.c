@@ -10,6 +10,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -63,6 +64,14 @@ static void test_lifo_owner(void **state)
     assert_int_equal(deque_len_owner(&d), 100);
     assert_int_equal(deque_len_estimate(&d), 100);
     for (uintptr_t i = 100; i-- > 0;) assert_ptr_equal(deque_pop(&d), ITEM(i));
+    assert_null(deque_pop(&d));
+    assert_int_equal(deque_len_owner(&d), 0);
+    /* the thief-less pop: the same LIFO order, the same empty answer */
+    for (uintptr_t i = 0; i < 100; i++) assert_int_equal(deque_push(&d, ITEM(i)), 0);
+    for (uintptr_t i = 100; i-- > 50;) assert_ptr_equal(deque_pop_unshared(&d), ITEM(i));
+    assert_ptr_equal(deque_steal(&d, NULL), ITEM(0)); /* the owner's own steal is fine */
+    for (uintptr_t i = 50; i-- > 1;) assert_ptr_equal(deque_pop_unshared(&d), ITEM(i));
+    assert_null(deque_pop_unshared(&d));
     assert_null(deque_pop(&d));
     assert_int_equal(deque_len_owner(&d), 0);
     deque_destroy(&d);
@@ -152,7 +161,8 @@ typedef struct {
     size_t head, tail;
 } model;
 
-static void run_model(size_t initial_capacity, uint64_t seed, size_t ops)
+/* unshared: every other pop is deque_pop_unshared (legal: no other thread) */
+static void run_model(size_t initial_capacity, uint64_t seed, size_t ops, bool unshared)
 {
     deque d;
     assert_int_equal(deque_init(&d, initial_capacity), 0);
@@ -170,7 +180,7 @@ static void run_model(size_t initial_capacity, uint64_t seed, size_t ops)
             m.v[m.tail++] = next++;
             pushes++;
         } else if (r < push_pct + (100 - push_pct) / 2) {
-            void *got = deque_pop(&d);
+            void *got = unshared && (k & 1) ? deque_pop_unshared(&d) : deque_pop(&d);
             if (m.head == m.tail) {
                 assert_null(got);
                 empties++;
@@ -208,9 +218,11 @@ static void run_model(size_t initial_capacity, uint64_t seed, size_t ops)
 static void test_model_interleaved(void **state)
 {
     (void)state;
-    run_model(2, 0x9e3779b97f4a7c15ull, 200000);
-    run_model(4, 12345, 200000);
-    run_model(64, 777, 200000);
+    run_model(2, 0x9e3779b97f4a7c15ull, 200000, false);
+    run_model(4, 12345, 200000, false);
+    run_model(64, 777, 200000, false);
+    run_model(2, 0x9e3779b97f4a7c15ull, 200000, true);
+    run_model(4, 12345, 200000, true);
 }
 
 /* steal_half moves exactly ceil(n/2) items when uncontended, oldest first,
