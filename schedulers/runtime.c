@@ -224,7 +224,7 @@ static size_t driver_turn(weft_runtime *rt, uint64_t timeout_ns)
     size_t n = 0;
     reactor_poll(rt->reactor, timeout_ns, ready, sizeof ready / sizeof ready[0], &n);
     for (size_t i = 0; i < n; i++) weft_waker_wake(&ready[i]);
-    return n + timer_driver_fire(rt->timers, clock_now_ns());
+    return n + (timer_driver_empty(rt->timers) ? 0 : timer_driver_fire(rt->timers, clock_now_ns()));
 }
 
 static uint64_t timeout_until(uint64_t deadline)
@@ -464,9 +464,11 @@ static void maintenance(worker *w)
     if (atomic_exchange_explicit(&rt->driver_busy, 1, memory_order_acquire)) return;
     /* Without registrations the non-blocking epoll call can find nothing,
      * and it cost a syscall every global_interval polls (about 3 ns of a
-     * 19 ns yield on fifo); the timers still fire. */
+     * 19 ns yield on fifo); the timers still fire. Without armed timers the
+     * clock read and the driver lock are skipped too (about 0.5 ns of a
+     * 7.5 ns yield). */
     if (reactor_has_registrations(rt->reactor)) driver_turn(rt, 0);
-    else timer_driver_fire(rt->timers, clock_now_ns());
+    else if (!timer_driver_empty(rt->timers)) timer_driver_fire(rt->timers, clock_now_ns());
     atomic_store_explicit(&rt->driver_busy, 0, memory_order_release);
 }
 

@@ -96,6 +96,14 @@ static inline void timer_lock_release(timer_lock *l) { pthread_mutex_unlock(l); 
 
 /* ---- the driver -------------------------------------------------------------- */
 
+/* Every unlock of the driver publishes the wheel's count for
+ * timer_driver_empty (relaxed: a hint; the lock orders the wheel itself). */
+static inline void driver_unlock(timer_driver *td)
+{
+    atomic_store_explicit(&td->armed, wheel_count(&td->wheel), memory_order_relaxed);
+    timer_lock_release(&td->lock);
+}
+
 static uint64_t timer_default_now(void *ctx)
 {
     (void)ctx;
@@ -118,6 +126,7 @@ int timer_driver_init(timer_driver *td, uint64_t tick_ns, uint64_t (*now)(void *
     td->parked_until = UINT64_MAX;
     int rc = wheel_init(&td->wheel, tick_ns, WHEEL_DEFAULT_LEVELS, td->now(td->now_ctx));
     if (rc) return rc;
+    atomic_init(&td->armed, 0);
     timer_lock_init(&td->lock);
     return 0;
 }
@@ -135,7 +144,7 @@ void timer_driver_destroy(timer_driver *td)
             e->waker = WEFT_WAKER_NONE;
             e->owner = NULL;
         }
-        timer_lock_release(&td->lock);
+        driver_unlock(td);
         for (size_t i = 0; i < n; i++) weft_waker_drop(&batch[i]);
         if (n < TIMER_FIRE_BATCH) break;
     }
@@ -203,7 +212,7 @@ int timer_driver_arm(timer_driver *td, timer_entry *e, uint64_t deadline_ns,
     timer_lock_acquire(&td->lock);
     bool notify = timer_arm_locked(td, e, deadline_ns);
     if (waker) old = timer_swap_waker_locked(e, waker);
-    timer_lock_release(&td->lock);
+    driver_unlock(td);
     weft_waker_drop(&old);
     if (notify) td->notify(td->notify_ctx);
     return 0;
@@ -215,7 +224,7 @@ bool timer_driver_cancel(timer_driver *td, timer_entry *e)
     bool was_armed = wheel_cancel(&td->wheel, &e->w);
     weft_waker old = e->waker;
     e->waker = WEFT_WAKER_NONE;
-    timer_lock_release(&td->lock);
+    driver_unlock(td);
     weft_waker_drop(&old);
     return was_armed;
 }
@@ -227,13 +236,13 @@ weft_poll timer_driver_poll_entry(timer_driver *td, timer_entry *e, uint64_t dea
     bool notify = false;
     timer_lock_acquire(&td->lock);
     if (e->fired && e->w.deadline_ns >= deadline_ns) {
-        timer_lock_release(&td->lock);
+        driver_unlock(td);
         return WEFT_READY;
     }
     if (e->w.state != WHEEL_ARMED || e->w.deadline_ns != deadline_ns)
         notify = timer_arm_locked(td, e, deadline_ns);
     old = timer_swap_waker_locked(e, waker);
-    timer_lock_release(&td->lock);
+    driver_unlock(td);
     weft_waker_drop(&old);
     if (notify) td->notify(td->notify_ctx);
     return WEFT_PENDING;
@@ -243,7 +252,7 @@ uint64_t timer_driver_next_deadline(timer_driver *td)
 {
     timer_lock_acquire(&td->lock);
     uint64_t d = wheel_next_deadline(&td->wheel);
-    timer_lock_release(&td->lock);
+    driver_unlock(td);
     return d;
 }
 
@@ -253,7 +262,7 @@ uint64_t timer_driver_park_begin(timer_driver *td)
     uint64_t d = wheel_next_deadline(&td->wheel);
     td->parked = 1;
     td->parked_until = d;
-    timer_lock_release(&td->lock);
+    driver_unlock(td);
     return d;
 }
 
@@ -262,7 +271,7 @@ void timer_driver_park_end(timer_driver *td)
     timer_lock_acquire(&td->lock);
     td->parked = 0;
     td->parked_until = UINT64_MAX;
-    timer_lock_release(&td->lock);
+    driver_unlock(td);
 }
 
 size_t timer_driver_fire(timer_driver *td, uint64_t now_ns)
@@ -279,7 +288,7 @@ size_t timer_driver_fire(timer_driver *td, uint64_t now_ns)
             e->waker = WEFT_WAKER_NONE;
             e->fired = 1;
         }
-        timer_lock_release(&td->lock);
+        driver_unlock(td);
         /* From here on no entry is touched: owners may free them. */
         for (size_t i = 0; i < n; i++) weft_waker_wake(&batch[i]);
         total += n;
@@ -291,7 +300,7 @@ size_t timer_driver_count(timer_driver *td)
 {
     timer_lock_acquire(&td->lock);
     size_t n = wheel_count(&td->wheel);
-    timer_lock_release(&td->lock);
+    driver_unlock(td);
     return n;
 }
 
@@ -395,7 +404,7 @@ static weft_poll sleep_poll_started(weft_sleep *s, timer_driver *td, weft_contex
         old = timer_swap_waker_locked(e, weft_context_waker(cx));
         r = WEFT_PENDING;
     }
-    timer_lock_release(&td->lock);
+    driver_unlock(td);
     weft_waker_drop(&old);
     if (notify) td->notify(td->notify_ctx);
     if (r == WEFT_PENDING) return WEFT_PENDING;

@@ -40,6 +40,8 @@ extern "C" {
 typedef weft_timer_entry timer_entry;
 
 #ifndef __cplusplus
+#include <stdatomic.h>
+#include <stdbool.h>
 /* C++ (the benchmarks) sees the driver as opaque: the lock uses C11 atomics. */
 /* The lock: a pthread mutex, or with -DTIMER_LOCK_SPIN (for the whole
  * build: it changes this struct) common/spinlock.h. See timer.c. */
@@ -54,6 +56,8 @@ typedef pthread_mutex_t timer_lock;
 typedef struct timer_driver {
     timer_lock lock;
     wheel wheel;                  /* under lock */
+    _Atomic size_t armed;         /* the wheel's count, stored (relaxed) before every
+                                     unlock: timer_driver_empty's lock-free hint */
     uint64_t parked_until;        /* under lock: the deadline the parker sleeps until */
     int parked;                   /* under lock: between park_begin and park_end */
     uint64_t (*now)(void *ctx);   /* immutable after init */
@@ -63,6 +67,17 @@ typedef struct timer_driver {
 } timer_driver;
 
 static inline uint64_t timer_driver_now(const timer_driver *td) { return td->now(td->now_ctx); }
+
+/* True when no timer was armed at the last unlock: a caller that fires
+ * opportunistically (the workers' maintenance tick) skips the clock read
+ * and the lock. A timer armed a moment later is not due at that moment
+ * (an arm whose deadline has passed completes without arming), and the
+ * driving thread reads the next deadline under the lock before it sleeps,
+ * so a stale answer delays nothing that is due. */
+static inline bool timer_driver_empty(timer_driver *td)
+{
+    return atomic_load_explicit(&td->armed, memory_order_relaxed) == 0;
+}
 #else
 typedef struct timer_driver timer_driver;
 #endif
