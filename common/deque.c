@@ -395,14 +395,7 @@ void *deque_steal(deque *d, int *status)
     return item;
 }
 
-int64_t deque_len_owner(const deque *d)
-{
-    /* relaxed: bottom is ours; top is a snapshot (thieves only lower the
-     * count); nothing is read on the strength of either */
-    int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
-    int64_t t = atomic_load_explicit(&d->top, memory_order_relaxed);
-    return b - t > 0 ? b - t : 0;
-}
+extern inline int64_t deque_len_owner(const deque *d);
 
 size_t deque_capacity_owner(const deque *d)
 {

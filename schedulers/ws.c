@@ -249,6 +249,7 @@ int ws_policy_create(struct weft_runtime *rt, const ws_shape *shape, void **out,
         l->index = i;
         l->node = node;
         l->inject = q;
+        l->own_inject = &p->inject[q]->q;
         taskq_init(&l->later);
         p->inject[q]->workers++;
         /* victims: the near tier (same node under node_tiers, else everyone) then the rest */
@@ -340,10 +341,10 @@ static bool ws_someone_hungry(const ws_policy *p)
 
 /* OWNER. The oldest task of `later`; publishes the rest to the deque when
  * somebody is hungry. */
-static task *ws_later_take(ws_policy *p, worker *w, ws_local *l)
+static inline task *ws_later_take(ws_policy *p, worker *w, ws_local *l)
 {
     task *t = taskq_pop(&l->later);
-    if (t && l->later.head && p->nworkers > 1 && ws_someone_hungry(p)) {
+    if (p->nworkers > 1 && t && l->later.head && ws_someone_hungry(p)) {
         for (task *u; (u = taskq_pop(&l->later));) ws_deque_push(p, w, l, u);
         rt_notify_parked(p->rt, w->node);
     }
@@ -398,7 +399,7 @@ task *ws_next(void *policy, worker *w)
         (t = p->nworkers == 1 ? deque_pop_unshared(&l->dq) : deque_pop(&l->dq)))
         return t;
     /* the length check, inlined here, spares the call when the queue is empty */
-    if (injectq_len(&p->inject[l->inject]->q) && (t = ws_inject_take(p, w, l, l->inject, p->inject_batch)))
+    if (injectq_len(l->own_inject) && (t = ws_inject_take(p, w, l, l->inject, p->inject_batch)))
         return t;
     return ws_later_take(p, w, l);
 }

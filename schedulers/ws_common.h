@@ -66,6 +66,7 @@ typedef struct ws_local {
     int index;             /* the worker */
     int node;              /* its NUMA node (worker->node) */
     int inject;            /* its own injection queue */
+    injectq *own_inject;   /* &p->inject[inject]->q, for the hot path */
     int nlocal, nremote;   /* victim tiers: same node, other nodes */
     size_t alloc_size;     /* for topo_free / free */
     bool node_alloc;       /* allocated with topo_alloc_on_node */
