@@ -203,6 +203,7 @@ struct options {
     bool user_aggregates_flag = false;
     std::string format = "console", color = "auto";
     bool tabular = false;
+    bool c2c = true; /* WEFT_BENCH_C2C: record c2c_rt_ns on every repetition */
 };
 
 bool truthy_flag(const std::string &v) /* as Google Benchmark's IsTruthyFlagValue */
@@ -346,8 +347,10 @@ void print_help()
         "Environment: WEFT_MACHINE (the machine label recorded), WEFT_SOURCE_DIR (the git\n"
         "tree whose commit is recorded), WEFT_BENCH_TIMEOUT_S (an iteration running longer\n"
         "is taken as hung: the run stops with exit status 3 and names the row; default\n"
-        "300, 0: no limit), WEFT_BENCH_FAULT_INJECTION=1 (tests only: the workloads drop\n"
-        "work so that every self-check fails).\n"
+        "300, 0: no limit), WEFT_BENCH_C2C=0 (skip the core-to-core round trip measured\n"
+        "before every repetition, counter c2c_rt_ns: about 5 ms each),\n"
+        "WEFT_BENCH_FAULT_INJECTION=1 (tests only: the workloads drop work so that every\n"
+        "self-check fails).\n"
         "\n");
     fflush(stdout);
 }
@@ -384,6 +387,7 @@ std::string g_topology_label = "real", g_topology_xml = "", g_numa_nodes = "1";
 void resolve_options()
 {
     options &o = g_opt;
+    if (const char *v = getenv("WEFT_BENCH_C2C")) o.c2c = truthy_flag(v);
 
     /* schedulers */
     std::vector<std::string> all_s = scheduler_names();
@@ -830,7 +834,9 @@ void fail_row(benchmark::State &st, const row &r, const std::string &msg)
 
 bool reserved_counter(const std::string &n)
 {
-    if (n == "units" || n == "ns_per_unit" || n == "p50_us" || n == "p99_us" || n == "p999_us") return true;
+    if (n == "units" || n == "ns_per_unit" || n == "p50_us" || n == "p99_us" || n == "p999_us" ||
+        n == "c2c_rt_ns")
+        return true;
     for (int i = 0; i < weft_stat_field_count; i++)
         if (n == weft_stat_fields[i].name) return true;
     return false;
@@ -855,6 +861,10 @@ void run_row(benchmark::State &st, const row &r)
     int nlat = 0;
     std::vector<std::pair<std::string, double>> checks; /* in the workload's order */
     const char *unit_name = r.wl->unit_name;
+
+    /* The machine's core-to-core round trip right now, outside the timed
+     * iterations (manual time): see env_c2c_round_trip_ns. */
+    double c2c = g_opt.c2c ? weftbench::env_c2c_round_trip_ns(20000) : -1;
 
     weft_runtime_stats_reset(rt);
     for (auto _ : st) {
@@ -915,6 +925,7 @@ void run_row(benchmark::State &st, const row &r)
         st.counters["p999_us"] = C(p999 / nlat);
     }
     for (auto &c : checks) st.counters[c.first] = C(c.second, C::kAvgIterations);
+    if (c2c > 0) st.counters["c2c_rt_ns"] = C(c2c);
     for (int i = 0; i < weft_stat_field_count; i++) {
         const weft_stat_field &sf = weft_stat_fields[i];
         uint64_t v;

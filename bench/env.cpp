@@ -20,11 +20,14 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <thread>
 
 #ifndef WEFT_SOURCE_DIR
 #define WEFT_SOURCE_DIR ""
@@ -170,6 +173,51 @@ std::string env_library_cflags(const char *build_info)
     const char *p = strstr(build_info, "cflags=");
     if (!p) return "unknown";
     return trim(p + strlen("cflags="));
+}
+
+double env_c2c_round_trip_ns(int trips)
+{
+    /* Odd values are the ping's, even values the pong's; -1 stops the peer. */
+    alignas(128) std::atomic<long> line{0};
+    std::thread peer;
+    try {
+        peer = std::thread([&line] {
+            for (;;) {
+                long v = line.load(std::memory_order_acquire);
+                if (v < 0) return;
+                if (v & 1) line.store(v + 1, std::memory_order_release);
+            }
+        });
+    } catch (...) {
+        return -1;
+    }
+    if (env_online_cpus() < 2) {
+        line.store(-1, std::memory_order_release);
+        peer.join();
+        return -1; /* one CPU: there is no second core to measure */
+    }
+    /* a short warm-up, so the peer is running before the clock starts */
+    for (long i = 0; i < 100; i++) {
+        line.store(2 * i + 1, std::memory_order_release);
+        while (line.load(std::memory_order_acquire) != 2 * i + 2) {
+        }
+    }
+    /* at most about 20 ms: with fewer free CPUs than threads each hand-off
+     * waits for a time slice, and the count is cut short rather than the run */
+    auto t0 = std::chrono::steady_clock::now(), t1 = t0;
+    long done = 0;
+    for (long i = 100; done < trips; i++) {
+        line.store(2 * i + 1, std::memory_order_release);
+        while (line.load(std::memory_order_acquire) != 2 * i + 2) {
+        }
+        if ((++done & 255) == 0 || done == trips) {
+            t1 = std::chrono::steady_clock::now();
+            if (t1 - t0 > std::chrono::milliseconds(20)) break;
+        }
+    }
+    line.store(-1, std::memory_order_release);
+    peer.join();
+    return std::chrono::duration<double, std::nano>(t1 - t0).count() / (double)done;
 }
 
 } // namespace weftbench

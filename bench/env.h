@@ -27,6 +27,14 @@ std::string env_cxx_compiler();         /* the compiler of this driver and its f
 /* The C flags the library was built with (the "cflags=" part of
  * weft_build_info()), trimmed. */
 std::string env_library_cflags(const char *build_info);
+/* The core-to-core cache-line round trip, in ns: this thread and one new,
+ * unpinned thread pass a counter back and forth `trips` times through one
+ * cache line. On a small VM the host moves the vCPUs between near and far
+ * physical cores, and this number (and with it every cross-worker row)
+ * changes by 3x or more from one minute to the next; weft-bench records it
+ * on every repetition as the counter c2c_rt_ns. Negative if the thread
+ * cannot be started. */
+double env_c2c_round_trip_ns(int trips);
 
 } // namespace weftbench
 

@@ -359,6 +359,7 @@ def workload_section(t, plots, alpha):
     ctr_cols = [c for c in wb.SCHED_COUNTERS
                 if any(s.per_unit.get(c, 0) != 0 for s in valid)]
     lvl_cols = [c for c in wb.LEVEL_COUNTERS if any(c in s.levels for s in valid)]
+    env_cols = [c for c in wb.ENV_COUNTERS if any(c in s.env for s in valid)]
     show_metric = t.metric == "p99_us" and "p99_us" not in lat_cols
     per = "unit" if t.has_units else "iter"
     header = ["scheduler", "workers", "reps", "median time/iter", "95% CI of median",
@@ -367,6 +368,7 @@ def workload_section(t, plots, alpha):
         header.insert(6, wb.METRIC_LABEL[t.metric])
     header += [c.replace("_us", " µs") for c in lat_cols]
     header += ["%s/%s" % (c, per) for c in ctr_cols] + lvl_cols
+    header += ["c2c round trip ns" if c == "c2c_rt_ns" else c for c in env_cols]
     rows = []
     for s in t.stats:
         r = s.row
@@ -375,7 +377,7 @@ def workload_section(t, plots, alpha):
                      "–", "–", "–", "–", "–", "ERROR: " + s.row.error]
             if show_metric:
                 cells.insert(6, "–")
-            rows.append(cells + ["–"] * (len(lat_cols) + len(ctr_cols) + len(lvl_cols)))
+            rows.append(cells + ["–"] * (len(lat_cols) + len(ctr_cols) + len(lvl_cols) + len(env_cols)))
             continue
         unit = wb.time_unit_for(s.time_median)
         cells = [r.scheduler, str(r.workers), str(s.n) + (" (agg.)" if r.aggregates_only else ""),
@@ -389,9 +391,18 @@ def workload_section(t, plots, alpha):
         cells += [wb.fmt_sig(s.latency[c]) if c in s.latency else "–" for c in lat_cols]
         cells += [wb.fmt_sig(s.per_unit[c]) if c in s.per_unit else "–" for c in ctr_cols]
         cells += [wb.fmt_num(s.levels[c]) if c in s.levels else "–" for c in lvl_cols]
+        cells += [wb.fmt_sig(s.env[c]) if c in s.env else "–" for c in env_cols]
         rows.append(cells)
     lines += md_table(header, rows)
     lines.append("")
+    c2c = [s.env["c2c_rt_ns"] for s in valid if "c2c_rt_ns" in s.env]
+    if c2c and min(c2c) > 0 and max(c2c) / min(c2c) > wb.C2C_SPREAD_WARN:
+        lines.append("**Machine mode changed between rows:** the core-to-core round trip "
+                     "measured before each repetition ranged from %s to %s ns (median per row). "
+                     "Rows with more than one worker measured at the higher value are slower "
+                     "for a reason outside weft; compare them with care." % (
+                         wb.fmt_sig(min(c2c)), wb.fmt_sig(max(c2c))))
+        lines.append("")
     if t.metric != "time_ns" and t.metric != "ns_per_unit":
         lines.append("The 95 %% CI of the ranking metric (%s): %s." % (
             wb.METRIC_LABEL[t.metric], "; ".join(

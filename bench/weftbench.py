@@ -126,6 +126,16 @@ LEVEL_COUNTERS = ("queue_hwm",)
 
 UNIT_COUNTERS = ("units", "ns_per_unit")
 
+# The machine, not the scheduler: the core-to-core cache-line round trip
+# weft-bench measures before every repetition (bench/env.h). On a small VM
+# it moves between modes (about 85-135 ns and about 400 ns on the 2-vCPU
+# development VM) as the host places the vCPUs, and every cross-worker row
+# moves with it.
+ENV_COUNTERS = ("c2c_rt_ns",)
+# Rows of one table whose c2c medians differ by more than this factor were
+# measured in different machine modes; the report says so.
+C2C_SPREAD_WARN = 1.5
+
 # Fields Google Benchmark 1.7.1 writes itself; every other numeric field of a
 # row is a user counter.
 GB_ROW_FIELDS = frozenset((
@@ -605,6 +615,7 @@ class RowStats:
     latency: dict = field(default_factory=dict)     # p50_us... -> median
     per_unit: dict = field(default_factory=dict)    # counter -> median per unit
     levels: dict = field(default_factory=dict)      # queue_hwm -> median
+    env: dict = field(default_factory=dict)         # c2c_rt_ns -> median
     checks: dict = field(default_factory=dict)      # self-check quantities
 
     @property
@@ -654,7 +665,12 @@ def row_stats(row, metric):
         v = row.counter_values(c)
         if v:
             st.levels[c] = median(v)
-    known = set(SCHED_COUNTERS) | set(LEVEL_COUNTERS) | set(LATENCY_COUNTERS) | set(UNIT_COUNTERS)
+    for c in ENV_COUNTERS:
+        v = row.counter_values(c)
+        if v:
+            st.env[c] = median(v)
+    known = (set(SCHED_COUNTERS) | set(LEVEL_COUNTERS) | set(LATENCY_COUNTERS) |
+             set(UNIT_COUNTERS) | set(ENV_COUNTERS))
     names = sorted({k for r in row.reps for k in r.counters} - known)
     for c in names:
         st.checks[c] = median(row.counter_values(c))

@@ -83,7 +83,7 @@ for s in $schedulers; do
     continue
   fi
   if msg=$("$PY" - "$out" "$w" "$s" "$WORK/stdout-$s.json" <<'EOF'
-import json, re, sys
+import json, os, re, sys
 path, workload, sched, stdout_path = sys.argv[1:5]
 doc = json.load(open(path))
 json.load(open(stdout_path))  # --benchmark_format=json on stdout is valid JSON too
@@ -148,9 +148,13 @@ for name, rs in rows.items():
         assert abs(per_iter_ns / r["units"] - r["ns_per_unit"]) <= 1e-3 * r["ns_per_unit"] + 1e-6, \
             "%s: ns_per_unit %s vs time/units %s" % (name, r["ns_per_unit"], per_iter_ns / r["units"])
         assert r["polls"] >= r["units"] * 0.5, "%s: %s polls for %s units" % (name, r["polls"], r["units"])
+        # the machine's core-to-core round trip, measured before the repetition
+        # (absent only on a one-CPU machine, where there is no second core)
+        if os.cpu_count() > 1:
+            assert 1 < r.get("c2c_rt_ns", 0) < 1e6, "%s: c2c_rt_ns %s" % (name, r.get("c2c_rt_ns"))
         known = {"name", "family_index", "per_family_instance_index", "run_name", "run_type",
                  "repetitions", "repetition_index", "threads", "iterations", "real_time",
-                 "cpu_time", "time_unit", "label", "units", "ns_per_unit"}
+                 "cpu_time", "time_unit", "label", "units", "ns_per_unit", "c2c_rt_ns"}
         checks = [k for k in r if k not in known and k not in (
             "polls", "spawns", "parks", "unparks", "steals", "steal_attempts", "tasks_stolen",
             "inject_pops", "lifo_hits", "overflow_moves", "queue_hwm", "local_wakes",

@@ -410,6 +410,39 @@ def test_aggregates_only_input():
 
 # ---------------------------------------------------------------------------
 
+def test_c2c_column_and_mode_warning():
+    """c2c_rt_ns (the machine's core-to-core round trip, measured before
+    every repetition) is a column of its own, not a self-check quantity,
+    and a spread over 1.5x between rows of a table is called out."""
+    with open(fx("diff.json"), encoding="utf-8") as f:
+        doc = json.load(f)
+    for b in doc["benchmarks"]:
+        slow = "/ws/workers:2/" in b["name"]
+        b["c2c_rt_ns"] = 400.0 if slow else 85.0
+    mixed = os.path.join(TMP, "c2c-mixed.json")
+    with open(mixed, "w", encoding="utf-8") as f:
+        json.dump(doc, f)
+    rows = wb.collect_rows(wb.load_paths([mixed]))
+    t = wb.analyse(rows)["spawn_many"]
+    assert row(t, "ws", 2).env["c2c_rt_ns"] == 400.0
+    assert "c2c_rt_ns" not in row(t, "ws", 2).checks
+    root = os.path.join(TMP, "results-c2c")
+    rc, out, err = run([PY, os.path.join(BENCH, "report.py"), "--out-root", root, mixed])
+    assert rc == 0, err
+    md = open(os.path.join(out.strip(), "report.md"), encoding="utf-8").read()
+    assert "c2c round trip ns" in md
+    assert "**Machine mode changed between rows:**" in md and "from 85.0 to 400 ns" in md, md
+    # one mode everywhere: the column, no warning
+    for b in doc["benchmarks"]:
+        b["c2c_rt_ns"] = 85.0
+    with open(mixed, "w", encoding="utf-8") as f:
+        json.dump(doc, f)
+    rc, out, err = run([PY, os.path.join(BENCH, "report.py"), "--out-root", root, mixed])
+    assert rc == 0, err
+    md = open(os.path.join(out.strip(), "report.md"), encoding="utf-8").read()
+    assert "c2c round trip ns" in md and "Machine mode changed" not in md
+
+
 def main():
     tests = [(n, f) for n, f in sorted(globals().items(), key=lambda kv: kv[1].__code__.co_firstlineno
                                        if callable(kv[1]) and hasattr(kv[1], "__code__") else 0)
