@@ -66,6 +66,21 @@ def fmt_val(metric, v, unit=None):
     return wb.fmt_metric(metric, v, unit)
 
 
+def mode_note(a, b):
+    """A note when the two sides ran in different machine modes: their
+    core-to-core round trips (c2c_rt_ns, recorded by weft-bench before every
+    repetition) differ by more than wb.C2C_SPREAD_WARN. Rows with more than
+    one worker move with that number on small VMs (docs/results-layout.md)."""
+    ca, cb = wb.median(a.counter_values("c2c_rt_ns")), wb.median(b.counter_values("c2c_rt_ns"))
+    if math.isnan(ca) or math.isnan(cb) or ca <= 0 or cb <= 0:
+        return ""
+    if max(ca, cb) / min(ca, cb) <= wb.C2C_SPREAD_WARN:
+        return ""
+    return ("machine mode differs: core-to-core round trip %s ns in A, %s ns in B%s"
+            % (wb.fmt_sig(ca), wb.fmt_sig(cb),
+               "; with %d workers that alone moves this row" % a.workers if a.workers > 1 else ""))
+
+
 def compare_row(a, b, threshold, alpha):
     """One comparison: dict with the cells and flags (regression, error)."""
     out = {"name": a.name, "metric": "", "a_med": "–", "a_ci": "–",
@@ -106,14 +121,19 @@ def compare_row(a, b, threshold, alpha):
     else:
         out["verdict"] = "no significant change" + few
     ua, ub = wb.median(a.counter_values("units")), wb.median(b.counter_values("units"))
+    notes = []
     if not math.isnan(ua) and not math.isnan(ub) and ua != ub:
-        out["note"] = "units/iter differ (%s vs %s): same profile?" % (wb.fmt_num(ua), wb.fmt_num(ub))
+        notes.append("units/iter differ (%s vs %s): same profile?" % (wb.fmt_num(ua), wb.fmt_num(ub)))
+    if mode_note(a, b):
+        notes.append(mode_note(a, b))
+    out["note"] = "; ".join(notes)
     return out
 
 
 def reproduce_row(a, b, alpha):
     out = {"name": a.name, "metric": "", "a_med": "–", "a_ci": "–",
-           "b_med": "–", "ratio": "–", "p": "–", "inside": "", "fail": False}
+           "b_med": "–", "ratio": "–", "p": "–", "inside": "", "fail": False,
+           "note": ""}
     if a.is_error or b.is_error:
         if b.is_error and not a.is_error:
             out["inside"] = "NEW ERROR: " + b.error
@@ -143,6 +163,7 @@ def reproduce_row(a, b, alpha):
         out["inside"] = "n/a: %d reps < 6; %s recorded min..max" % (
             len(va), "inside" if ok else "OUTSIDE")
     out["fail"] = not ok
+    out["note"] = mode_note(a, b)
     return out
 
 
@@ -178,6 +199,7 @@ def main(argv=None):
               "recorded 95% CI of the median (distribution-free order-statistic "
               "interval); p = two-sided Mann-Whitney U, recorded vs new.\n")
         rows = []
+        notes = []
         inside = 0
         for n in common:
             r = reproduce_row(ra[n], rb[n], args.alpha)
@@ -185,8 +207,12 @@ def main(argv=None):
             inside += not r["fail"]
             rows.append([n, r["metric"], r["a_med"], r["a_ci"], r["b_med"],
                          r["ratio"], r["p"], r["inside"]])
+            if r["note"]:
+                notes.append("%s: %s" % (n, r["note"]))
         print(text_table(["row", "metric", "recorded", "recorded 95% CI", "new",
                           "new/rec", "p", "reproduced within interval?"], rows))
+        for x in notes:
+            print("note: " + x)
         summary = "\n%d of %d rows reproduced within the recorded interval" % (inside, len(common))
     else:
         print("A: %s (%d rows)\nB: %s (%d rows)" % (args.a, len(ra), args.b, len(rb)))

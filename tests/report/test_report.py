@@ -410,6 +410,31 @@ def test_aggregates_only_input():
 
 # ---------------------------------------------------------------------------
 
+def test_compare_notes_machine_mode():
+    """compare and reproduce say when the two sides' core-to-core round trips
+    differ by more than 1.5x; the verdicts themselves do not change."""
+    cmp_ = os.path.join(BENCH, "compare.py")
+    paths = []
+    for name, c2c in (("diff_rerun.json", 85.0), ("diff_regressed.json", 420.0)):
+        with open(fx(name), encoding="utf-8") as f:
+            doc = json.load(f)
+        for b in doc["benchmarks"]:
+            b["c2c_rt_ns"] = c2c
+        paths.append(os.path.join(TMP, "mode-" + name))
+        with open(paths[-1], "w", encoding="utf-8") as f:
+            json.dump(doc, f)
+    rc, out, _ = run([PY, cmp_, paths[0], paths[1]])
+    assert rc == 1, out  # the injected regression is still flagged
+    notes = [l for l in out.splitlines() if l.startswith("note: ") and "machine mode differs" in l]
+    assert notes and any(l.startswith("note: spawn_many/ws/workers:2: ") and
+                         "85.0 ns in A, 420 ns in B; with 2 workers" in l for l in notes), out
+    rc, out, _ = run([PY, cmp_, "--reproduce", paths[0], paths[1]])
+    assert "note: spawn_many/ws/workers:2: machine mode differs" in out, out
+    # the same mode on both sides: no note
+    rc, out, _ = run([PY, cmp_, paths[0], paths[0]])
+    assert rc == 0 and "machine mode differs" not in out
+
+
 def test_c2c_column_and_mode_warning():
     """c2c_rt_ns (the machine's core-to-core round trip, measured before
     every repetition) is a column of its own, not a self-check quantity,
