@@ -718,9 +718,10 @@ int weft_runtime_new(const weft_config *cfg_in, weft_runtime **out)
         return rt_fail(rc, "weft_runtime_new: cannot create the blocking pool");
     }
     if ((rc = rt->ops->create(rt, &rt->policy, err, sizeof err)) < 0) {
+        const char *name = rt->ops->name; /* static: outlives rt */
         rt->policy = NULL;
         runtime_destroy(rt);
-        return rt_fail(rc, "scheduler %s: %s", rt->ops->name, err);
+        return rt_fail(rc, "scheduler %s: %s", name, err);
     }
     if (!rt->ops->runs_on_caller) {
         for (int i = 0; i < rt->nworkers; i++) {
