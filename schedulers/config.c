@@ -35,6 +35,7 @@ void weft_config_default(weft_config *c)
     c->blocking_keepalive_ms = 10000;
     c->blocking_nice = 10; /* see blocking.c: workers keep their latency under CPU-bound jobs */
     c->timer_tick_us = 1000;
+    c->timer_shards = 1;
     c->reactor_events = 1024;
     c->topology = NULL;
     c->pin = "none";
@@ -70,6 +71,7 @@ static const knob knobs[] = {
     KI(blocking_keepalive_ms, 0, 86400000, "blocking pool idle keep-alive"),
     KI(blocking_nice, 0, 19, "nice value of blocking pool threads"),
     KI(timer_tick_us, 1, 1000000, "timer wheel tick"),
+    KI(timer_shards, 0, WEFT_MAX_WORKERS, "timer wheels (0: one per worker; capped at workers)"),
     KI(reactor_events, 1, 65536, "epoll events per wait"),
     KS(topology, "topology: '' (this machine), synthetic string, or XML path"),
     KS(pin, "pinning: none, compact, scatter"),

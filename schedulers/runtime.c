@@ -216,6 +216,49 @@ static void worker_unpark(worker *w)
     if (prev == PARK_DRIVING) reactor_wake(w->rt->reactor);
 }
 
+/* ---- the timer shards ---------------------------------------------------------------------
+ * rt->timers holds rt->ntimers drivers (knob timer_shards; 1 by default).
+ * A future arms on the shard of the worker polling it (shard 0 off the
+ * workers) and stays on that shard for its life, so arm and cancel from
+ * different workers take different locks. Whoever drives the timers
+ * treats the shards as one: it fires all of them and sleeps until the
+ * earliest deadline of any. Equal deadlines fire in arming order within a
+ * shard; across shards, shard by shard. */
+
+static size_t timers_fire_all(weft_runtime *rt)
+{
+    size_t n = 0;
+    uint64_t now = 0;
+    for (int i = 0; i < rt->ntimers; i++) {
+        if (timer_driver_empty(&rt->timers[i])) continue;
+        if (!now) now = clock_now_ns();
+        n += timer_driver_fire(&rt->timers[i], now);
+    }
+    return n;
+}
+
+static uint64_t timers_park_begin(weft_runtime *rt)
+{
+    uint64_t d = UINT64_MAX;
+    for (int i = 0; i < rt->ntimers; i++) {
+        uint64_t x = timer_driver_park_begin(&rt->timers[i]);
+        if (x < d) d = x;
+    }
+    return d;
+}
+
+static void timers_park_end(weft_runtime *rt)
+{
+    for (int i = 0; i < rt->ntimers; i++) timer_driver_park_end(&rt->timers[i]);
+}
+
+static bool timers_any_armed(weft_runtime *rt)
+{
+    for (int i = 0; i < rt->ntimers; i++)
+        if (timer_driver_next_deadline(&rt->timers[i]) != UINT64_MAX) return true;
+    return false;
+}
+
 /* Polls the reactor with `timeout_ns` and fires due timers; wakes what is ready.
  * The caller holds driver_busy (or is the dedicated driver thread). */
 static size_t driver_turn(weft_runtime *rt, uint64_t timeout_ns)
@@ -224,7 +267,7 @@ static size_t driver_turn(weft_runtime *rt, uint64_t timeout_ns)
     size_t n = 0;
     reactor_poll(rt->reactor, timeout_ns, ready, sizeof ready / sizeof ready[0], &n);
     for (size_t i = 0; i < n; i++) weft_waker_wake(&ready[i]);
-    return n + (timer_driver_empty(rt->timers) ? 0 : timer_driver_fire(rt->timers, clock_now_ns()));
+    return n + timers_fire_all(rt);
 }
 
 static uint64_t timeout_until(uint64_t deadline)
@@ -254,9 +297,9 @@ static bool worker_park(worker *w)
         atomic_store_explicit(&w->park_state, PARK_DRIVING, memory_order_relaxed);
         pthread_mutex_unlock(&w->park_mu);
 
-        uint64_t deadline = timer_driver_park_begin(rt->timers);
+        uint64_t deadline = timers_park_begin(rt);
         size_t woke = driver_turn(rt, timeout_until(deadline));
-        timer_driver_park_end(rt->timers);
+        timers_park_end(rt);
         /* release pairs with the acquire exchange of the next driver */
         atomic_store_explicit(&rt->driver_busy, 0, memory_order_release);
 
@@ -468,7 +511,7 @@ static void maintenance(worker *w)
      * clock read and the driver lock are skipped too (about 0.5 ns of a
      * 7.5 ns yield). */
     if (reactor_has_registrations(rt->reactor)) driver_turn(rt, 0);
-    else if (!timer_driver_empty(rt->timers)) timer_driver_fire(rt->timers, clock_now_ns());
+    else timers_fire_all(rt);
     atomic_store_explicit(&rt->driver_busy, 0, memory_order_release);
 }
 
@@ -519,7 +562,7 @@ static void worker_park_idle(worker *w, _Atomic int *until)
      * hand-off, "wakep"). Costs one unpark per driver exit, only when
      * someone is idle. */
     if (handoff && atomic_load_explicit(&rt->num_idle, memory_order_relaxed) != 0 &&
-        timer_driver_next_deadline(rt->timers) != UINT64_MAX &&
+        timers_any_armed(rt) &&
         !atomic_load_explicit(&rt->shutdown, memory_order_relaxed))
         idle_wake_one(rt, -1);
 }
@@ -580,16 +623,35 @@ static void *driver_main(void *arg)
 {
     weft_runtime *rt = arg;
     while (!atomic_load_explicit(&rt->shutdown, memory_order_acquire)) {
-        uint64_t deadline = timer_driver_park_begin(rt->timers);
+        uint64_t deadline = timers_park_begin(rt);
         driver_turn(rt, timeout_until(deadline));
-        timer_driver_park_end(rt->timers);
+        timers_park_end(rt);
     }
     return NULL;
 }
 
 /* ---- accessors the timer and reactor modules use ---------------------------------------- */
 
-struct timer_driver *weft_runtime_timers(weft_runtime *rt) { return rt ? rt->timers : NULL; }
+struct timer_driver *weft_runtime_timers(weft_runtime *rt)
+{
+    if (!rt || !rt->timers) return NULL;
+    worker *w = tls_worker;
+    if (rt->ntimers > 1 && w && w->rt == rt) return &rt->timers[w->index % rt->ntimers];
+    return &rt->timers[0];
+}
+
+bool weft_runtime_owns_timers(weft_runtime *rt, const struct timer_driver *td)
+{
+    return rt && rt->timers && td >= rt->timers && td < rt->timers + rt->ntimers;
+}
+
+size_t weft_runtime_timers_armed(weft_runtime *rt)
+{
+    size_t n = 0;
+    if (rt && rt->timers)
+        for (int i = 0; i < rt->ntimers; i++) n += timer_driver_count(&rt->timers[i]);
+    return n;
+}
 struct reactor *weft_runtime_reactor(weft_runtime *rt) { return rt ? rt->reactor : NULL; }
 
 static void timers_notify(void *ctx)
@@ -701,14 +763,19 @@ int weft_runtime_new(const weft_config *cfg_in, weft_runtime **out)
                  "worker 0 -> the thread inside weft_block_on (unpinned, node 0)\n");
     }
 
-    rt->timers = calloc(1, sizeof(timer_driver));
-    if (!rt->timers || timer_driver_init(rt->timers, (uint64_t)rt->cfg.timer_tick_us * 1000u, NULL,
-                                         NULL, timers_notify, rt) < 0) {
-        free(rt->timers);
-        rt->timers = NULL;
+    int shards = rt->cfg.timer_shards == 0 || rt->cfg.timer_shards > rt->nworkers ? rt->nworkers
+                                                                                  : rt->cfg.timer_shards;
+    rt->timers = calloc((size_t)shards, sizeof(timer_driver));
+    if (!rt->timers) {
         runtime_destroy(rt);
         return rt_fail(-ENOMEM, "weft_runtime_new: cannot create the timer driver");
     }
+    for (; rt->ntimers < shards; rt->ntimers++)
+        if (timer_driver_init(&rt->timers[rt->ntimers], (uint64_t)rt->cfg.timer_tick_us * 1000u,
+                              NULL, NULL, timers_notify, rt) < 0) {
+            runtime_destroy(rt);
+            return rt_fail(-ENOMEM, "weft_runtime_new: cannot create the timer driver");
+        }
     if ((rc = reactor_new(&rt->reactor, rt->cfg.reactor_events)) < 0) {
         runtime_destroy(rt);
         return rt_fail(rc, "weft_runtime_new: cannot create the reactor: %s", strerror(-rc));
@@ -797,7 +864,7 @@ static void runtime_destroy(weft_runtime *rt)
     rt->blocking = NULL;
     if (rt->policy) shutdown_drain(rt);
     if (rt->timers) {
-        timer_driver_destroy(rt->timers);
+        for (int i = 0; i < rt->ntimers; i++) timer_driver_destroy(&rt->timers[i]);
         free(rt->timers);
     }
     if (rt->reactor) reactor_free(rt->reactor);

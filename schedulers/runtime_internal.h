@@ -104,7 +104,8 @@ struct weft_runtime {
 
     /* the driver: one worker at a time drives reactor + timers */
     _Atomic int driver_busy;
-    struct timer_driver *timers;
+    struct timer_driver *timers;  /* [ntimers]: one wheel, or one per shard (timer_shards) */
+    int ntimers;
     struct reactor *reactor;
     pthread_t driver_thread;      /* cfg.reactor_thread */
     bool driver_thread_started;

@@ -1,6 +1,7 @@
 /*
  * tests/test_time.c - the time futures of weft/time.h on real runtimes, for
- * every scheduler in the registry (1 worker for fifo, 2 otherwise):
+ * every scheduler in the registry (1 worker for fifo, 2 otherwise) and for
+ * ws with one timer wheel per worker (timer_shards=0):
  *
  *   - no sleep wakes early: 1000 sleeps (300 under TSan; sleep and sleep_until) with random
  *     durations of 0-20 ms each complete at or after their exact deadline,
@@ -12,7 +13,10 @@
  *   - aborted sleeping tasks cancel their timers (the driver ends empty),
  *     and freeing a runtime with sleeping tasks releases everything;
  *   - 1000 already-expired sleeps in one task spend the budget and yield
- *     instead of starving the worker, and still complete.
+ *     instead of starving the worker, and still complete;
+ *   - with timer_shards=0, sleeps armed on one worker's wheel and polled,
+ *     awaited or cancelled from the other worker keep their wheel: none
+ *     early, none lost, the wheels end empty.
  * The deterministic wheel/driver/future logic is in test_wheel.c.
  */
 #include "test_util.h"
@@ -21,6 +25,21 @@
 #include "weft/time.h"
 
 static int workers_for(const char *sched) { return strcmp(sched, "fifo") == 0 ? 1 : 2; }
+
+/* The configurations every test runs: each scheduler of the registry, then
+ * ws with one timer wheel per worker (timer_shards=0), where a future arms
+ * on its worker's wheel and keeps it when it moves to another worker. */
+static int time_configs(void) { return weft_scheduler_count() + 1; }
+static const char *config_sched(int k)
+{
+    return k < weft_scheduler_count() ? weft_scheduler_name(k) : "ws";
+}
+static weft_runtime *config_rt(int k)
+{
+    const char *name = config_sched(k);
+    if (k < weft_scheduler_count()) return tu_rt_new(name, workers_for(name), NULL);
+    return tu_rt_new(name, workers_for(name), "timer_shards=0", NULL);
+}
 
 static uint64_t trng = 0x2545F4914F6CDD1Dull;
 static uint64_t trnd(void)
@@ -125,9 +144,9 @@ static void test_sleeps_never_early(void **state)
     uint64_t *late = calloc((size_t)n, sizeof *late);
     weft_join_handle *h = calloc((size_t)n, sizeof *h);
     assert_true(samples && durs && late && h);
-    for (int k = 0; k < weft_scheduler_count(); k++) {
-        const char *name = weft_scheduler_name(k);
-        weft_runtime *rt = tu_rt_new(name, workers_for(name), NULL);
+    for (int k = 0; k < time_configs(); k++) {
+        const char *name = config_sched(k);
+        weft_runtime *rt = config_rt(k);
         for (int i = 0; i < n; i++) {
             /* 0-20 ms, with exact zeros and sub-millisecond values among them */
             durs[i] = i % 50 == 0 ? 0 : trnd() % (20 * WEFT_MS + 1);
@@ -206,9 +225,8 @@ WEFT_FUTURE_TYPE(to_type, to_poll, to_drop, to_task, sizeof(to_out));
 static void test_timeout_both_ways(void **state)
 {
     (void)state;
-    for (int k = 0; k < weft_scheduler_count(); k++) {
-        const char *name = weft_scheduler_name(k);
-        weft_runtime *rt = tu_rt_new(name, workers_for(name), NULL);
+    for (int k = 0; k < time_configs(); k++) {
+        weft_runtime *rt = config_rt(k);
         to_out r = {1, 0};
         to_task a = {.inner_d = 5 * WEFT_MS, .limit = 2 * WEFT_SEC};
         tu_block_on_ok(rt, &to_type, &a, &r);
@@ -221,7 +239,7 @@ static void test_timeout_both_ways(void **state)
         assert_true(r.elapsed >= 20 * WEFT_MS);
         assert_true(r.elapsed < 5 * WEFT_SEC);
         /* nothing left armed: the losing timers were cancelled */
-        assert_int_equal(timer_driver_count(weft_runtime_timers(rt)), 0);
+        assert_int_equal(weft_runtime_timers_armed(rt), 0);
         weft_runtime_free(rt);
     }
 }
@@ -280,9 +298,9 @@ static void test_interval_policies(void **state)
 {
     (void)state;
     const uint64_t ms = WEFT_MS;
-    for (int k = 0; k < weft_scheduler_count(); k++) {
-        const char *name = weft_scheduler_name(k);
-        weft_runtime *rt = tu_rt_new(name, workers_for(name), NULL);
+    for (int k = 0; k < time_configs(); k++) {
+        const char *name = config_sched(k);
+        weft_runtime *rt = config_rt(k);
         for (int policy = 0; policy < 3; policy++) {
             iv_task init;
             memset(&init, 0, sizeof init);
@@ -368,10 +386,9 @@ WEFT_FUTURE_TYPE(xdev_type, xdev_poll, NULL, xdev_task, sizeof(xdev_out));
 static void test_sleep_on_other_runtime(void **state)
 {
     (void)state;
-    for (int k = 0; k < weft_scheduler_count(); k++) {
-        const char *name = weft_scheduler_name(k);
-        weft_runtime *a = tu_rt_new(name, workers_for(name), NULL);
-        weft_runtime *b = tu_rt_new(name, workers_for(name), NULL);
+    for (int k = 0; k < time_configs(); k++) {
+        weft_runtime *a = config_rt(k);
+        weft_runtime *b = config_rt(k);
         weft_sleep *s = malloc(sizeof *s);
         assert_non_null(s);
         weft_sleep_init(s, 10 * WEFT_SEC);
@@ -379,7 +396,7 @@ static void test_sleep_on_other_runtime(void **state)
         xdev_task t1 = {.s = s, .first = 1};
         tu_block_on_ok(a, &xdev_type, &t1, &r);
         assert_int_equal(r.poll, WEFT_PENDING);
-        assert_int_equal(timer_driver_count(weft_runtime_timers(a)), 1);
+        assert_int_equal(weft_runtime_timers_armed(a), 1);
         const uint64_t t0 = weft_now_ns();
         xdev_task t2 = {.s = s};
         tu_block_on_ok(b, &xdev_type, &t2, &r);
@@ -387,8 +404,8 @@ static void test_sleep_on_other_runtime(void **state)
         assert_int_equal(r.result, -EXDEV);
         assert_true(weft_now_ns() - t0 < 5 * WEFT_SEC); /* at once, not after 10 s */
         /* the entry was released on the first runtime, nothing armed on the second */
-        assert_int_equal(timer_driver_count(weft_runtime_timers(a)), 0);
-        assert_int_equal(timer_driver_count(weft_runtime_timers(b)), 0);
+        assert_int_equal(weft_runtime_timers_armed(a), 0);
+        assert_int_equal(weft_runtime_timers_armed(b), 0);
         weft_sleep_drop(s);
         free(s);
         weft_runtime_free(b);
@@ -444,9 +461,9 @@ static void test_abort_and_shutdown_release_timers(void **state)
     sample *samples = calloc(N, sizeof *samples);
     weft_join_handle *h = calloc(N, sizeof *h);
     assert_true(samples && h);
-    for (int k = 0; k < weft_scheduler_count(); k++) {
-        const char *name = weft_scheduler_name(k);
-        weft_runtime *rt = tu_rt_new(name, workers_for(name), NULL);
+    for (int k = 0; k < time_configs(); k++) {
+        const char *name = config_sched(k);
+        weft_runtime *rt = config_rt(k);
         abort_root init;
         memset(&init, 0, sizeof init);
         init.n = N;
@@ -457,7 +474,7 @@ static void test_abort_and_shutdown_release_timers(void **state)
         tu_block_on_ok(rt, &abort_root_type, &init, &cancelled);
         assert_int_equal(cancelled, N);
         assert_true(weft_now_ns() - t0 < 5 * WEFT_SEC);
-        assert_int_equal(timer_driver_count(weft_runtime_timers(rt)), 0);
+        assert_int_equal(weft_runtime_timers_armed(rt), 0);
         /* then: free a runtime while tasks sleep (detached) */
         for (int i = 0; i < N; i++) {
             sleeper s = {.until = i & 1, .d = 10 * WEFT_SEC, .out = &samples[i]};
@@ -499,9 +516,8 @@ WEFT_FUTURE_TYPE(spin_sleeps_type, spin_sleeps_poll, NULL, spin_sleeps, sizeof(i
 static void test_budget_yields(void **state)
 {
     (void)state;
-    for (int k = 0; k < weft_scheduler_count(); k++) {
-        const char *name = weft_scheduler_name(k);
-        weft_runtime *rt = tu_rt_new(name, workers_for(name), NULL);
+    for (int k = 0; k < time_configs(); k++) {
+        weft_runtime *rt = config_rt(k);
         weft_worker_stats before, after;
         weft_runtime_stats(rt, NULL, 0, &before);
         spin_sleeps init;
@@ -516,6 +532,125 @@ static void test_budget_yields(void **state)
     }
 }
 
+/* ---- timer shards: a future keeps the wheel it was armed on -------------------------- */
+
+/* Deterministic moves on global with 2 workers and timer_shards=0: blocker
+ * X holds one worker (A) while the movers arm their sleeps on the other
+ * (B); then blocker Y takes B and X lets A go, so every mover is polled
+ * again on A, whose shard is not its entry's. Half of them await their
+ * sleep there, half drop it (a cancel on the entry's own shard). */
+typedef struct shard_ctl {
+    _Atomic int armed;      /* movers that armed on their first worker */
+    _Atomic int swap;       /* set by the test once Y holds B and X let A go */
+    _Atomic int moved;      /* movers polled where another shard is current */
+    _Atomic int bad;        /* an early wake or an error result */
+    _Atomic int started[2]; /* blockers X and Y are running */
+    _Atomic int release[2];
+} shard_ctl;
+
+typedef struct blocker {
+    shard_ctl *c;
+    int which;
+} blocker;
+static weft_poll blocker_poll(void *p, weft_context *cx, void *out)
+{
+    blocker *b = p;
+    (void)cx;
+    (void)out;
+    atomic_store(&b->c->started[b->which], 1);
+    while (!atomic_load(&b->c->release[b->which])) sched_yield();
+    return WEFT_READY;
+}
+static const weft_future_type blocker_type = {"blocker", blocker_poll, NULL, sizeof(blocker), 0};
+
+typedef struct mover {
+    int coro;
+    int drop; /* 1: cancel instead of awaiting */
+    int i;
+    shard_ctl *c;
+    weft_sleep s;
+    weft_yield y;
+    uint64_t deadline;
+    const void *first_shard;
+} mover;
+
+static weft_poll mover_poll(void *p, weft_context *cx, void *out)
+{
+    mover *st = p;
+    (void)out;
+    WEFT_CORO_BEGIN(st);
+    weft_sleep_init(&st->s, 50 * WEFT_MS);
+    if (weft_sleep_poll(&st->s, cx) != WEFT_PENDING) atomic_fetch_add(&st->c->bad, 1);
+    st->deadline = weft_sleep_deadline(&st->s);
+    st->first_shard = st->s.entry.owner;
+    atomic_fetch_add(&st->c->armed, 1);
+    while (!atomic_load(&st->c->swap)) WEFT_YIELD_NOW(st, y, cx);
+    /* yield until another worker polls us (bounded: the test counts) */
+    for (st->i = 0; st->i < 100000 && (const void *)weft_runtime_timers(weft_context_runtime(cx)) ==
+                                          st->first_shard; st->i++)
+        WEFT_YIELD_NOW(st, y, cx);
+    if ((const void *)weft_runtime_timers(weft_context_runtime(cx)) != st->first_shard)
+        atomic_fetch_add(&st->c->moved, 1);
+    if (st->s.entry.owner != st->first_shard) atomic_fetch_add(&st->c->bad, 1);
+    if (st->drop) {
+        weft_sleep_drop(&st->s);
+    } else {
+        WEFT_AWAIT(st, weft_sleep_poll(&st->s, cx));
+        if (weft_sleep_result(&st->s) != 0 || weft_now_ns() < st->deadline)
+            atomic_fetch_add(&st->c->bad, 1);
+    }
+    WEFT_CORO_RETURN_VOID(st);
+    WEFT_CORO_END(st);
+}
+static void mover_drop(void *p) { weft_sleep_drop(&((mover *)p)->s); }
+static const weft_future_type mover_type = {"mover", mover_poll, mover_drop, sizeof(mover), 0};
+
+static bool wait_flag(_Atomic int *f, int want)
+{
+    for (int i = 0; i < 20000; i++) {
+        if (atomic_load(f) >= want) return true;
+        tu_sleep_ms(1);
+    }
+    return false;
+}
+
+static void test_timer_shards_cross_worker(void **state)
+{
+    (void)state;
+    enum { N = 32 };
+    weft_runtime *rt = tu_rt_new("global", 2, "timer_shards=0", NULL);
+    shard_ctl *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    blocker x = {c, 0}, y = {c, 1};
+    weft_join_handle hx, hy, h[N];
+    assert_int_equal(weft_spawn(rt, &blocker_type, &x, &hx), 0);
+    assert_true(wait_flag(&c->started[0], 1)); /* X holds worker A */
+    for (int i = 0; i < N; i++) {
+        mover init = {0};
+        init.drop = i & 1;
+        init.c = c;
+        assert_int_equal(weft_spawn(rt, &mover_type, &init, &h[i]), 0);
+    }
+    assert_true(wait_flag(&c->armed, N));           /* all armed on B's shard */
+    assert_int_equal(weft_runtime_timers_armed(rt), N);
+    assert_int_equal(weft_spawn(rt, &blocker_type, &y, &hy), 0);
+    assert_true(wait_flag(&c->started[1], 1));      /* Y holds B */
+    atomic_store(&c->swap, 1);
+    atomic_store(&c->release[0], 1);                /* A runs the movers now */
+    for (int i = 0; i < N; i++) assert_int_equal(weft_join_wait(&h[i], NULL), 0);
+    atomic_store(&c->release[1], 1);
+    assert_int_equal(weft_join_wait(&hx, NULL), 0);
+    assert_int_equal(weft_join_wait(&hy, NULL), 0);
+    printf("# %d of %d movers polled from the other worker's shard, %d problems\n",
+           atomic_load(&c->moved), N, atomic_load(&c->bad));
+    assert_int_equal(atomic_load(&c->moved), N);
+    assert_int_equal(atomic_load(&c->bad), 0);
+    /* every awaited sleep fired, every dropped one was cancelled on its shard */
+    assert_int_equal(weft_runtime_timers_armed(rt), 0);
+    weft_runtime_free(rt);
+    free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -525,6 +660,7 @@ int main(void)
         cmocka_unit_test(test_sleep_on_other_runtime),
         cmocka_unit_test(test_abort_and_shutdown_release_timers),
         cmocka_unit_test(test_budget_yields),
+        cmocka_unit_test(test_timer_shards_cross_worker),
     };
     return cmocka_run_group_tests_name("time", tests, NULL, NULL);
 }

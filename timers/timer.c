@@ -361,7 +361,12 @@ static int sleep_bind(weft_sleep *s, weft_context *cx, timer_driver **out)
     else if (s->runtime != rt) return -EXDEV;
     timer_driver *td = timer_driver_lookup_hook ? timer_driver_lookup_hook(rt) : weft_runtime_timers(rt);
     if (!td) return -ENOTSUP;
-    if (s->entry.owner && s->entry.owner != (void *)td) return -EXDEV; /* runtime freed and reused */
+    timer_driver *owner = s->entry.owner;
+    if (owner && owner != td) {
+        /* another shard of this runtime keeps it; else the runtime was freed and reused */
+        if (timer_driver_lookup_hook || !weft_runtime_owns_timers(rt, owner)) return -EXDEV;
+        td = owner;
+    }
     *out = td;
     return 0;
 }

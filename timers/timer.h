@@ -87,9 +87,16 @@ typedef struct timer_driver timer_driver;
  * cancels from other threads never wait behind a long expiry. */
 #define TIMER_FIRE_BATCH 64
 
-/* The runtime core implements this: the driver of a runtime (NULL if it
- * has none). The futures reach the driver through weft_context_runtime(cx). */
+/* The runtime core implements this: the driver a future on this thread
+ * arms on (NULL if the runtime has none): the runtime's one driver, or with
+ * timer_shards > 1 the calling worker's shard. The futures reach it through
+ * weft_context_runtime(cx). */
 struct timer_driver *weft_runtime_timers(weft_runtime *rt);
+/* Whether td is one of rt's drivers (with timer_shards > 1 a runtime has
+ * one per shard; a future stays on the shard it was first armed on), and
+ * the number of entries armed on all of them. */
+bool weft_runtime_owns_timers(weft_runtime *rt, const struct timer_driver *td);
+size_t weft_runtime_timers_armed(weft_runtime *rt);
 
 /* Test seam (as jemalloc's hooks): when set, the futures look drivers up
  * here instead of weft_runtime_timers, so tests can run them on fake

@@ -42,7 +42,7 @@
  *   pairs so the tasks interleave on a single worker too. Verified: every
  *   first poll left the timer armed (PENDING), every second poll reported
  *   "inner won" (result 0, never -ETIMEDOUT), the driver held an armed
- *   entry right after each task's first arm (timer_driver_count), and it
+ *   entry right after each task's first arm (weft_runtime_timers_armed), and it
  *   holds as many armed entries after the iteration as before it (nothing
  *   leaked, nothing fired).
  *
@@ -319,7 +319,7 @@ const weft_workload wl_timer_storm = {
 
 typedef struct tc_run {
     tm_done done;
-    timer_driver *td;
+    weft_runtime *rt;
     _Atomic long pairs;       /* arm+cancel pairs completed */
     _Atomic long not_armed;   /* first poll did not leave the timer pending */
     _Atomic long fired;       /* second poll did not report "inner won" */
@@ -348,7 +348,7 @@ static weft_poll tc_task_poll(void *p, weft_context *cx, void *out)
         if (weft_timeout_poll(&s->to, cx, WEFT_PENDING) != WEFT_PENDING) {
             s->not_armed++;
         } else {
-            if (s->i == 0 && s->run->td && timer_driver_count(s->run->td) > 0)
+            if (s->i == 0 && weft_runtime_timers_armed(s->run->rt) > 0)
                 atomic_fetch_add_explicit(&s->run->seen_armed, 1, memory_order_relaxed);
             /* the response arrived: the inner wins, the timer is cancelled */
             if (weft_timeout_poll(&s->to, cx, WEFT_READY) != WEFT_READY ||
@@ -385,14 +385,15 @@ static int run_timeout_cancel(weft_runtime *rt, const int64_t *params, const cha
     long n = (long)params[0], tasks = (long)params[1];
     if (tasks > n) tasks = n;
     tc_run run;
-    run.td = weft_runtime_timers(rt);
+    run.rt = rt;
     atomic_init(&run.pairs, 0);
     atomic_init(&run.not_armed, 0);
     atomic_init(&run.fired, 0);
     atomic_init(&run.seen_armed, 0);
     atomic_init(&run.spawn_errors, 0);
+    if (!weft_runtime_timers(rt)) return wl_fail(out, "the runtime has no timer driver");
     if (tm_done_init(&run.done, tasks) < 0) return -ENOMEM;
-    size_t armed_before = run.td ? timer_driver_count(run.td) : 0;
+    size_t armed_before = weft_runtime_timers_armed(rt);
     run.n = n;
     run.tasks = tasks;
     tm_root root = {0, &run.done, &run.spawn_errors, &tc_task_type, tc_init, &run, tasks, false,
@@ -404,13 +405,12 @@ static int run_timeout_cancel(weft_runtime *rt, const int64_t *params, const cha
         tm_done_release_sender(&run.done);
         return rc;
     }
-    size_t armed_after = run.td ? timer_driver_count(run.td) : 0;
+    size_t armed_after = weft_runtime_timers_armed(rt);
     long pairs = atomic_load_explicit(&run.pairs, memory_order_relaxed);
     out->units = (double)n;
     wl_check(out, "pairs", (double)pairs);
     wl_check(out, "timers_fired", (double)atomic_load_explicit(&run.fired, memory_order_relaxed));
     wl_check(out, "armed_left", (double)armed_after - (double)armed_before);
-    if (!run.td) return wl_fail(out, "the runtime has no timer driver");
     WL_EXPECT_EQ(out, "spawn errors", atomic_load_explicit(&run.spawn_errors, memory_order_relaxed), 0);
     WL_EXPECT_EQ(out, "arms that did not leave the timer pending",
                  atomic_load_explicit(&run.not_armed, memory_order_relaxed), 0);
