@@ -2,7 +2,7 @@
  * timers/timer.c - the runtime's timer driver, and the time futures of
  * weft/time.h built on it.
  *
- * THE DRIVER. One wheel per runtime behind one lock. Futures arm, re-arm
+ * THE DRIVER. One wheel behind one lock (one per runtime by default). Futures arm, re-arm
  * and cancel from whichever worker polls them; the one thread that drives
  * timers (the worker parked in the reactor, or the reactor thread) asks
  * for the next deadline before it sleeps and fires what is due after it
@@ -29,8 +29,14 @@
  * the others spin to the yield fallback. -DTIMER_LOCK_SPIN (for the whole
  * build) selects the spinlock to re-measure elsewhere. Tokio also keeps one
  * mutex-protected wheel per runtime; its sharding attempt was reverted
- * (NOTES.md). If this lock shows up in profiles the next step is per-worker
- * wheels with a cancel path to the owning wheel.
+ * (NOTES.md). Two workers arming and cancelling at once do collide here
+ * (timeout_cancel at 2 workers: 116-271 ns per pair against 72 at one), so
+ * the runtime can hold one driver per worker (knob timer_shards, see
+ * schedulers/runtime.c): each driver is this file's driver unchanged, a
+ * future arms on its worker's driver and keeps it (entry->owner is the
+ * cancel path to the owning wheel), and sleep_bind accepts an owner that
+ * is another shard of the same runtime. The default stays one driver, for
+ * strict arming order of equal deadlines.
  *
  * WAKING OUTSIDE THE LOCK. Waker operations run foreign code: wake queues
  * a task (and may take scheduler locks), drop may free a task, whose drop
