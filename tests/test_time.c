@@ -605,15 +605,6 @@ static weft_poll mover_poll(void *p, weft_context *cx, void *out)
 static void mover_drop(void *p) { weft_sleep_drop(&((mover *)p)->s); }
 static const weft_future_type mover_type = {"mover", mover_poll, mover_drop, sizeof(mover), 0};
 
-static bool wait_flag(_Atomic int *f, int want)
-{
-    for (int i = 0; i < 20000; i++) {
-        if (atomic_load(f) >= want) return true;
-        tu_sleep_ms(1);
-    }
-    return false;
-}
-
 static void test_timer_shards_cross_worker(void **state)
 {
     (void)state;
@@ -624,17 +615,17 @@ static void test_timer_shards_cross_worker(void **state)
     blocker x = {c, 0}, y = {c, 1};
     weft_join_handle hx, hy, h[N];
     assert_int_equal(weft_spawn(rt, &blocker_type, &x, &hx), 0);
-    assert_true(wait_flag(&c->started[0], 1)); /* X holds worker A */
+    assert_true(tu_wait_at_least(&c->started[0], 1, 20000)); /* X holds worker A */
     for (int i = 0; i < N; i++) {
         mover init = {0};
         init.drop = i & 1;
         init.c = c;
         assert_int_equal(weft_spawn(rt, &mover_type, &init, &h[i]), 0);
     }
-    assert_true(wait_flag(&c->armed, N));           /* all armed on B's shard */
+    assert_true(tu_wait_at_least(&c->armed, N, 20000));           /* all armed on B's shard */
     assert_int_equal(weft_runtime_timers_armed(rt), N);
     assert_int_equal(weft_spawn(rt, &blocker_type, &y, &hy), 0);
-    assert_true(wait_flag(&c->started[1], 1));      /* Y holds B */
+    assert_true(tu_wait_at_least(&c->started[1], 1, 20000));      /* Y holds B */
     atomic_store(&c->swap, 1);
     atomic_store(&c->release[0], 1);                /* A runs the movers now */
     for (int i = 0; i < N; i++) assert_int_equal(weft_join_wait(&h[i], NULL), 0);

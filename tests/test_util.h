@@ -59,14 +59,20 @@ static inline uint64_t tu_now_ms(void) { return weft_now_ns() / 1000000u; }
 
 /* Spins (with sched_yield) until *flag != 0 or timeout_ms passes; true if set.
  * Safe on any thread. acquire pairs with the release store of the setter. */
-static inline bool tu_wait_flag(_Atomic int *flag, unsigned timeout_ms)
+/* Waits until *counter >= want (acquire); false after timeout_ms. */
+static inline bool tu_wait_at_least(_Atomic int *counter, int want, unsigned timeout_ms)
 {
     uint64_t end = tu_now_ms() + timeout_ms;
-    while (!atomic_load_explicit(flag, memory_order_acquire)) {
+    while (atomic_load_explicit(counter, memory_order_acquire) < want) {
         if (tu_now_ms() > end) return false;
         sched_yield();
     }
     return true;
+}
+
+static inline bool tu_wait_flag(_Atomic int *flag, unsigned timeout_ms)
+{
+    return tu_wait_at_least(flag, 1, timeout_ms);
 }
 
 /* ---- the counting waker ------------------------------------------------------------ */
