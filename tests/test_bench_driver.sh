@@ -149,9 +149,11 @@ for name, rs in rows.items():
             "%s: ns_per_unit %s vs time/units %s" % (name, r["ns_per_unit"], per_iter_ns / r["units"])
         assert r["polls"] >= r["units"] * 0.5, "%s: %s polls for %s units" % (name, r["polls"], r["units"])
         # the machine's core-to-core round trip, measured before the repetition
-        # (absent only on a one-CPU machine, where there is no second core)
+        # (absent only on a one-CPU machine, where there is no second core; no
+        # upper bound: with other tests running, a hand-off waits for a time
+        # slice and one trip takes milliseconds, which is what it then reports)
         if os.cpu_count() > 1:
-            assert 1 < r.get("c2c_rt_ns", 0) < 1e6, "%s: c2c_rt_ns %s" % (name, r.get("c2c_rt_ns"))
+            assert r.get("c2c_rt_ns", 0) > 1, "%s: c2c_rt_ns %s" % (name, r.get("c2c_rt_ns"))
         known = {"name", "family_index", "per_family_instance_index", "run_name", "run_type",
                  "repetitions", "repetition_index", "threads", "iterations", "real_time",
                  "cpu_time", "time_unit", "label", "units", "ns_per_unit", "c2c_rt_ns"}
