@@ -66,6 +66,19 @@ def fmt_val(metric, v, unit=None):
     return wb.fmt_metric(metric, v, unit)
 
 
+def metric_cells(a, b, out):
+    """The row's ranking metric on both sides: fills out's metric and median
+    cells; returns (metric, values A, values B, median A, median B, unit)."""
+    metric = wb.rank_metric(a.workload, [a, b])
+    va, vb = wb.metric_values(a, metric), wb.metric_values(b, metric)
+    out["metric"] = {"p99_us": "p99 µs", "ns_per_unit": "ns/unit",
+                     "time_ns": "time/iter"}[metric]
+    ma, mb = wb.median(va), wb.median(vb)
+    unit = wb.time_unit_for(ma) if metric == "time_ns" else None
+    out["a_med"], out["b_med"] = fmt_val(metric, ma, unit), fmt_val(metric, mb, unit)
+    return metric, va, vb, ma, mb, unit
+
+
 def mode_note(a, b):
     """A note when the two sides ran in different machine modes: their
     core-to-core round trips (c2c_rt_ns, recorded by weft-bench before every
@@ -95,13 +108,7 @@ def compare_row(a, b, threshold, alpha):
         else:
             out["verdict"] = "fixed (ERROR in A: %s)" % a.error
         return out
-    metric = wb.rank_metric(a.workload, [a, b])
-    va, vb = wb.metric_values(a, metric), wb.metric_values(b, metric)
-    out["metric"] = {"p99_us": "p99 µs", "ns_per_unit": "ns/unit",
-                     "time_ns": "time/iter"}[metric]
-    ma, mb = wb.median(va), wb.median(vb)
-    unit = wb.time_unit_for(ma) if metric == "time_ns" else None
-    out["a_med"], out["b_med"] = fmt_val(metric, ma, unit), fmt_val(metric, mb, unit)
+    metric, va, vb, ma, mb, unit = metric_cells(a, b, out)
     out["a_ci"] = wb.fmt_ci(wb.median_ci(va), metric, unit)
     out["b_ci"] = wb.fmt_ci(wb.median_ci(vb), metric, unit)
     ratio = mb / ma if ma else float("nan")
@@ -144,13 +151,7 @@ def reproduce_row(a, b, alpha):
             out["inside"] = "recorded ERROR, now passes: " + a.error
             out["fail"] = True
         return out
-    metric = wb.rank_metric(a.workload, [a, b])
-    va, vb = wb.metric_values(a, metric), wb.metric_values(b, metric)
-    out["metric"] = {"p99_us": "p99 µs", "ns_per_unit": "ns/unit",
-                     "time_ns": "time/iter"}[metric]
-    ma, mb = wb.median(va), wb.median(vb)
-    unit = wb.time_unit_for(ma) if metric == "time_ns" else None
-    out["a_med"], out["b_med"] = fmt_val(metric, ma, unit), fmt_val(metric, mb, unit)
+    metric, va, vb, ma, mb, unit = metric_cells(a, b, out)
     ci = wb.median_ci(va)
     out["a_ci"] = wb.fmt_ci(ci, metric, unit)
     out["ratio"] = "%.3f" % (mb / ma) if ma else "–"
