@@ -374,26 +374,6 @@ static void spin_rec_init(spin_rec *r)
     r->saved = WEFT_WAKER_NONE;
 }
 
-typedef struct joiner {
-    weft_join_handle *h;
-    void *out;
-} joiner;
-static weft_poll joiner_poll(void *p, weft_context *cx, void *out)
-{
-    joiner *st = p;
-    int res = 1;
-    if (weft_join_poll(st->h, cx, st->out, &res) == WEFT_PENDING) return WEFT_PENDING;
-    *(int *)out = res;
-    return WEFT_READY;
-}
-static const weft_future_type joiner_type = {"joiner", joiner_poll, NULL, sizeof(joiner), sizeof(int)};
-static int join_on(weft_runtime *rt, weft_join_handle *h, void *out)
-{
-    joiner j = {h, out};
-    int res = 12345;
-    tu_block_on_ok(rt, &joiner_type, &j, &res);
-    return res;
-}
 
 /* The ping-pong: the task stores a waker per poll; the thread wakes each once. */
 typedef struct pingslot {
@@ -464,7 +444,7 @@ static void check_remote_wake(void **state)
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, spin_helper, &r), 0);
     int out = 0;
-    assert_int_equal(join_on(rt, &h, &out), 0);
+    assert_int_equal(tu_join_on(rt, &h, &out), 0);
     pthread_join(th, NULL);
     assert_int_equal(atomic_load_explicit(&r.helper_rc, memory_order_relaxed), 0);
     assert_int_equal(out, 31);
@@ -527,7 +507,7 @@ static void check_abort(void **state)
     assert_int_equal(weft_spawn(rt, &pend_once_type, &po, &h), 0);
     tu_latch_block(rt, &latch);
     assert_int_equal(weft_join_abort(&h), 0);
-    assert_int_equal(join_on(rt, &h, NULL), -ECANCELED);
+    assert_int_equal(tu_join_on(rt, &h, NULL), -ECANCELED);
     assert_int_equal(atomic_load_explicit(&r.polls, memory_order_relaxed), 1);
     assert_int_equal(atomic_load_explicit(&r.drops, memory_order_relaxed), 1);
     tu_latch_destroy(&latch);
@@ -540,7 +520,7 @@ static void check_abort(void **state)
     assert_int_equal(weft_spawn(rt, &spinner_type, &sp, &h), 0);
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, spin_helper, &r), 0);
-    assert_int_equal(join_on(rt, &h, NULL), -ECANCELED);
+    assert_int_equal(tu_join_on(rt, &h, NULL), -ECANCELED);
     pthread_join(th, NULL);
     assert_int_equal(atomic_load_explicit(&r.helper_rc, memory_order_relaxed), 0);
     assert_int_equal(atomic_load_explicit(&r.polls, memory_order_relaxed), 1);
@@ -558,7 +538,7 @@ static void check_abort(void **state)
     assert_true(weft_join_is_finished(&h));
     assert_int_equal(weft_join_abort(&h), -EALREADY);
     int out = 0;
-    assert_int_equal(join_on(rt, &h, &out), 0);
+    assert_int_equal(tu_join_on(rt, &h, &out), 0);
     assert_int_equal(out, 55);
     assert_int_equal(slot_get(55), 1);
     assert_int_equal(weft_join_abort(&h), -EINVAL); /* joined: the handle is empty */

@@ -469,28 +469,6 @@ static const weft_future_type probe_type = {"probe", probe_poll, probe_drop, siz
 static int rec_polls(probe_rec *r) { return atomic_load_explicit(&r->polls, memory_order_relaxed); }
 static int rec_drops(probe_rec *r) { return atomic_load_explicit(&r->drops, memory_order_relaxed); }
 
-/* Awaits a join handle; output: the join result; the task's output goes to st->out. */
-typedef struct joiner {
-    weft_join_handle *h;
-    void *out;
-} joiner;
-static weft_poll joiner_poll(void *p, weft_context *cx, void *out)
-{
-    joiner *st = p;
-    int result = 1;
-    if (weft_join_poll(st->h, cx, st->out, &result) == WEFT_PENDING) return WEFT_PENDING;
-    *(int *)out = result;
-    return WEFT_READY;
-}
-static const weft_future_type joiner_type = {"joiner", joiner_poll, NULL, sizeof(joiner), sizeof(int)};
-
-static int join_on(weft_runtime *rt, weft_join_handle *h, void *out)
-{
-    joiner st = {h, out};
-    int result = 12345;
-    tu_block_on_ok(rt, &joiner_type, &st, &result);
-    return result;
-}
 
 /* Yields n times, then READY: lets the fifo worker run what is queued. */
 typedef struct yielder {
@@ -555,7 +533,7 @@ static void test_wake_while_running_repolls_once(void **unused)
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, wake_helper, &a), 0);
     int out = 0;
-    assert_int_equal(join_on(rt, &h, &out), 0);
+    assert_int_equal(tu_join_on(rt, &h, &out), 0);
     pthread_join(th, NULL);
     assert_int_equal(atomic_load_explicit(&a.ok, memory_order_relaxed), 1);
     assert_int_equal(out, 77);
@@ -589,7 +567,7 @@ static void test_two_wakes_before_poll_queue_once(void **unused)
     weft_waker_wake_by_ref(&rec.saved);
     assert_true(rt_has_work(rt));
     int out = 0;
-    assert_int_equal(join_on(rt, &h, &out), 0);
+    assert_int_equal(tu_join_on(rt, &h, &out), 0);
     assert_int_equal(out, 5);
     assert_int_equal(rec_polls(&rec), 2);
     weft_runtime_stats(rt, NULL, 0, &after);
@@ -623,7 +601,7 @@ static void test_carried_yield_wake_and_abort(void **unused)
     assert_int_equal(st_word(t), TASK_RUNNING | TASK_NOTIFIED | TASK_JOIN_INTEREST | REFS(4));
     /* abort only records CANCELLED; the pop drops it without a poll */
     assert_int_equal(weft_join_abort(&h), 0);
-    assert_int_equal(join_on(rt, &h, NULL), -ECANCELED);
+    assert_int_equal(tu_join_on(rt, &h, NULL), -ECANCELED);
     assert_int_equal(rec_polls(&rec), 2);
     assert_int_equal(rec_drops(&rec), 1);
     assert_false(rt_has_work(rt)); /* it was in the queue exactly once */
@@ -648,7 +626,7 @@ static void test_carried_yield_wake_polls_once(void **unused)
     weft_worker_stats before, after;
     weft_runtime_stats(rt, NULL, 0, &before);
     int out = 0;
-    assert_int_equal(join_on(rt, &h, &out), 0);
+    assert_int_equal(tu_join_on(rt, &h, &out), 0);
     weft_runtime_stats(rt, NULL, 0, &after);
     assert_int_equal(out, 9);
     /* the carried poll consumed the wake: exactly one more poll, no spurious third */
@@ -776,7 +754,7 @@ static void test_abort_idle(void **unused)
     assert_int_equal(rec_polls(&rec), 1);
     assert_int_equal(weft_join_abort(&h), 0);
     assert_false(weft_join_is_finished(&h));
-    assert_int_equal(join_on(rt, &h, NULL), -ECANCELED);
+    assert_int_equal(tu_join_on(rt, &h, NULL), -ECANCELED);
     assert_int_equal(rec_polls(&rec), 1); /* dropped, not polled */
     assert_int_equal(rec_drops(&rec), 1);
     weft_waker_drop(&rec.saved);
@@ -795,7 +773,7 @@ static void test_abort_queued(void **unused)
     assert_int_equal(weft_spawn(rt, &probe_type, &init, &h), 0);
     assert_int_equal(weft_join_abort(&h), 0);
     assert_int_equal(weft_join_abort(&h), 0);
-    assert_int_equal(join_on(rt, &h, NULL), -ECANCELED);
+    assert_int_equal(tu_join_on(rt, &h, NULL), -ECANCELED);
     assert_int_equal(rec_polls(&rec), 0);
     assert_int_equal(rec_drops(&rec), 1);
     weft_runtime_free(rt);
@@ -811,7 +789,7 @@ static void test_abort_running_self(void **unused)
     rec.self = &h;
     probe init = {&rec, P_SELF_ABORT, 0, 1};
     assert_int_equal(weft_spawn(rt, &probe_type, &init, &h), 0);
-    assert_int_equal(join_on(rt, &h, NULL), -ECANCELED);
+    assert_int_equal(tu_join_on(rt, &h, NULL), -ECANCELED);
     assert_int_equal(atomic_load_explicit(&rec.abort_rc, memory_order_relaxed), 0);
     assert_int_equal(rec_polls(&rec), 1);
     assert_int_equal(rec_drops(&rec), 1);
@@ -830,7 +808,7 @@ static void test_abort_running_from_thread(void **unused)
     helper_arg a = {&rec, 1, true, &h, 0};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, wake_helper, &a), 0);
-    assert_int_equal(join_on(rt, &h, NULL), -ECANCELED);
+    assert_int_equal(tu_join_on(rt, &h, NULL), -ECANCELED);
     pthread_join(th, NULL);
     assert_int_equal(atomic_load_explicit(&a.ok, memory_order_relaxed), 1);
     assert_int_equal(rec_polls(&rec), 1); /* woken during the poll, but cancelled instead */
@@ -852,10 +830,10 @@ static void test_abort_after_completion_and_join_twice(void **unused)
     assert_true(weft_join_is_finished(&h));
     assert_int_equal(weft_join_abort(&h), -EALREADY);
     int out = 0;
-    assert_int_equal(join_on(rt, &h, &out), 0);
+    assert_int_equal(tu_join_on(rt, &h, &out), 0);
     assert_int_equal(out, 42);
     /* second join: the handle is empty */
-    assert_int_equal(join_on(rt, &h, &out), -EINVAL);
+    assert_int_equal(tu_join_on(rt, &h, &out), -EINVAL);
     assert_int_equal(weft_join_wait(&h, &out), -EINVAL);
     assert_int_equal(weft_join_abort(&h), -EINVAL);
     assert_int_equal(rec_polls(&rec), 1);
@@ -926,7 +904,7 @@ static void test_output_sizes(void **unused)
         weft_join_handle h;
         assert_int_equal(weft_spawn(rt, &sized_types[k], &st, &h), 0);
         memset(out, 0xee, sizeof out);
-        assert_int_equal(join_on(rt, &h, out), 0);
+        assert_int_equal(tu_join_on(rt, &h, out), 0);
         for (size_t i = 0; i < st.n; i++) assert_int_equal(out[i], (unsigned char)(i * 7 + st.n));
         for (size_t i = st.n; i < sizeof out; i++) assert_int_equal(out[i], 0xee);
         /* through block_on */
@@ -962,12 +940,12 @@ static void test_drop_exactly_once(void **unused)
     run_queued(rt, 1);
     weft_waker_wake_by_ref(&done.saved);
     int out = 0;
-    assert_int_equal(join_on(rt, &ha, &out), 0);
+    assert_int_equal(tu_join_on(rt, &ha, &out), 0);
     assert_int_equal(out, 9);
     assert_int_equal(rec_polls(&done), 3);
     assert_int_equal(rec_drops(&done), 1);
     assert_int_equal(weft_join_abort(&hb), 0);
-    assert_int_equal(join_on(rt, &hb, NULL), -ECANCELED);
+    assert_int_equal(tu_join_on(rt, &hb, NULL), -ECANCELED);
     assert_int_equal(rec_drops(&aborted), 1);
     assert_int_equal(weft_spawn(rt, &probe_type, &d, NULL), 0); /* queued, never polled */
     weft_waker_drop(&done.saved);

@@ -287,6 +287,30 @@ static inline void tu_block_on_ok(weft_runtime *rt, const weft_future_type *type
     assert_int_equal(rc, 0);
 }
 
+/* Awaits *h inside rt (block_on of a joiner task): returns the join result
+ * (0, or -ECANCELED ...); the task's output goes to out. */
+typedef struct tu_joiner {
+    weft_join_handle *h;
+    void *out;
+} tu_joiner;
+static inline weft_poll tu_joiner_poll(void *p, weft_context *cx, void *out)
+{
+    tu_joiner *st = p;
+    int result = 1;
+    if (weft_join_poll(st->h, cx, st->out, &result) == WEFT_PENDING) return WEFT_PENDING;
+    *(int *)out = result;
+    return WEFT_READY;
+}
+static const weft_future_type tu_joiner_type = {"tu_joiner", tu_joiner_poll, NULL, sizeof(tu_joiner),
+                                                sizeof(int)};
+static inline int tu_join_on(weft_runtime *rt, weft_join_handle *h, void *out)
+{
+    tu_joiner st = {h, out};
+    int result = 12345;
+    tu_block_on_ok(rt, &tu_joiner_type, &st, &result);
+    return result;
+}
+
 /* Waits for a latch from the test's thread by running it on rt. */
 static inline void tu_latch_block(weft_runtime *rt, tu_latch *l)
 {
