@@ -478,10 +478,8 @@ static void run_task(worker *w, task *t)
         return;
     }
     /* A yield is carried: re-queued still RUNNING, without the two CASes
-     * of an idle round trip (schedulers/task.h). An abort that lands after
-     * this load is seen by task_begin_poll when the task is popped. */
-    if (cx.yielded && !(atomic_load_explicit(&t->state, memory_order_relaxed) & TASK_CANCELLED)) {
-        t->carried = 1;
+     * of an idle round trip (schedulers/task.h). */
+    if (cx.yielded && task_try_carry(t)) {
         requeue(w, t);
         return;
     }

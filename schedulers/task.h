@@ -136,6 +136,16 @@ static inline bool task_begin_poll(task *t)
     if (!(cur & (TASK_NOTIFIED | TASK_CANCELLED))) return true;
     return task_resume_carried(t);
 }
+/* After a poll that yielded: carries t (sets `carried`, leaves the state
+ * word alone) unless an abort is already visible; true when carried, and
+ * the caller re-queues it. An abort that lands after this load is seen by
+ * task_begin_poll when the task is popped. */
+static inline bool task_try_carry(task *t)
+{
+    if (atomic_load_explicit(&t->state, memory_order_relaxed) & TASK_CANCELLED) return false;
+    t->carried = 1;
+    return true;
+}
 task_after_poll task_transition_to_idle(task *t, bool yielded);
 void task_complete(task *t, bool cancelled);            /* READY or cancel; releases the
                                                            owned and queue references */
