@@ -30,7 +30,7 @@
  * build) selects the spinlock to re-measure elsewhere. Tokio also keeps one
  * mutex-protected wheel per runtime; its sharding attempt was reverted
  * (NOTES.md). Two workers arming and cancelling at once do collide here
- * (timeout_cancel at 2 workers: 116-271 ns per pair against 72 at one), so
+ * (timeout_cancel at 2 workers: 115-271 ns per pair against 72 at one), so
  * the runtime can hold one driver per worker (knob timer_shards, see
  * schedulers/runtime.c): each driver is this file's driver unchanged, a
  * future arms on its worker's driver and keeps it (entry->owner is the
