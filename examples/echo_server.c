@@ -261,8 +261,11 @@ int main(int argc, char **argv)
             fprintf(stderr, "echo_server: %s\n", weft_last_error());
             status = 1;
         }
-        /* the accept loop's task is done: release its waker while the
-         * runtime it belongs to still exists */
+        /* The accept loop's task is done: drop the waker it left in the
+         * slot. A signal that arrives now (the signal thread is still up)
+         * wakes a completed task, which is a no-op, and a wake that is still
+         * inside the runtime when weft_runtime_free starts is waited for by
+         * it: wakers are safe from any thread until they are dropped. */
         stop_signal_clear(&g_stop);
         weft_runtime_free(rt); /* cancels the connection tasks: their drops close the sockets */
     }

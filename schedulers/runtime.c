@@ -434,8 +434,20 @@ void rt_schedule(task *t, sched_hint hint)
         }
     } else {
         if (hint == SCHED_WAKE) external_stat_inc(rt, STAT_REMOTE_WAKES);
+        /* Outside wakes and weft_runtime_free: until the push, rt cannot
+         * go away (the task is not COMPLETE and sits in no queue, so no
+         * shutdown can finish); from the push on, a worker may run the task
+         * to completion and its block_on caller may free rt while this
+         * thread is still in rt_notify_parked. So the push is bracketed by
+         * outside_inflight. relaxed inc: the push's release orders it before
+         * the task is visible, and whoever frees rt saw the task's
+         * completion, hence the push, hence the inc. release dec: pairs with
+         * the acquire spin in runtime_destroy, so every read of rt here
+         * happens before the free. */
+        atomic_fetch_add_explicit(&rt->outside_inflight, 1, memory_order_relaxed);
         int node = rt->ops->push_remote(rt->policy, t);
         rt_notify_parked(rt, node);
+        atomic_fetch_sub_explicit(&rt->outside_inflight, 1, memory_order_release);
     }
 }
 
@@ -861,6 +873,9 @@ static void runtime_destroy(weft_runtime *rt)
     if (rt->blocking) blocking_pool_free(rt->blocking); /* waits for running jobs, cancels queued */
     rt->blocking = NULL;
     if (rt->policy) shutdown_drain(rt);
+    /* an outside thread may still be inside rt_schedule for a task that
+     * has completed (see rt_schedule); acquire pairs with its release dec */
+    while (atomic_load_explicit(&rt->outside_inflight, memory_order_acquire) != 0) sched_yield();
     if (rt->timers) {
         for (int i = 0; i < rt->ntimers; i++) timer_driver_destroy(&rt->timers[i]);
         free(rt->timers);

@@ -93,6 +93,11 @@ struct weft_runtime {
     int nworkers;
     worker *workers;              /* nworkers entries */
     worker_stats external;        /* counters of threads outside the runtime (atomic adds) */
+    /* Schedules by threads outside the runtime that have not finished with
+     * rt yet (rt_schedule's remote branch); runtime_destroy waits for 0
+     * before it frees what they touch. Beside `external`, which the same
+     * threads write, so it costs no extra cache line. */
+    _Atomic int outside_inflight;
 
     /* idle protocol (see runtime.c's essay) */
     _Atomic int num_searching;
