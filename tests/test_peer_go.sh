@@ -134,7 +134,7 @@ tiny=(--param=spawn_many.n=100 --param=yield_many.tasks=4 --param=yield_many.yie
       --param=fanout_skew.n=50 --param=fanout_skew.work_us=1 --param=fib.n=10
       --param=uts.quick_tree=1 --param=timer_storm.n=100 --param=timer_storm.max_delay_us=2000
       --param=timeout_cancel.n=1000 --param=timeout_cancel.tasks=4
-      --param=interval_jitter.tasks=2 --param=interval_jitter.period_us=5000 --param=interval_jitter.duration_ms=50
+      --param=interval_jitter.tasks=2 --param=interval_jitter.period_us=20000 --param=interval_jitter.duration_ms=100
       --param=tcp_echo.conns=4 --param=tcp_echo.requests=20 --param=tcp_stream.bytes=1000003
       --param=blocking_mix.short_tasks=20 --param=blocking_mix.blocking_jobs=2
       --param=blocking_mix.blocking_us=1000)
@@ -147,7 +147,7 @@ expect='{"spawn_many": {"tasks_ran": 100, "units": 100}, "yield_many": {"polls_a
  "fanout_skew": {"tasks_ran": 50}, "fib/join": {"result": 55, "units": 177}, "fib/spawn2": {"result": 55},
  "uts/T1": {"nodes": 63914, "leaves": 51124, "depth": 7}, "uts/T3": {"nodes": 45065, "leaves": 39456, "depth": 252},
  "timer_storm": {"timers_completed": 100, "woke_early": 0}, "timeout_cancel": {"pairs": 1000, "timers_fired": 0},
- "interval_jitter": {"ticks_per_task_expected": 10, "early_ticks": 0},
+ "interval_jitter": {"ticks_per_task_expected": 5, "early_ticks": 0},
  "tcp_echo": {"requests": 80, "bytes_echoed": 5120, "corrupted_echoes": 0},
  "tcp_stream": {"bytes_returned": 1000003}, "blocking_mix": {"short_tasks_completed": 20, "blocking_jobs_ran": 2}}'
 

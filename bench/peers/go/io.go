@@ -85,6 +85,15 @@ func stopLoadClient() {
 	}
 }
 
+// dropLoadClient ends a client that broke the protocol, so that the next
+// iteration starts a fresh one instead of failing on the same pipe.
+func dropLoadClient() {
+	if theClient != nil {
+		theClient.cmd.Process.Kill()
+		stopLoadClient()
+	}
+}
+
 func (c *loadClient) send(cmd clientCmd) error {
 	b, _ := json.Marshal(cmd)
 	_, err := c.in.Write(append(b, '\n'))
@@ -225,12 +234,12 @@ func runTCPEcho(p params, _ string) (r result) {
 	}
 	s.stop()
 	r.elapsed = time.Since(t0)
-	if err != nil {
-		r.fail("%v", err)
-		return
+	var rep clientReport
+	if err == nil {
+		rep, err = lc.report()
 	}
-	rep, err := lc.report()
 	if err != nil {
+		dropLoadClient()
 		r.fail("%v", err)
 		return
 	}
@@ -273,6 +282,7 @@ func runTCPStream(p params, _ string) (r result) {
 	}
 	if err != nil {
 		s.stop()
+		dropLoadClient()
 		r.fail("%v", err)
 		return
 	}
@@ -284,12 +294,12 @@ func runTCPStream(p params, _ string) (r result) {
 	}
 	s.stop()
 	r.elapsed = time.Since(t0)
-	if err != nil {
-		r.fail("%v", err)
-		return
+	var rep clientReport
+	if err == nil {
+		rep, err = lc.report()
 	}
-	rep, err := lc.report()
 	if err != nil {
+		dropLoadClient()
 		r.fail("%v", err)
 		return
 	}
