@@ -190,10 +190,14 @@ def van_elteren(strata):
     return float(2.0 * norm.sf(abs(z))), z
 
 
+_U_CDF = {}
+
+
 def _u_null_cdf(m, n):
-    """Exact null distribution of U (no ties): list P(U <= u), u = 0..mn."""
-    # counts[k][u]: arrangements of k from the first sample... standard
-    # recurrence f(m, n, u) = f(m-1, n, u-n) + f(m, n-1, u).
+    """Exact null distribution of U (no ties): list P(U <= u), u = 0..mn,
+    by the recurrence f(m, n, u) = f(m-1, n, u-n) + f(m, n-1, u)."""
+    if (m, n) in _U_CDF:
+        return _U_CDF[(m, n)]
     from functools import lru_cache
 
     @lru_cache(maxsize=None)
@@ -208,6 +212,7 @@ def _u_null_cdf(m, n):
     for u in range(m * n + 1):
         acc += f(m, n, u)
         out.append(acc / total)
+    _U_CDF[(m, n)] = out
     return out
 
 
