@@ -309,19 +309,33 @@ def machine_state_section(launches):
     lines += md_table(("launch", "processes", "calibration ns (median)", "calibration ns (max)",
                        "c2c ns (median)", "steal % (max)", "loadavg1 (max)", "slow phase"), rows)
     lines.append("")
-    if flagged:
-        lines.append("Processes in a slow phase (their rows' launch medians carry it; the "
-                     "paired ratios cancel it only when every row of the workload shared it):")
+    whole = [l for l in rounds if 2 * len([r for r in rounds[l] if why_slow(r)]) >= len(rounds[l])
+             and any(why_slow(r) for r in rounds[l])]
+    single = [r for r in flagged if r.get("launch") not in whole]
+    for l in whole:
+        lines.append("**Launch %s ran in a slow phase** (%d of its %d processes flagged): every "
+                     "row's median of that launch carries it; the paired ratios cancel it, "
+                     "since the rows of each workload ran back to back in it." % (
+                         l, len([r for r in rounds[l] if why_slow(r)]), len(rounds[l])))
+    if whole:
+        lines.append("")
+    if single:
+        lines.append("Single processes in a slow phase (a paired ratio that involves them "
+                     "carries it):")
         lines.append("")
         lines += md_table(("process", "launch", "runtime", "workers", "workload", "calibration ns",
                            "c2c ns", "steal %", "loadavg1", "why"),
                           [(str(r.get("process")), str(r.get("launch")), str(r.get("runtime")),
-                            str(r.get("workers")), str(r.get("workload")),
+                            "–" if r.get("workers") is None else str(r.get("workers")),
+                            str(r.get("workload")),
                             wb.fmt_sig(num(r, "calibration_ns")), wb.fmt_sig(num(r, "c2c_rt_ns")),
                             wb.fmt_sig(num(r, "steal_pct")), wb.fmt_sig(num(r, "loadavg1")),
-                            ", ".join(why_slow(r))) for r in flagged])
+                            ", ".join(why_slow(r))) for r in single[:30]])
+        if len(single) > 30:
+            lines.append("")
+            lines.append("… and %d more." % (len(single) - 30))
         lines.append("")
-    else:
+    if not flagged:
         lines += ["No process ran in a slow phase.", ""]
     return lines
 
@@ -709,6 +723,7 @@ def main(argv=None):
     ap.add_argument("--out-root", default="results",
                     help="folder the result folder goes in (default: results)")
     ap.add_argument("--machine", help="machine label (default: context weft_machine)")
+    ap.add_argument("--no-plots", action="store_true", help="write no plots/ (faster)")
     ap.add_argument("--alpha", type=float, default=wb.ALPHA,
                     help="significance level (default 0.05)")
     args = ap.parse_args(argv)
@@ -741,7 +756,7 @@ def main(argv=None):
         if os.path.isdir(plots_dir):
             shutil.rmtree(plots_dir)
         text, _ = build_report(docs, os.path.basename(folder), args.alpha,
-                               plots_dir, wrote_xml)
+                               None if args.no_plots else plots_dir, wrote_xml)
         with open(os.path.join(folder, "report.md"), "w", encoding="utf-8") as f:
             f.write(text)
     except wb.BenchError as e:

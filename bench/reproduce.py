@@ -56,6 +56,7 @@ def main(argv=None):
                     help="PATHS are RECORDED NEW: judge, run nothing")
     ap.add_argument("--dry-run", action="store_true", help="print the command, run nothing")
     ap.add_argument("--out-root", default=os.path.join(ROOT, "results"))
+    ap.add_argument("--no-plots", action="store_true", help="the new result without plots/")
     try:
         args = ap.parse_args(argv)
     except SystemExit as e:
@@ -107,7 +108,8 @@ def main(argv=None):
                   file=sys.stderr)
             return 3
         p = subprocess.run([sys.executable, os.path.join(HERE, "report.py"), "--out-root",
-                            args.out_root, tmp], stdout=subprocess.PIPE, text=True)
+                            args.out_root] + (["--no-plots"] if args.no_plots else []) + [tmp],
+                           stdout=subprocess.PIPE, text=True)
         if p.returncode != 0:
             print("reproduce.py: report.py failed on %s" % tmp, file=sys.stderr)
             return 3

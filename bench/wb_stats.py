@@ -90,9 +90,16 @@ def _var(xs):
     return sum((x - m) ** 2 for x in xs) / (len(xs) - 1)
 
 
+_TQ = {}
+
+
 def t_quantile(conf, df):
-    from scipy.stats import t
-    return float(t.ppf(0.5 + conf / 2.0, df))
+    """Two-sided Student t quantile (cached: scipy's ppf is slow)."""
+    k = (conf, df)
+    if k not in _TQ:
+        from scipy.stats import t
+        _TQ[k] = float(t.ppf(0.5 + conf / 2.0, df))
+    return _TQ[k]
 
 
 # ---------------------------------------------------------------------------

@@ -319,7 +319,7 @@ PEER_INFO = {
     "async-std": ("weft-peer-async-std", "rustc 1.63.0; async-std 1.12.0",
                   "thread count read once from ASYNC_STD_THREAD_COUNT; "
                   "ping_pong: no oneshot, a bounded(1) channel instead"),
-    "go": ("weft-peer-go", "go1.19.8", "spawn_remote: Go has no outside thread; a goroutine "
+    "go": ("weft-peer-go", "go1.19.8", "spawn_remote: Go has no outside thread, a goroutine "
                                       "locked to an OS thread instead"),
 }
 
