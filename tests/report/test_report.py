@@ -32,6 +32,8 @@ sys.path.insert(0, BENCH)
 sys.path.insert(0, HERE)
 
 import weftbench as wb  # noqa: E402
+import compare as compare_tool  # noqa: E402
+import reproduce as reproduce_tool  # noqa: E402
 import gen_fixtures  # noqa: E402
 
 PY = sys.executable
@@ -56,6 +58,18 @@ def row(table, sched, workers):
 
 def close(a, b, rel=1e-9):
     return math.isclose(a, b, rel_tol=rel, abs_tol=1e-12)
+
+
+def call(main, args):
+    """(status, stdout, stderr) of a tool's main(ARGS), in this process (no
+    interpreter start-up, no second scipy import)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main(args)
+        except SystemExit as e:
+            rc = e.code if isinstance(e.code, int) else 2
+    return rc, out.getvalue(), err.getvalue()
 
 
 def run(args, env=None):
@@ -368,24 +382,24 @@ def test_report_usage_errors():
 # compare.py
 
 def test_compare_exit_codes():
-    cmp_ = os.path.join(BENCH, "compare.py")
-    rc, out, err = run([PY, cmp_, fx("diff.json"), fx("diff_rerun.json")])
+    cmp_ = compare_tool.main
+    rc, out, err = call(cmp_, [fx("diff.json"), fx("diff_rerun.json")])
     assert rc == 0, out + err
     assert out.startswith("machine identity:")
-    rc, out, _ = run([PY, cmp_, fx("diff_rerun.json"), fx("diff_regressed.json")])
+    rc, out, _ = call(cmp_, [fx("diff_rerun.json"), fx("diff_regressed.json")])
     assert rc == 1, out
     reg = [l for l in out.splitlines() if l.rstrip().endswith("REGRESSION")]
     assert len(reg) == 1 and reg[0].startswith("spawn_many/ws/workers:2") and " 1.200 " in reg[0], reg
-    rc, _, _ = run([PY, cmp_, "--threshold", "0.25", fx("diff.json"), fx("diff_regressed.json")])
+    rc, _, _ = call(cmp_, ["--threshold", "0.25", fx("diff.json"), fx("diff_regressed.json")])
     assert rc == 0
-    rc, _, err = run([PY, cmp_, fx("diff.json"), os.path.join(TMP, "missing.json")])
+    rc, _, err = call(cmp_, [fx("diff.json"), os.path.join(TMP, "missing.json")])
     assert rc == 2 and "no such file" in err
-    rc, _, _ = run([PY, cmp_, fx("diff.json")])
+    rc, _, _ = call(cmp_, [fx("diff.json")])
     assert rc == 2
-    rc, out, _ = run([PY, cmp_, fx("diff.json"), fx("error.json")])
+    rc, out, _ = call(cmp_, [fx("diff.json"), fx("error.json")])
     assert rc == 1 and "NEW ERROR" in out and "only in" in out
     # launch-level on both sides: Welch over launch medians
-    rc, out, _ = run([PY, cmp_, fx("run.json"), variant("run_l1.json")])
+    rc, out, _ = call(cmp_, [fx("run.json"), variant("run_l1.json")])
     line = [l for l in out.splitlines() if l.startswith("tcp_echo/ws/workers:2 ")][0]
     assert "REGRESSION" in line and " 1.250 " in line and "‡" not in line, line
 
@@ -430,8 +444,11 @@ LAST = re.compile(r"^reproduction: medians (\d+)/(\d+), ratios (\d+)/(\d+), "
                   r"orderings (\d+)/(\d+), recommendations (\d+)/(\d+)$")
 
 
-def judge(new):
-    rc, out, err = run([PY, REPRO, "--judge-only", fx("run.json"), new])
+def judge(new, cli=False):
+    if cli:
+        rc, out, err = run([PY, REPRO, "--judge-only", fx("run.json"), new])
+    else:
+        rc, out, err = call(reproduce_tool.main, ["--judge-only", fx("run.json"), new])
     last = out.rstrip("\n").splitlines()[-1]
     m = LAST.match(last)
     assert m, (last, err)
@@ -439,7 +456,7 @@ def judge(new):
 
 
 def test_reproduce_no_change():
-    rc, out, n = judge(variant("run_same.json"))
+    rc, out, n = judge(variant("run_same.json"), cli=True)
     # 92 rows, 2 ERROR: 90 medians; 8 tables, one reference each: 82 ratios
     assert n[0] == n[1] == 90 and n[2] == n[3] == 82, n
     assert n[4] == n[5] and n[5] > 300 and n[6] == n[7] == 6, n
