@@ -171,11 +171,11 @@ def identity_differences(rec_ctx, new_ctx=None, new_ident=None):
         if va is None and vb is None:
             continue
         if va is None or vb is None:
-            unknown.append((k, LABEL.get(k, k), "not recorded %s" % ("in the record" if va is None else "here")))
+            unknown.append((k, LABEL.get(k, k), "absent from the record" if va is None else "absent on the other side"))
             continue
         if va == "unknown" or vb == "unknown":
             if va != vb:
-                unknown.append((k, LABEL.get(k, k), "not readable %s" % ("in the record" if va == "unknown" else "here")))
+                unknown.append((k, LABEL.get(k, k), "unreadable in the record" if va == "unknown" else "unreadable on the other side"))
             continue
         if not _same(k, va, vb):
             diffs.append((k, LABEL.get(k, k), _show(k, va), _show(k, vb),
