@@ -375,11 +375,12 @@ def describe_rec(rec):
         text += " Recommended: **%s with %d worker%s**." % (
             rc.config[0], rc.config[1], "" if rc.config[1] == 1 else "s")
     lines = [text]
-    rank = ", ".join("%s %s" % (c.label, wb.fmt_ratio(c.score)) for c in rec.ranking[:6])
+    rank = ", ".join("%s %s" % (c.label, "(winner)" if c is w else wb.fmt_ratio_ci(c.vs_winner))
+                     for c in rec.ranking[:6])
     if len(rec.ranking) > 6:
         rank += ", … (%d more)" % (len(rec.ranking) - 6)
-    lines.append("  - ranking (geometric mean of the paired ratio to each workload's best "
-                 "weft row): %s" % rank)
+    lines.append("  - ranking by the geometric mean of the paired ratio to each workload's "
+                 "best weft row; each configuration's ratio to the winner [95%% CI]: %s" % rank)
     if rec.excluded:
         lines.append("  - left out: %s" % "; ".join("%s (%s)" % e for e in rec.excluded))
     return lines

@@ -66,7 +66,7 @@ def fmt_ratio_ci(r):
     if r is None or not r.valid:
         return "–"
     if r.lo is None:
-        return "%.3f× (no CI)" % r.ratio
+        return "%.3f× (no CI%s)" % (r.ratio, ": one launch" if r.one_launch else "")
     return "%.3f× [%.3f, %.3f]%s" % (r.ratio, r.lo, r.hi, " ‡" if r.one_launch else "")
 
 
