@@ -24,7 +24,6 @@ regression or a new ERROR (--reproduce: they do not), 2 a usage error.
 """
 
 import argparse
-import math
 import os
 import sys
 
@@ -97,7 +96,10 @@ def compare_row(sa, sb, threshold):
                     ("[%.3f, %.3f]%s" % (r.lo, r.hi, " ‡" if r.one_launch else "")) if r.lo is not None else "n/a",
                     wb.fmt_p(p), v]
     notes = []
-    ua, ub = sa.checks.get("units"), sb.checks.get("units")
+    ua, ub = sa.row.counter_values("units"), sb.row.counter_values("units")
+    if ua and ub and wb.median(ua) != wb.median(ub):
+        notes.append("units/iter differ (%s vs %s): same profile?" % (
+            wb.fmt_num(wb.median(ua)), wb.fmt_num(wb.median(ub))))
     if mode_note(sa, sb):
         notes.append(mode_note(sa, sb))
     out["note"] = "; ".join(notes)

@@ -26,7 +26,6 @@ Must run under /usr/bin/python3 (Debian's, which has matplotlib and scipy).
 
 import argparse
 import hashlib
-import math
 import os
 import shutil
 import sys
