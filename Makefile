@@ -73,7 +73,7 @@ compare:
 # make reproduce RESULT=results/<machine>-<date>-<commit>
 reproduce: build
 	@test -n "$(RESULT)" || { echo "usage: make reproduce RESULT=results/<dir>"; exit 2; }
-	WEFT_BENCH=$(BUILD)/release/bench/weft-bench PYTHON=$(PYTHON) bash bench/reproduce.sh $(RESULT)
+	WEFT_BENCH=$(BUILD)/release/bench/weft-bench $(PYTHON) bench/reproduce.py $(RESULT)
 
 install: build
 	cmake --install $(BUILD)/release

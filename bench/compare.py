@@ -1,42 +1,35 @@
 #!/usr/bin/python3
 """compare.py: is run B slower than run A, beyond the noise?
 
-    /usr/bin/python3 bench/compare.py A B [--threshold 0.10] [--alpha 0.05]
+    /usr/bin/python3 bench/compare.py A B [--threshold 0.10]
     /usr/bin/python3 bench/compare.py --reproduce RECORDED NEW
 
-A and B are result folders (their raw/*.json) or weft-bench JSON files. Rows
-are matched by name (WORKLOAD/SCHEDULER/workers:N[/VARIANT], the library's
-suffixes stripped) and compared on the workload's ranking metric (ns per unit,
-p99 latency for the fixed-duration latency workloads, else time per
-iteration; see bench/weftbench.py): the ratio B/A of the medians, both 95 %
-confidence intervals of the median, and the two-sided Mann-Whitney U p-value.
+A and B: result folders (raw/*.json) or weft-bench JSON files. First the
+machine identity keys that differ between A and B, and what that means.
+Then rows are matched by name and compared on the workload's ranking metric
+(the one weft_workload_defs names): B/A of the centres with a 95 % interval.
+A and B are different runs, so nothing pairs them: with >= 2 launches on
+both sides the interval is Welch's t over the launch medians (log scale);
+otherwise the Hodges-Lehmann interval of the log shift from the repetitions
+(one process per side: too narrow for run-to-run variation, marked ‡).
 
-A row is a significant REGRESSION when B is slower by more than the threshold
-AND p < alpha (with at least 4 repetitions per side; fewer can never be
-significant). A row that passed its self-check in A and fails it in B is also
-a failure: a wrong answer is worse than a slow one. Rows present on one side
-only are listed, not failures.
+REGRESSION: B/A above 1 + threshold and the whole interval above 1. A row
+that passed its self-check in A and fails in B is a failure (NEW ERROR).
+Rows on one side only are listed, not failures.
 
---reproduce: RECORDED is a result, NEW a re-run of it (bench/reproduce.sh);
-for each row, says whether the new median falls inside the recorded 95 % CI
-of the median (or, when that interval needs more repetitions than were
-recorded, inside the recorded min..max). Note that even an exact
-reproduction lands outside the recorded interval now and then (both medians
-are noisy); the U-test p-value beside it says whether the difference is
-significant.
+--reproduce: the four-level judgement of bench/reproduce.py --judge-only.
 
-Exit status: 0 no significant regression (--reproduce: every row inside),
-1 a significant regression or a new ERROR (--reproduce: a row outside or a
-new ERROR), 2 a usage error (missing file, bad JSON, bad option).
+Exit status: 0 no regression (--reproduce: levels 3 and 4 hold), 1 a
+regression or a new ERROR (--reproduce: they do not), 2 a usage error.
 """
 
 import argparse
-import math
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import weftbench as wb  # noqa: E402
+import wb_reproduce as wr  # noqa: E402
 
 
 class Parser(argparse.ArgumentParser):
@@ -46,203 +39,129 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def text_table(header, rows):
-    widths = [len(h) for h in header]
-    for r in rows:
-        for i, c in enumerate(r):
-            widths[i] = max(widths[i], len(c))
-    fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
-    out = [fmt(header), fmt(["-" * w for w in widths])]
-    out += [fmt(r) for r in rows]
-    return "\n".join(out)
+def stats_by_name(d):
+    return {s.row.name: s for t in d["tables"].values() for s in t.stats}
 
 
-def load_side(path):
-    docs = wb.load_paths([path])
-    return wb.collect_rows(docs)
+def cross_run_ratio(sa, sb):
+    """B/A for one row measured in two runs (wb_stats.Ratio)."""
+    if sa.est.launches >= 2 and sb.est.launches >= 2:
+        return wb.welch_log_ratio(list(sb.est.launch_medians.values()),
+                                  list(sa.est.launch_medians.values()))
+    return wb.paired_ratio({0: sb.pooled()}, {0: sa.pooled()})
 
 
-def fmt_val(metric, v, unit=None):
-    return wb.fmt_metric(metric, v, unit)
-
-
-def metric_cells(a, b, out):
-    """The row's ranking metric on both sides: fills out's metric and median
-    cells; returns (metric, values A, values B, median A, median B, unit)."""
-    metric = wb.rank_metric(a.workload, [a, b])
-    va, vb = wb.metric_values(a, metric), wb.metric_values(b, metric)
-    out["metric"] = {"p99_us": "p99 µs", "ns_per_unit": "ns/unit",
-                     "time_ns": "time/iter"}[metric]
-    ma, mb = wb.median(va), wb.median(vb)
-    unit = wb.time_unit_for(ma) if metric == "time_ns" else None
-    out["a_med"], out["b_med"] = fmt_val(metric, ma, unit), fmt_val(metric, mb, unit)
-    return metric, va, vb, ma, mb, unit
-
-
-def mode_note(a, b):
-    """A note when the two sides ran in different machine modes: their
-    core-to-core round trips (c2c_rt_ns, recorded by weft-bench before every
-    repetition) differ by more than wb.C2C_SPREAD_WARN. Rows with more than
-    one worker move with that number on small VMs (docs/results-layout.md)."""
-    ca, cb = wb.median(a.counter_values("c2c_rt_ns")), wb.median(b.counter_values("c2c_rt_ns"))
-    if math.isnan(ca) or math.isnan(cb) or ca <= 0 or cb <= 0:
+def mode_note(sa, sb):
+    ca, cb = sa.env.get("c2c_rt_ns"), sb.env.get("c2c_rt_ns")
+    if not ca or not cb or max(ca, cb) / min(ca, cb) <= 1.5:
         return ""
-    if max(ca, cb) / min(ca, cb) <= wb.C2C_SPREAD_WARN:
-        return ""
-    return ("machine mode differs: core-to-core round trip %s ns in A, %s ns in B%s"
-            % (wb.fmt_sig(ca), wb.fmt_sig(cb),
-               "; with %d workers that alone moves this row" % a.workers if a.workers > 1 else ""))
+    return ("machine mode differs: core-to-core round trip %s ns in A, %s ns in B%s" % (
+        wb.fmt_sig(ca), wb.fmt_sig(cb),
+        "; with %d workers that alone moves this row" % sa.row.workers if sa.row.workers > 1 else ""))
 
 
-def compare_row(a, b, threshold, alpha):
-    """One comparison: dict with the cells and flags (regression, error)."""
-    out = {"name": a.name, "metric": "", "a_med": "–", "a_ci": "–",
-           "b_med": "–", "b_ci": "–", "ratio": "–", "p": "–",
-           "verdict": "", "fail": False, "note": ""}
-    if a.is_error or b.is_error:
-        if a.is_error and b.is_error:
-            out["verdict"] = "ERROR in both"
-        elif b.is_error:
-            out["verdict"] = "NEW ERROR: " + b.error
-            out["fail"] = True
+def compare_row(sa, sb, threshold):
+    out = {"cells": None, "fail": False, "note": ""}
+    name = sa.row.name
+    if sa.is_error or sb.is_error:
+        if sa.is_error and sb.is_error:
+            v = "ERROR in both"
+        elif sb.is_error:
+            v, out["fail"] = "NEW ERROR: " + sb.row.error, True
         else:
-            out["verdict"] = "fixed (ERROR in A: %s)" % a.error
+            v = "fixed (ERROR in A: %s)" % sa.row.error
+        out["cells"] = [name, "–", "–", "–", "–", "–", "–", v]
         return out
-    metric, va, vb, ma, mb, unit = metric_cells(a, b, out)
-    out["a_ci"] = wb.fmt_ci(wb.median_ci(va), metric, unit)
-    out["b_ci"] = wb.fmt_ci(wb.median_ci(vb), metric, unit)
-    ratio = mb / ma if ma else float("nan")
-    out["ratio_value"] = ratio
-    out["ratio"] = "%.3f" % ratio if not math.isnan(ratio) else "–"
-    c = wb.compare_samples(va, vb, alpha)
-    out["p"] = wb.fmt_p(c["p"])
-    sig = c["significant"]
-    few = " (< %d reps)" % wb.MIN_REPS_FOR_TEST if c["reason"] else ""
-    if sig and ratio > 1.0 + threshold:
-        out["verdict"] = "REGRESSION"
-        out["fail"] = True
-    elif sig and ratio < 1.0 - threshold:
-        out["verdict"] = "improvement"
-    elif sig:
-        out["verdict"] = "%s, within threshold" % ("slower" if ratio > 1 else "faster")
+    if not sa.ok or not sb.ok:
+        out["cells"] = [name, "–", "–", "–", "–", "–", "–", "no value"]
+        return out
+    metric = sa.metric
+    unit = wb.time_unit_for(sa.centre) if metric == "time_ns" else None
+    r = cross_run_ratio(sa, sb)
+    p = wb.mann_whitney_p(sa.pooled(), sb.pooled())
+    if r.lo is not None and r.lo > 1.0 and r.ratio > 1.0 + threshold:
+        v, out["fail"] = "REGRESSION", True
+    elif r.lo is not None and r.hi < 1.0 and r.ratio < 1.0 - threshold:
+        v = "improvement"
+    elif r.direction != 0:
+        v = "%s, within threshold" % ("slower" if r.direction > 0 else "faster")
+    elif r.lo is None:
+        v = "no interval (too few values)"
     else:
-        out["verdict"] = "no significant change" + few
-    ua, ub = wb.median(a.counter_values("units")), wb.median(b.counter_values("units"))
+        v = "no significant change"
+    label = {"p99_us": "p99 µs", "ns_per_unit": "ns/unit", "time_ns": "time/iter"}[metric]
+    out["cells"] = [name, label, wb.fmt_metric(metric, sa.centre, unit),
+                    wb.fmt_metric(metric, sb.centre, unit),
+                    "%.3f" % r.ratio if r.valid else "–",
+                    ("[%.3f, %.3f]%s" % (r.lo, r.hi, " ‡" if r.one_launch else "")) if r.lo is not None else "n/a",
+                    wb.fmt_p(p), v]
     notes = []
-    if not math.isnan(ua) and not math.isnan(ub) and ua != ub:
-        notes.append("units/iter differ (%s vs %s): same profile?" % (wb.fmt_num(ua), wb.fmt_num(ub)))
-    if mode_note(a, b):
-        notes.append(mode_note(a, b))
+    ua, ub = sa.row.counter_values("units"), sb.row.counter_values("units")
+    if ua and ub and wb.median(ua) != wb.median(ub):
+        notes.append("units/iter differ (%s vs %s): same profile?" % (
+            wb.fmt_num(wb.median(ua)), wb.fmt_num(wb.median(ub))))
+    if mode_note(sa, sb):
+        notes.append(mode_note(sa, sb))
     out["note"] = "; ".join(notes)
-    return out
-
-
-def reproduce_row(a, b, alpha):
-    out = {"name": a.name, "metric": "", "a_med": "–", "a_ci": "–",
-           "b_med": "–", "ratio": "–", "p": "–", "inside": "", "fail": False,
-           "note": ""}
-    if a.is_error or b.is_error:
-        if b.is_error and not a.is_error:
-            out["inside"] = "NEW ERROR: " + b.error
-            out["fail"] = True
-        elif a.is_error and b.is_error:
-            out["inside"] = "ERROR in both (reproduced)"
-        else:
-            out["inside"] = "recorded ERROR, now passes: " + a.error
-            out["fail"] = True
-        return out
-    metric, va, vb, ma, mb, unit = metric_cells(a, b, out)
-    ci = wb.median_ci(va)
-    out["a_ci"] = wb.fmt_ci(ci, metric, unit)
-    out["ratio"] = "%.3f" % (mb / ma) if ma else "–"
-    out["p"] = wb.fmt_p(wb.compare_samples(va, vb, alpha)["p"])
-    if ci is not None:
-        ok = ci[0] <= mb <= ci[1]
-        out["inside"] = "yes" if ok else "NO (%s)" % ("slower" if mb > ci[1] else "faster")
-    else:
-        ok = min(va) <= mb <= max(va)
-        out["inside"] = "n/a: %d reps < 6; %s recorded min..max" % (
-            len(va), "inside" if ok else "OUTSIDE")
-    out["fail"] = not ok
-    out["note"] = mode_note(a, b)
     return out
 
 
 def main(argv=None):
     ap = Parser(description="Compare two weft benchmark results row by row "
                             "(exit 1 on a significant regression).")
-    ap.add_argument("a", metavar="A", help="baseline: result folder or JSON file")
-    ap.add_argument("b", metavar="B", help="candidate: result folder or JSON file")
+    ap.add_argument("a", metavar="A")
+    ap.add_argument("b", metavar="B")
     ap.add_argument("--threshold", type=float, default=0.10,
                     help="relative slow-down that counts as a regression (default 0.10)")
     ap.add_argument("--alpha", type=float, default=wb.ALPHA,
-                    help="significance level of the U test (default 0.05)")
+                    help="significance level for one-launch recommendations (default 0.05)")
     ap.add_argument("--reproduce", action="store_true",
-                    help="A is a recorded result, B its re-run: is each new "
-                         "median inside the recorded 95%% CI?")
+                    help="A is a recorded result, B its re-run: the four-level judgement")
     args = ap.parse_args(argv)
     if not 0 < args.alpha < 1:
         ap.error("--alpha must be between 0 and 1")
     if args.threshold < 0:
         ap.error("--threshold must be >= 0")
     try:
-        ra, rb = load_side(args.a), load_side(args.b)
+        da, db = wb.load([args.a]), wb.load([args.b])
     except wb.BenchError as e:
         print("compare.py: %s" % e, file=sys.stderr)
         return 2
-    common = [n for n in ra if n in rb]
-    only_a = [n for n in ra if n not in rb]
-    only_b = [n for n in rb if n not in ra]
-    fails = 0
     if args.reproduce:
-        print("recorded: %s (%d rows)\nnew:      %s (%d rows)" % (args.a, len(ra), args.b, len(rb)))
-        print("reproduced within interval? = the new median lies inside the "
-              "recorded 95% CI of the median (distribution-free order-statistic "
-              "interval); p = two-sided Mann-Whitney U, recorded vs new.\n")
-        rows = []
-        notes = []
-        inside = 0
-        for n in common:
-            r = reproduce_row(ra[n], rb[n], args.alpha)
-            fails += r["fail"]
-            inside += not r["fail"]
-            rows.append([n, r["metric"], r["a_med"], r["a_ci"], r["b_med"],
-                         r["ratio"], r["p"], r["inside"]])
-            if r["note"]:
-                notes.append("%s: %s" % (n, r["note"]))
-        print(text_table(["row", "metric", "recorded", "recorded 95% CI", "new",
-                          "new/rec", "p", "reproduced within interval?"], rows))
-        for x in notes:
-            print("note: " + x)
-        summary = "\n%d of %d rows reproduced within the recorded interval" % (inside, len(common))
-    else:
-        print("A: %s (%d rows)\nB: %s (%d rows)" % (args.a, len(ra), args.b, len(rb)))
-        print("ratio = median B / median A; REGRESSION = B slower by more than "
-              "%g %% and p < %g (two-sided Mann-Whitney U, >= %d reps per side).\n"
-              % (100 * args.threshold, args.alpha, wb.MIN_REPS_FOR_TEST))
-        rows = []
-        notes = []
-        for n in common:
-            r = compare_row(ra[n], rb[n], args.threshold, args.alpha)
-            fails += r["fail"]
-            rows.append([n, r["metric"], r["a_med"], r["a_ci"], r["b_med"], r["b_ci"],
-                         r["ratio"], r["p"], r["verdict"]])
-            if r["note"]:
-                notes.append("%s: %s" % (n, r["note"]))
-        print(text_table(["row", "metric", "A median", "A 95% CI", "B median",
-                          "B 95% CI", "B/A", "p", "verdict"], rows))
-        for x in notes:
-            print("note: " + x)
-        summary = "\n%d significant regression%s or new error%s in %d common rows" % (
-            fails, "" if fails == 1 else "s", "" if fails == 1 else "s", len(common))
+        lines, _, status = wr.judge(da, db, args.alpha)
+        print("\n".join(lines))
+        return status
+    for line in wb.identity_lines(da["ctx"], db["ctx"], what="B"):
+        print(line)
+    print("")
+    sa, sb = stats_by_name(da), stats_by_name(db)
+    common = [n for n in sa if n in sb]
+    only_a = [n for n in sa if n not in sb]
+    only_b = [n for n in sb if n not in sa]
+    print("A: %s (%d rows)\nB: %s (%d rows)" % (args.a, len(sa), args.b, len(sb)))
+    print("B/A = ratio of the centres (median); 95 %% interval: Welch t over launch medians "
+          "(log), or ‡ Hodges-Lehmann from the repetitions of one process; REGRESSION = B/A "
+          "> %g and the interval above 1; U p = two-sided Mann-Whitney on repetitions "
+          "(secondary).\n" % (1 + args.threshold))
+    rows, notes, fails = [], [], 0
+    for n in common:
+        r = compare_row(sa[n], sb[n], args.threshold)
+        fails += r["fail"]
+        rows.append(r["cells"])
+        if r["note"]:
+            notes.append("%s: %s" % (n, r["note"]))
+    print(wb.text_table(["row", "metric", "A", "B", "B/A", "95% CI", "U p", "verdict"], rows))
+    for x in notes:
+        print("note: " + x)
     if only_a:
         print("\nonly in %s: %s" % (args.a, ", ".join(only_a)))
     if only_b:
         print("\nonly in %s: %s" % (args.b, ", ".join(only_b)))
-    print(summary)
+    print("\n%d significant regression%s or new error%s in %d common rows" % (
+        fails, "" if fails == 1 else "s", "" if fails == 1 else "s", len(common)))
     if not common:
-        print("compare.py: no row names in common between %s and %s"
-              % (args.a, args.b), file=sys.stderr)
+        print("compare.py: no row names in common between %s and %s" % (args.a, args.b),
+              file=sys.stderr)
     return 1 if fails else 0
 
 

@@ -172,15 +172,16 @@ done
 echo "== wall: $(( $(date +%s) - START )) s" >&2
 
 # shellcheck disable=SC2086  # $ALLOCS: one argument per allocator
-"$PY" - "$DIR" "$ROUNDS" $ALLOCS <<'EOF'
-import glob, json, os, re, statistics, sys
+"$PY" - "$(dirname "$0")" "$DIR" "$ROUNDS" $ALLOCS <<'EOF'
+import json, os, sys
 
-d, rounds, allocs = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+sys.path.insert(0, sys.argv[1])
+import weftbench as wb   # the shared, tested name stripping, median, quantile and U test
+
+d, rounds, allocs = sys.argv[2], int(sys.argv[3]), sys.argv[4:]
 rows = {}      # label -> list of (req/s, p50_us, p99_us)
 context = None
-def base(name):
-    # Google Benchmark appends /iterations:N, /repeats:N, /manual_time
-    return re.sub(r"/(iterations|repeats):\d+|/manual_time|/real_time", "", name)
+base = wb.strip_name
 for r in range(1, rounds + 1):
     for side in ["libuv-" + a for a in allocs] + ["weft"]:
         with open(os.path.join(d, "%s.%d.json" % (side, r))) as f:
@@ -195,26 +196,18 @@ for r in range(1, rounds + 1):
             label = ("libuv " + side[6:] if side != "weft" else "weft " + name.split("/", 1)[1])
             rows.setdefault(label, []).append((1e9 / b["ns_per_unit"], b.get("p50_us"), b.get("p99_us")))
 
-def q(xs, p):  # linear-interpolated quantile
-    xs = sorted(xs)
-    k = (len(xs) - 1) * p
-    i = int(k)
-    return xs[i] if i + 1 >= len(xs) else xs[i] + (xs[i + 1] - xs[i]) * (k - i)
-
-try:
-    from scipy.stats import mannwhitneyu
-except ImportError:
-    mannwhitneyu = None
+q = wb.quantile
+median = wb.median
 libuv_labels = ["libuv " + a for a in allocs]
-ref_label = max(libuv_labels, key=lambda l: statistics.median(x[0] for x in rows[l]))
+ref_label = max(libuv_labels, key=lambda l: median(x[0] for x in rows[l]))
 ref = [x[0] for x in rows[ref_label]]
-ref_med = statistics.median(ref)
+ref_med = median(ref)
 print()
 print("tcp_echo, %s; requests/s per repetition = 1e9 / ns_per_unit" %
       " ".join(p for p in context.get("weft_params", "").split() if "external_port" not in p))
 print("machine: %s (%s, %s CPUs), weft %s, %s, allocator %s; libuv rows: libuv_echo, single thread" % (
     context.get("weft_machine", "?"), context.get("weft_cpu_model", "?"), context.get("num_cpus", "?"),
-    context.get("weft_git_commit", "?")[:7] + ("-dirty" if context.get("weft_git_dirty") == "true" else ""),
+    context.get("weft_git_commit", "?")[:7] + ("-dirty" if wb.truthy(context.get("weft_git_dirty", False)) else ""),
     context.get("weft_cflags", "?"), context.get("weft_allocator", "?")))
 print()
 hdr = "%-22s %4s %12s %12s %12s %10s %9s %9s %9s" % (
@@ -223,22 +216,22 @@ print(hdr)
 print("-" * len(hdr))
 for label, xs in rows.items():
     rps = [x[0] for x in xs]
-    med = statistics.median(rps)
+    med = median(rps)
     iqr = (q(rps, 0.75) - q(rps, 0.25)) / med * 100
-    p50 = statistics.median([x[1] for x in xs if x[1] is not None] or [0])
-    p99 = statistics.median([x[2] for x in xs if x[2] is not None] or [0])
+    p50 = median([x[1] for x in xs if x[1] is not None] or [0])
+    p99 = median([x[2] for x in xs if x[2] is not None] or [0])
     vs = "%+.1f %%" % ((med / ref_med - 1) * 100) if label != ref_label else "ref"
     print("%-22s %4d %12.0f %12.0f %12.0f %10.1f %9s %9.1f %9.1f" %
           (label, len(rps), med, min(rps), max(rps), iqr, vs, p50, p99))
-if mannwhitneyu:
-    print()
-    for label, xs in rows.items():
-        if label == ref_label:
-            continue
-        rps = [x[0] for x in xs]
-        p = mannwhitneyu(rps, ref, alternative="two-sided").pvalue
-        print("%-22s vs %s: Mann-Whitney U two-sided p = %.3g%s" %
-              (label, ref_label, p, " (significant at 0.05)" if p < 0.05 else ""))
+# two-sided U test of each row's repetitions against the libuv reference
+print()
+for label, xs in rows.items():
+    if label == ref_label:
+        continue
+    rps = [x[0] for x in xs]
+    p = wb.mann_whitney_p(rps, ref)
+    print("%-22s vs %s: Mann-Whitney U two-sided p = %.3g%s" %
+          (label, ref_label, p, " (significant at 0.05)" if p < 0.05 else ""))
 EOF
 echo
 cat "$DIR/loadavg.txt"

@@ -16,6 +16,7 @@ import contextlib
 import filecmp
 import io
 import json
+import re
 import math
 import os
 import shutil
@@ -31,6 +32,8 @@ sys.path.insert(0, BENCH)
 sys.path.insert(0, HERE)
 
 import weftbench as wb  # noqa: E402
+import compare as compare_tool  # noqa: E402
+import reproduce as reproduce_tool  # noqa: E402
 import gen_fixtures  # noqa: E402
 
 PY = sys.executable
@@ -57,6 +60,18 @@ def close(a, b, rel=1e-9):
     return math.isclose(a, b, rel_tol=rel, abs_tol=1e-12)
 
 
+def call(main, args):
+    """(status, stdout, stderr) of a tool's main(ARGS), in this process (no
+    interpreter start-up, no second scipy import)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main(args)
+        except SystemExit as e:
+            rc = e.code if isinstance(e.code, int) else 2
+    return rc, out.getvalue(), err.getvalue()
+
+
 def run(args, env=None):
     e = dict(os.environ)
     e.update(env or {})
@@ -66,6 +81,44 @@ def run(args, env=None):
 
 
 # ---------------------------------------------------------------------------
+# helpers for the coordinator-shaped fixtures
+
+VAR = os.path.join(TMP, "variants")
+
+
+def variant(name):
+    if not os.path.isdir(VAR):
+        gen_fixtures.write_variants(VAR)
+    return os.path.join(VAR, name)
+
+
+_RUN = {}
+
+
+def run_data():
+    if "d" not in _RUN:
+        _RUN["d"] = wb.load([fx("run.json")])
+    return _RUN["d"]
+
+
+def stat(d, key, label):
+    for s in d["tables"][key].stats:
+        if s.row.label == label:
+            return s
+    raise AssertionError("no %s in %s" % (label, key))
+
+
+def synth(rng, L, R, mu, sb, sw, drift=None):
+    """{launch: [values]}: log x = mu + b_l + e_lr (+ drift_l)."""
+    out = {}
+    for l in range(L):
+        b = rng.gauss(0.0, sb) + (drift[l] if drift else 0.0)
+        out[l] = [math.exp(mu + b + rng.gauss(0.0, sw)) for _ in range(R)]
+    return out
+
+
+# ---------------------------------------------------------------------------
+# parsing and the legacy files
 
 def test_fixtures_are_deterministic():
     out = os.path.join(TMP, "regen")
@@ -78,218 +131,241 @@ def test_fixtures_are_deterministic():
 def test_name_parsing():
     assert wb.strip_name("uts/ws/workers:2/T1/iterations:5/manual_time") == "uts/ws/workers:2/T1"
     assert wb.strip_name("fib/fifo/workers:1/repeats:9/real_time") == "fib/fifo/workers:1"
-    assert wb.strip_name("x/manual_time_median") == "x/manual_time_median"  # aggregates use run_name
     assert wb.parse_name("uts/ws/workers:2/T1/manual_time") == ("uts", "ws", 2, "T1")
-    assert wb.parse_name("spawn_many/global/workers:16") == ("spawn_many", "global", 16, "")
-    assert wb.parse_name("BM_something/8") is None
+    assert wb.parse_name("nonsense") is None
+    assert wb.runtime_kind("tokio-ct") == "peer" and wb.runtime_kind("ws") == "weft"
+    assert wb.runtime_kind("native") == "floor"
 
 
 def test_median_ci_order_statistics():
-    j, k, cov = wb.median_ci_ranks(9)
-    assert (j, k) == (2, 8)
-    assert close(cov, 1 - 2 * (1 + 9) / 512.0)
-    assert wb.median_ci_ranks(5) is None           # [min,max] covers 93.75 %
-    assert wb.median_ci_ranks(6)[:2] == (1, 6)     # covers 96.9 %
-    assert wb.median_ci([5, 1, 4, 2, 3, 9, 8, 7, 6])[:2] == (2, 8)
-    assert wb.median([3, 1, 2]) == 2 and wb.median([4, 1, 2, 3]) == 2.5
+    r = wb.median_ci_ranks(9)
+    assert r[:2] == (2, 8) and abs(r[2] - 0.9609375) < 1e-12
+    assert wb.median_ci_ranks(5) is None
+    assert wb.median_ci(list(range(9, 0, -1)))[:2] == (2, 8)
 
 
-def test_table_medians_and_ratios():
-    rows, t = tables_of("diff.json")
-    sp = t["spawn_many"]
-    assert sp.metric == "ns_per_unit"
-    # hand values: median time = base; ns/unit = base_us * 1000 / 10000
-    want = {("fifo", 1): (1000e3, 100.0), ("global", 1): (1100e3, 110.0),
-            ("global", 2): (800e3, 80.0), ("ws", 1): (1050e3, 105.0),
-            ("ws", 2): (400e3, 40.0)}
-    for (s, w), (t_ns, npu) in want.items():
-        st = row(sp, s, w)
-        assert st.n == 9
-        assert close(st.time_median, t_ns), (s, w, st.time_median)
-        assert close(st.ns_per_unit, npu), (s, w, st.ns_per_unit)
-        assert close(st.ratio_best, npu / 40.0), (s, w, st.ratio_best)
-        assert close(st.ratio_fifo, npu / 100.0), (s, w, st.ratio_fifo)
-    assert sp.best is row(sp, "ws", 2) and sp.fifo is row(sp, "fifo", 1)
-    # CI of the median with 9 reps: 2nd and 8th smallest = base * (1 -+ 3 %)
-    lo, hi, _ = row(sp, "ws", 2).time_ci
-    assert close(lo, 400e3 * 0.97) and close(hi, 400e3 * 1.03)
-    fib = t["fib"]
-    assert close(row(fib, "ws", 2).ns_per_unit, 2.5)
-    assert close(row(fib, "global", 2).ratio_best, 1.6)
-    assert close(row(fib, "ws", 2).ratio_fifo, 0.5)
-    # timer_storm runs for a fixed time: ranked by p99 latency
-    ts = t["timer_storm"]
-    assert ts.metric == "p99_us"
-    assert ts.best is row(ts, "ws", 2)
-    assert close(row(ts, "fifo", 1).ratio_best, 3.0)
-    assert close(row(ts, "ws", 2).latency["p99_us"], 300.0)
-    assert close(row(ts, "ws", 2).latency["p50_us"], 75.0)
-    # counters per unit: ws steals 0.01 per unit (+-3 % noise)
-    assert abs(row(sp, "ws", 2).per_unit["steals"] - 0.01) < 0.0004
-    assert "steals" not in row(sp, "global", 2).per_unit
+def test_legacy_file_is_one_launch_with_a_labelled_fallback():
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        wb.wb_parse._warned.clear()
+        d = wb.load([fx("diff.json")])
+    assert "LEGACY" in err.getvalue() and "weft_workload_defs" in err.getvalue()
+    assert d["defs"].legacy and d["defs"].kind("timer_storm") == "timers"
+    t = d["tables"]["spawn_many"]
+    ws2 = [s for s in t.stats if s.row.label == "ws/2"][0]
+    assert ws2.est.launches == 1 and ws2.est.one_launch
+    assert close(ws2.centre, 40.0) and ws2.est.ci == (38.8, 41.2)   # 2nd and 8th of 9
+    assert t.best is ws2 and d["tables"]["timer_storm"].metric == "p99_us"
+    g2 = [s for s in t.stats if s.row.label == "global/2"][0]
+    assert g2.ratio_best.one_launch and close(g2.ratio_best.ratio, 2.0, 1e-6)
+    assert g2.ratio_best.direction == 1 and "2.00× slower" in g2.verdict
 
 
-def test_u_test_significant_for_known_difference():
-    _, t = tables_of("diff.json")
-    for key in ("spawn_many", "fib", "timer_storm"):
-        st = row(t[key], "global", 2)
-        assert st.p_best < 0.001, (key, st.p_best)
-        assert st.significant and st.verdict == "significant"
-        assert row(t[key], "ws", 2).verdict == "best"
+def test_workload_defs_from_context():
+    d = run_data()
+    assert not d["defs"].legacy
+    assert d["defs"].kind("tcp_echo") == "IO" and d["defs"].metric("blocking_mix") == "p99_us"
+    assert d["tables"]["blocking_mix"].metric == "p99_us"
+    assert d["stat_names"][1] == ("queue_hwm",) and "lifo_hits" in d["stat_names"][0]
+    # a list or a keyed object, strings or decoded
+    assert wb.workload_defs({"weft_workload_defs": {"x": {"kind": "spawn_heavy"}}}).kind("x") == "spawn-heavy"
 
 
-def test_u_test_not_significant_for_equal_case():
-    _, t = tables_of("equal.json")
-    for key in ("spawn_many", "uts/T1", "uts/T3"):
-        st = row(t[key], "global", 2)
-        assert st.p_best > 0.5, (key, st.p_best)
-        assert not st.significant and st.verdict == "not significant"
-        assert close(st.ratio_best, 1.005)
-        assert row(t[key], "fifo", 1).significant
+def test_error_rows_have_no_time():
+    d = run_data()
+    s = stat(d, "fib/join", "numa/2")      # one repetition of fifteen failed
+    assert s.is_error and s.row.reps == [] and s.est is None
+    assert "832039" in s.row.error
+    s = stat(d, "tcp_echo", "go/2")
+    assert s.is_error
+    fj = [r for r in wb.recommend_all(d["tables"], d["defs"])[0] if r.title == "fork-join"][0]
+    assert ("numa/2", "ERROR on fib/join") in fj.excluded
 
 
-def test_too_few_reps_never_significant():
-    _, t = tables_of("error.json")
-    sp = t["spawn_many"]
-    st = row(sp, "global", 2)
-    assert st.n == 3 and st.time_ci is None
-    assert close(st.ratio_best, 3.0)
-    assert not st.significant
-    assert st.verdict == "not significant (< 4 reps)"
-    c = wb.compare_samples([1, 2, 3], [10, 11, 12])
-    assert not c["significant"] and "fewer than 4" in c["reason"]
+# ---------------------------------------------------------------------------
+# statistics on synthetic samples with known variance
+
+def test_interval_from_launches_covers_at_nominal_rate():
+    import random
+    rng = random.Random(20261202)
+    cover = old_cover = 0
+    n = 200
+    for seed in range(n):
+        data = synth(rng, 5, 3, math.log(100.0), 0.05, 0.02)
+        e = wb.launch_estimate(data)
+        cover += e.lo <= 100.0 <= e.hi
+        pooled = [x for v in data.values() for x in v]
+        ci = wb.median_ci(pooled)           # one-process method on pooled reps
+        old_cover += ci[0] <= 100.0 <= ci[1]
+    # binomial sd at 95 % over 200 seeds is 1.5 %: the band is ~3 sd
+    assert 0.90 <= cover / n <= 0.99, cover / n
+    assert old_cover / n < 0.85, old_cover / n      # ignores between-launch variance
 
 
-def test_van_elteren_one_stratum_matches_mann_whitney():
-    from scipy.stats import mannwhitneyu
-    a = [1.0, 2.5, 3.1, 4.7, 5.2, 6.0, 7.3]
-    b = [2.0, 4.1, 5.5, 6.6, 8.1, 9.0, 9.5, 10.2]
-    p, z = wb.van_elteren([(a, b)])
-    ref = mannwhitneyu(a, b, alternative="two-sided", method="asymptotic",
-                       use_continuity=False).pvalue
-    assert close(p, ref, 1e-9), (p, ref)
-    assert z < 0          # a tends to be smaller
-    assert wb.van_elteren([(a, a)])[0] > 0.99
+def test_variance_components():
+    import random
+    rng = random.Random(5)
+    data = synth(rng, 200, 5, 0.0, 0.10, 0.02)
+    e = wb.launch_estimate(data)
+    assert abs(e.cv_within - 0.02) < 0.003, e.cv_within
+    assert abs(e.cv_between - 0.10) < 0.015, e.cv_between
 
 
-def test_recommendation_picks_winner():
-    _, t = tables_of("diff.json")
-    kinds, largest, per_count = wb.recommend_all(t)
-    by = {r.title: r for r in kinds}
-    assert set(by) == {"spawn-heavy", "fork-join", "timers"}
-    for title in by:
-        r = by[title]
-        assert r.winner.config == ("ws", 2), (title, r.winner)
-        assert r.runner_up.config == ("global", 2)
-        assert not r.tie and r.runner_up.significant
-        assert r.recommended.config == ("ws", 2)
-    sh = by["spawn-heavy"]
-    assert close(sh.margin, 1.0)            # global/2 is 2x ws/2
-    assert close(by["fork-join"].margin, 0.6)
-    assert largest.title == "2 workers" and largest.recommended.config == ("ws", 2)
-    # geometric mean of ratio to best of global/2 over the 3 workloads
-    assert close(largest.runner_up.score, (2.0 * 1.6 * 2.0) ** (1 / 3.0))
-    assert [r.title for r in per_count] == ["1 worker", "2 workers"]
+def test_warmup_rule():
+    assert wb.warmup_split([130, 100, 101, 99, 100, 101]) == 1
+    assert wb.warmup_split([160, 130, 100, 101, 99, 100]) == 2
+    assert wb.warmup_split([101, 100, 99, 100, 101, 100]) == 0
+    assert wb.warmup_split([130, 100]) == 0              # too short to judge
+    assert wb.warmup_split([200, 190, 180, 100, 100, 100]) == 2   # at most n/3
+    d = run_data()
+    s = stat(d, "spawn_many", "global/2")
+    assert s.dropped == {0: 1} and s.n == 14
 
 
-def test_recommendation_calls_equal_case_a_tie():
-    _, t = tables_of("equal.json")
-    kinds, largest, _ = wb.recommend_all(t)
-    by = {r.title: r for r in kinds}
-    for title in ("spawn-heavy", "fork-join"):
-        r = by[title]
-        assert r.winner.config == ("ws", 2), (title, r.winner.config)
-        assert r.tie, title
-        assert [c.config for c in r.tie_group] == [("ws", 2), ("global", 2)]
-        assert r.recommended.config == ("global", 2)     # the simpler one
-        assert r.ranking[-1].config == ("fifo", 1) and r.ranking[-1].significant
-    assert "van Elteren" in by["fork-join"].method   # two strata: uts/T1, uts/T3
-    assert largest.tie and largest.recommended.config == ("global", 2)
+def test_paired_ratio_cancels_a_drift_the_unpaired_ratio_cannot():
+    import random
+    rng = random.Random(99)
+    n = 200
+    paired_right = unpaired_right = paired_cover = 0
+    for seed in range(n):
+        drift = [rng.gauss(0.0, 0.15) for _ in range(5)]     # the machine's phase
+        a = synth(rng, 5, 3, math.log(95.0), 0.01, 0.01, drift)
+        b = synth(rng, 5, 3, math.log(100.0), 0.01, 0.01, drift)
+        r = wb.paired_ratio(a, b)
+        paired_cover += r.lo <= 0.95 <= r.hi
+        paired_right += r.direction == -1
+        u = wb.welch_log_ratio([wb.median(v) for v in a.values()],
+                               [wb.median(v) for v in b.values()])
+        unpaired_right += u.direction == -1
+    assert paired_right / n >= 0.95, paired_right
+    assert 0.90 <= paired_cover / n <= 0.99, paired_cover
+    assert unpaired_right / n < 0.5, unpaired_right    # calls most of them a tie
 
 
-def test_tie_group_stops_at_first_significant_loss():
-    # ws/2 beats global/2 clearly; fifo/1 has 3 reps, so it can never be
-    # significantly slower, but it must not join a tie the runner-up lost.
-    def mk(sched, workers, base, offs):
-        r = wb.Row("spawn_many/%s/workers:%d" % (sched, workers), "spawn_many",
-                   sched, workers, "")
-        r.reps = [wb.Rep(base * (1 + o) * 1000.0, {"units": 1000.0}) for o in offs]
-        return r
-    o9 = gen_fixtures.OFFSETS_9
-    rows = {r.name: r for r in (mk("ws", 2, 100.0, o9), mk("global", 2, 130.0, o9),
-                                mk("fifo", 1, 200.0, gen_fixtures.OFFSETS_3))}
-    t = wb.analyse(rows)
-    rec = wb.recommend(t, ["spawn_many"], "spawn-heavy")
-    assert [c.config for c in rec.ranking] == [("ws", 2), ("global", 2), ("fifo", 1)]
-    assert not rec.tie and rec.runner_up.significant
-    assert not rec.ranking[2].significant and "fewer than 4" in rec.ranking[2].reason
-    assert [c.config for c in rec.tie_group] == [("ws", 2)]
-    assert rec.recommended.config == ("ws", 2)
-    assert close(rec.margin, 0.3)
+def test_verdict_text():
+    r = wb.Ratio()
+    r.ratio, r.lo, r.hi = 0.88, 0.84, 0.92
+    assert wb.verdict_text(r, "ws/2", "ws/1") == "ws/2 is 12 % faster than ws/1 [8 %, 16 %]"
+    r.ratio, r.lo, r.hi = 1.01, 0.98, 1.03
+    assert wb.verdict_text(r, "a", "b") == "tie: within ±3 %"
+    r.ratio, r.lo, r.hi = 1.20, 1.10, 1.30
+    assert wb.verdict_text(r, "a", "b") == "a is 20 % slower than b [10 %, 30 %]"
 
 
-def test_error_row_has_no_time():
-    rows, t = tables_of("error.json")
-    r = rows["fib/ws/workers:2"]
-    assert r.is_error and r.reps == [] and "832039" in r.error
-    st = row(t["fib"], "ws", 2)
-    assert st.verdict == "ERROR" and math.isnan(st.time_median) and st.n == 0
-    # an error in one repetition of nine makes the whole row an ERROR
-    assert rows["chained_spawn/ws/workers:2"].is_error
-    assert t["fib"].best is row(t["fib"], "global", 2)
-    kinds, _, _ = wb.recommend_all(t)
-    fj = [k for k in kinds if k.title == "fork-join"][0]
-    assert ("ws/2", "ERROR on fib") in fj.excluded
-    assert fj.recommended.config == ("global", 2)
+def test_hodges_lehmann_and_rank_tests():
+    a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
+    b = [x + 10 for x in a]
+    hl = wb.hodges_lehmann_ci(a, b)
+    assert hl[0] == -10.0 and hl[1] < -10.0 < hl[2] and hl[3] >= 0.95
+    assert wb.hodges_lehmann_ci([1, 2, 3], [4, 5, 6])[1] is None      # too few
+    p, _ = wb.van_elteren([(a, b)])
+    assert abs(p - wb.mann_whitney_p(a, b)) < 0.01
+    assert wb.compare_samples([1, 2, 3], [4, 5, 6])["significant"] is False
 
 
-def test_report_writes_folder():
-    root = os.path.join(TMP, "results")
-    rc, out, err = run([PY, os.path.join(BENCH, "report.py"), "--out-root", root, fx("diff.json")])
+# ---------------------------------------------------------------------------
+# tables and recommendations on the launch fixture
+
+def test_table_verdicts_and_resolution():
+    d = run_data()
+    t = d["tables"]["spawn_many"]
+    assert t.best.row.label == "ws/2" and t.floor is not None
+    assert 0.005 < t.resolution < 0.03
+    numa = stat(d, "spawn_many", "numa/2")
+    assert numa.direction == 0 and numa.verdict.startswith("tie: within")
+    fifo = stat(d, "spawn_many", "fifo/1")
+    assert fifo.ratio_best.lo <= 1.25 <= fifo.ratio_best.hi and not fifo.ratio_best.one_launch
+    # a 20 % drift between launches, yet the paired interval is ~1 % wide
+    assert fifo.est.cv_between > 0.05 and fifo.ratio_best.halfwidth < 0.02
+    # the floor: every row's distance to it
+    assert stat(d, "spawn_many", "ws/2").ratio_floor.lo <= 2.0 <= stat(d, "spawn_many", "ws/2").ratio_floor.hi
+    assert d["tables"]["ping_pong"].floor is None
+
+
+def test_recommendations_use_paired_verdicts():
+    d = run_data()
+    kinds = {r.title: r for r in wb.recommend_all(d["tables"], d["defs"])[0]}
+    assert list(kinds) == ["spawn-heavy", "message passing", "fork-join", "timers", "IO", "blocking"]
+    assert kinds["spawn-heavy"].tie and kinds["spawn-heavy"].recommended.label == "ws/2"
+    assert not kinds["message passing"].tie and kinds["message passing"].recommended.label == "fifo/1"
+    assert kinds["timers"].recommended.label == "ws/1" and not kinds["timers"].tie
+    assert kinds["IO"].tie and kinds["IO"].recommended.label == "global/2"
+    assert kinds["blocking"].recommended.label == "global/2"
+    for r in kinds.values():   # peers are never candidates
+        assert all(c.config[0] in wb.WEFT_SCHEDULERS for c in r.ranking)
+
+
+def test_peer_comparisons():
+    d = run_data()
+    comps = wb.peer_comparisons(d["tables"])
+    by = {(c.key, c.peer.row.label): c for c in comps}
+    c = by[("yield_many", "tokio-mt/2")]
+    assert c.outcome == "loses" and c.weft.row.label == "ws/2" and c.ratio.lo > 1.0
+    assert by[("yield_many", "tokio-ct/1")].outcome == "ties"
+    assert by[("spawn_many", "go/2")].outcome == "beats"
+    assert by[("blocking_mix", "go/2")].outcome == "loses"
+    assert ("tcp_echo", "go/2") not in by            # ERROR: no comparison
+    sums = {s.kind: s for s in wb.kind_summaries(d["tables"], d["defs"], comps)}
+    assert sums["blocking"].fastest == "go" and sums["spawn-heavy"].fastest == "weft"
+    assert sums["message passing"].vs_peer["tokio-mt"] == {"beats": 2, "ties": 0, "loses": 2}
+
+
+# ---------------------------------------------------------------------------
+# report.py
+
+def report_of(path, root, *extra):
+    rc, out, err = run([PY, os.path.join(BENCH, "report.py"), "--out-root", root] + list(extra) + [path])
     assert rc == 0, err
     folder = out.strip()
-    assert folder == os.path.join(root, "testbox-2026-01-15-0123456"), folder
-    for f in ("report.md", "topology.xml", "raw/diff.json", "plots/scaling-spawn_many.png",
-              "plots/bars-spawn_many.png", "plots/scaling-fib.png",
-              "plots/latency-timer_storm.png"):
+    return folder, open(os.path.join(folder, "report.md"), encoding="utf-8").read()
+
+
+def test_report_on_launch_fixture():
+    root = os.path.join(TMP, "results-run")
+    folder, md = report_of(fx("run.json"), root)
+    assert os.path.basename(folder) == "testbox-2026-01-15-0123456"
+    for sec in ("## The machine", "## Machine state per launch", "## Recommended configuration",
+                "## weft and the runtimes people choose between", "### Summary by kind of work",
+                "### What each peer could not express exactly", "## Results by workload",
+                "## Warm-up dropped", "## Errors", "## Method"):
+        assert sec in md, sec
+    assert "**Launch 3 ran in a slow phase**" in md
+    assert "| blocking | **go** | weft: " in md
+    assert "| spawn-heavy | **weft** | tokio-mt: " in md
+    line = [l for l in md.splitlines() if l.startswith("| yield_many | 2 | weft ws/2 | tokio-mt/2 |")][0]
+    assert "weft ws/2 is " in line and "slower than tokio-mt/2" in line, line
+    assert "| *tokio-ct (other runtime)* |" in md and "*floor (lower bound)*" in md
+    assert "× floor [95% CI]" in md and "ns/unit above floor" in md
+    assert "Go has no outside thread, a goroutine" in md and "tokio 1.24.2" in md
+    assert "`tcp_echo/go/workers:2`: self-check failed" in md
+    assert "| spawn_many/global/workers:2 | 0 | 1 |" in md
+    row = [l for l in md.splitlines() if l.startswith("| weft | ws | 2 |") and "reference" in l][0]
+    assert "**best weft**" in row
+    assert "‡" not in md.split("## Method")[0]        # every interval is launch-level
+    for f in ("plots/scaling-spawn_many.png", "plots/bars-fib-join.png", "raw/run.json"):
         assert os.path.isfile(os.path.join(folder, f)), f
-    with open(os.path.join(folder, "plots/scaling-spawn_many.png"), "rb") as f:
-        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-    assert filecmp.cmp(os.path.join(folder, "raw/diff.json"), fx("diff.json"), shallow=False)
-    md = open(os.path.join(folder, "report.md"), encoding="utf-8").read()
+
+
+def test_report_on_legacy_files():
+    root = os.path.join(TMP, "results")
+    folder, md = report_of(fx("diff.json"), root)
+    assert folder == os.path.join(root, "testbox-2026-01-15-0123456")
+    assert "**Legacy file:**" in md and "**One launch per row:**" in md and "‡" in md
     assert "<topology" not in md and "weft_topology_xml" in md
-    assert "## Environment" in md and "budget=128 lifo_slot=1 global_interval=61" in md
-    assert "## Recommended configuration" in md
-    assert "order-statistic" in md and "Mann-Whitney" in md
-    line = [l for l in md.splitlines() if l.startswith("| ws | 2 |")][0]
+    line = [l for l in md.splitlines() if l.startswith("| weft | ws | 2 |")][0]
     cells = [c.strip() for c in line.strip("|").split("|")]
-    assert cells[3] == "400 us" and cells[4] == "[388, 412] us", cells
-    assert cells[5] == "40.0" and cells[6] == "1.000×" and cells[7] == "0.400×", cells
-    assert cells[9] == "**best**"
+    assert cells[5] == "40.0" and cells[6] == "[38.8, 41.2] ‡", cells
     # the same input again: the same folder; other data: a new one
-    rc, out2, _ = run([PY, os.path.join(BENCH, "report.py"), "--out-root", root, fx("diff.json")])
-    assert rc == 0 and out2.strip() == folder
-    rc, out3, _ = run([PY, os.path.join(BENCH, "report.py"), "--out-root", root, fx("equal.json")])
-    assert rc == 0 and out3.strip() == folder + "-2"
-    md = open(os.path.join(out3.strip(), "report.md"), encoding="utf-8").read()
-    assert "**a tie**" in md and "**global with 2 workers**" in md
-    assert "### uts/T1" in md and "### uts/T3" in md
-
-
-def test_report_error_rows():
-    root = os.path.join(TMP, "results-err")
-    rc, out, err = run([PY, os.path.join(BENCH, "report.py"), "--out-root", root,
-                        "--machine", "ci box", fx("error.json")])
-    assert rc == 0, err
-    folder = out.strip()
-    assert os.path.basename(folder) == "ci-box-2026-01-15-0123456-dirty", folder
-    md = open(os.path.join(folder, "report.md"), encoding="utf-8").read()
-    line = [l for l in md.splitlines() if l.startswith("| ws | 2 |") and "832039" in l][0]
-    cells = [c.strip() for c in line.strip("|").split("|")]
-    assert cells[3] == "**ERROR**" and all(c == "–" for c in cells[4:9]), cells
-    assert "`fib/ws/workers:2`: self-check failed: result 832039 != 832040" in md
-    assert "n/a" in md and "not significant (< 4 reps)" in md
-    assert not os.path.exists(os.path.join(folder, "topology.xml"))
+    f2, _ = report_of(fx("diff.json"), root, "--no-plots")
+    assert f2 == folder
+    f3, md3 = report_of(fx("equal.json"), root, "--no-plots")
+    assert f3 == folder + "-2"
+    assert "**a tie**" in md3 and "**global with 2 workers**" in md3
+    assert "### uts/T1" in md3 and "### uts/T3" in md3
+    _, mde = report_of(fx("error.json"), os.path.join(TMP, "results-err"), "--machine", "ci box",
+                       "--no-plots")
+    assert "`fib/ws/workers:2`: self-check failed: result 832039 != 832040" in mde
+    assert "**ERROR**" in mde
 
 
 def test_report_usage_errors():
@@ -302,54 +378,120 @@ def test_report_usage_errors():
     assert rc == 2 and "not valid JSON" in err
 
 
+# ---------------------------------------------------------------------------
+# compare.py
+
 def test_compare_exit_codes():
-    cmp_ = os.path.join(BENCH, "compare.py")
-    rc, out, err = run([PY, cmp_, fx("diff.json"), fx("diff_rerun.json")])
+    cmp_ = compare_tool.main
+    rc, out, err = call(cmp_, [fx("diff.json"), fx("diff_rerun.json")])
     assert rc == 0, out + err
-    assert not [l for l in out.splitlines() if l.rstrip().endswith("REGRESSION")]
-    assert "0 significant regressions" in out
-    # diff_regressed is diff_rerun (same seed, same jitter) with one row
-    # 20 % slower: the ratio is exactly 1.2 there and 1.0 elsewhere
-    rc, out, _ = run([PY, cmp_, fx("diff_rerun.json"), fx("diff_regressed.json")])
+    assert out.startswith("machine identity:")
+    rc, out, _ = call(cmp_, [fx("diff_rerun.json"), fx("diff_regressed.json")])
     assert rc == 1, out
     reg = [l for l in out.splitlines() if l.rstrip().endswith("REGRESSION")]
-    assert len(reg) == 1 and reg[0].startswith("spawn_many/ws/workers:2"), reg
-    assert " 1.200 " in reg[0], reg
-    assert len([l for l in out.splitlines() if " 1.000 " in l]) == 14
-    rc, _, _ = run([PY, cmp_, fx("diff.json"), fx("diff_regressed.json")])
-    assert rc == 1
-    # a 20 % slow-down is no regression at a 25 % threshold
-    rc, _, _ = run([PY, cmp_, "--threshold", "0.25", fx("diff.json"), fx("diff_regressed.json")])
+    assert len(reg) == 1 and reg[0].startswith("spawn_many/ws/workers:2") and " 1.200 " in reg[0], reg
+    rc, _, _ = call(cmp_, ["--threshold", "0.25", fx("diff.json"), fx("diff_regressed.json")])
     assert rc == 0
-    # a result folder works as well as a JSON file
-    folder = os.path.join(TMP, "results", "testbox-2026-01-15-0123456")
-    if not os.path.isdir(folder):
-        run([PY, os.path.join(BENCH, "report.py"), "--out-root", os.path.join(TMP, "results"), fx("diff.json")])
-    rc, _, _ = run([PY, cmp_, folder, fx("diff_regressed.json")])
-    assert rc == 1
-    rc, _, err = run([PY, cmp_, fx("diff.json"), os.path.join(TMP, "missing.json")])
+    rc, _, err = call(cmp_, [fx("diff.json"), os.path.join(TMP, "missing.json")])
     assert rc == 2 and "no such file" in err
-    rc, _, _ = run([PY, cmp_, fx("diff.json")])
+    rc, _, _ = call(cmp_, [fx("diff.json")])
     assert rc == 2
-    # a row that newly fails its self-check fails the comparison; rows on
-    # one side only are listed, not failures
-    rc, out, _ = run([PY, cmp_, fx("diff.json"), fx("error.json")])
+    rc, out, _ = call(cmp_, [fx("diff.json"), fx("error.json")])
     assert rc == 1 and "NEW ERROR" in out and "only in" in out
-    rc, out, _ = run([PY, cmp_, fx("error.json"), fx("diff.json")])
-    assert rc == 0 and "fixed" in out
+    # launch-level on both sides: Welch over launch medians
+    rc, out, _ = call(cmp_, [fx("run.json"), variant("run_l1.json")])
+    line = [l for l in out.splitlines() if l.startswith("tcp_echo/ws/workers:2 ")][0]
+    assert "REGRESSION" in line and " 1.250 " in line and "‡" not in line, line
 
 
-def test_compare_reproduce_mode():
-    cmp_ = os.path.join(BENCH, "compare.py")
-    rc, out, _ = run([PY, cmp_, "--reproduce", fx("diff.json"), fx("diff_rerun.json")])
-    assert rc == 0 and "15 of 15 rows reproduced" in out, out
-    rc, out, _ = run([PY, cmp_, "--reproduce", fx("diff.json"), fx("diff_regressed.json")])
-    assert rc == 1 and "14 of 15 rows reproduced" in out
-    line = [l for l in out.splitlines() if l.startswith("spawn_many/ws/workers:2")][0]
-    assert "NO (slower)" in line
+# ---------------------------------------------------------------------------
+# the machine's identity
+
+def test_identity_differs_only_in_cache_size():
+    a, b = gen_fixtures.run_context("48K"), gen_fixtures.run_context("32K")
+    diffs, unknown = wb.identity_differences(a, b)
+    assert [d[0] for d in diffs] == ["weft_cpu_cache_l1d"], diffs
+    lines = wb.identity_lines(a, b)
+    assert lines[1] == ("  L1d 48 KiB vs 32 KiB: a different CPU generation behind the same "
+                        "model string: absolute times are not comparable; ratios may be"), lines
+    assert wb.identity_differences(a, dict(a))[0] == []
+    # an old file: caches from Google Benchmark's context, CPU numbers from the XML
+    old = json.load(open(os.path.join(ROOT, "results/vm-2c-2026-11-26-caee667/raw/weft-bench.json")))["context"] \
+        if os.path.exists(os.path.join(ROOT, "results/vm-2c-2026-11-26-caee667/raw/weft-bench.json")) else None
+    if old is not None:
+        ident = wb.identity(old)
+        assert ident["weft_cpu_cache_l1d"] == "48K" and ident["weft_cpu_family"] == "26"
+    # "unknown" is not a difference; a key only one side has is "not recorded"
+    c = dict(a)
+    c["weft_cpu_governor"] = "performance"
+    assert wb.identity_differences(a, c)[0] == []
+    assert wb.fnv1a64("") == "cbf29ce484222325"
 
 
-def test_reproduce_script():
+def test_dirty_rule_ignores_results():
+    assert not wb.porcelain_dirty("?? results/vm-2c-2026-12-01-abc1234/\n")
+    assert not wb.porcelain_dirty(" M results/x/report.md\n")
+    assert wb.porcelain_dirty("?? results/x/\n M bench/report.py\n")
+    assert wb.porcelain_dirty("?? resultsx\n")
+    assert not wb.porcelain_dirty("")
+
+
+# ---------------------------------------------------------------------------
+# reproduce
+
+REPRO = os.path.join(BENCH, "reproduce.py")
+LAST = re.compile(r"^reproduction: medians (\d+)/(\d+), ratios (\d+)/(\d+), "
+                  r"orderings (\d+)/(\d+), recommendations (\d+)/(\d+)$")
+
+
+def judge(new, cli=False):
+    if cli:
+        rc, out, err = run([PY, REPRO, "--judge-only", fx("run.json"), new])
+    else:
+        rc, out, err = call(reproduce_tool.main, ["--judge-only", fx("run.json"), new])
+    last = out.rstrip("\n").splitlines()[-1]
+    m = LAST.match(last)
+    assert m, (last, err)
+    return rc, out, [int(x) for x in m.groups()]
+
+
+def test_reproduce_no_change():
+    rc, out, n = judge(variant("run_same.json"), cli=True)
+    # 92 rows, 2 ERROR: 90 medians; 8 tables, one reference each: 82 ratios
+    assert n[0] == n[1] == 90 and n[2] == n[3] == 82, n
+    assert n[4] == n[5] and n[5] > 300 and n[6] == n[7] == 6, n
+    assert rc == 0
+    assert out.startswith("machine identity: the recorded machine and the new run's agree")
+
+
+def test_reproduce_level1_medians():
+    rc, out, n = judge(variant("run_l1.json"))
+    assert n[1] - n[0] == 12 and n[2] == n[3] and n[4] == n[5] and n[6] == n[7], n
+    assert rc == 0 and "tcp_echo/ws/workers:2: " in out
+
+
+def test_reproduce_level2_ratios():
+    rc, out, n = judge(variant("run_l2.json"))
+    # 12.5 % is inside the median's launch-level interval (launches drift by
+    # up to 20 %), but far outside the paired ratio's
+    assert n[0] == n[1] and n[3] - n[2] == 1 and n[4] == n[5] and n[6] == n[7], n
+    assert rc == 0 and "spawn_many/async-std/workers:1 / ws/2: " in out
+
+
+def test_reproduce_level3_orderings():
+    rc, out, n = judge(variant("run_l3.json"))
+    assert n[4] < n[5] and n[6] == n[7], n
+    assert rc == 1
+    assert "fib/join: go/2 faster than tokio-mt/2" in out and "BROKEN" in out
+
+
+def test_reproduce_level4_recommendations():
+    rc, out, n = judge(variant("run_l4.json"))
+    assert n[6] == 5 and n[7] == 6, n
+    assert rc == 1 and "timers: recorded ws/1 (lead), now fifo/1" in out
+
+
+def test_reproduce_runs_the_coordinator():
     fake = os.path.join(TMP, "fake-weft-bench")
     with open(fake, "w") as f:
         f.write("#!%s\nimport os, shutil, sys\n"
@@ -358,114 +500,44 @@ def test_reproduce_script():
                 "shutil.copyfile(os.environ['FAKE_JSON'], out)\n" % PY)
     os.chmod(fake, 0o755)
     args_file = os.path.join(TMP, "fake-args")
-    sh = os.path.join(BENCH, "reproduce.sh")
-    env = {"WEFT_BENCH": fake, "FAKE_ARGS": args_file, "WEFT_PYTHON": PY,
-           "FAKE_JSON": fx("diff_rerun.json"), "TMPDIR": TMP}
-    rc, out, err = run(["bash", sh, fx("diff.json")], env)
+    root = os.path.join(TMP, "results-repro")
+    env = {"WEFT_BENCH": fake, "FAKE_ARGS": args_file, "FAKE_JSON": variant("run_same.json"),
+           "TMPDIR": TMP}
+    rc, out, err = run([PY, REPRO, "--out-root", root, "--no-plots", fx("run.json"), "--",
+                        "--extra"], env)
     assert rc == 0, out + err
-    assert "CPU model" in out and "15 of 15 rows reproduced" in out
-    kept = [l for l in out.splitlines() if l.startswith("New run written to ")]
-    assert kept and kept[0].split()[4].startswith(TMP), kept
+    lines = out.splitlines()
+    assert lines[0].startswith("machine identity:")
+    new = [l for l in lines if l.startswith("new result: ")]
+    assert new and os.path.isdir(new[0][len("new result: "):]), lines
+    assert LAST.match(lines[-1])
     args = open(args_file).read().split("\n")
-    for a in ("--profile=quick", "--schedulers=fifo,global,ws",
-              "--workloads=spawn_many,fib,timer_storm", "--workers=1,2",
-              "--topology=pack:1 numa:1 core:2 pu:1", "--pin=compact",
-              "--benchmark_repetitions=9", "--benchmark_report_aggregates_only=false",
-              "--benchmark_out_format=json"):
+    for a in ("--launches=5", "--seed=7", "--profile=standard",
+              "--peers=tokio-mt,tokio-ct,async-std,go", "--schedulers=fifo,global,ws,numa",
+              "--workers=1,2", "--topology=pack:1 numa:1 core:2 pu:1", "--pin=compact",
+              "--benchmark_repetitions=3", "--benchmark_out_format=json", "--extra"):
         assert a in args, (a, args)
-    knobs = [args[i + 1] for i, a in enumerate(args) if a == "--knob"]
-    assert knobs == ["budget=128", "lifo_slot=1", "global_interval=61"], knobs
-    env["FAKE_JSON"] = fx("diff_regressed.json")
-    rc, out, _ = run(["bash", sh, fx("diff.json")], env)
-    assert rc == 1 and "NO (slower)" in out
-    rc, _, err = run(["bash", sh, os.path.join(TMP, "nothing-here")], env)
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--knob"] == \
+        ["budget=128", "lifo_slot=1", "global_interval=61"]
+    # the thin shell wrapper, a legacy record (one launch, no peers), usage errors
+    env["FAKE_JSON"] = fx("diff_rerun.json")
+    rc, out, err = run(["bash", os.path.join(BENCH, "reproduce.sh"), "--out-root", root,
+                        "--no-plots", fx("diff.json")], dict(env, WEFT_PYTHON=PY))
+    assert LAST.match(out.splitlines()[-1]), out + err
+    args = open(args_file).read().split("\n")
+    assert "--launches=1" in args and "--peers=none" in args
+    rc, _, err = run([PY, REPRO, os.path.join(TMP, "nothing-here")], env)
     assert rc == 2 and "no such result" in err
     env["WEFT_BENCH"] = os.path.join(TMP, "no-such-bench")
-    rc, _, err = run(["bash", sh, fx("diff.json")], env)
+    rc, _, err = run([PY, REPRO, fx("diff.json")], env)
     assert rc == 2 and "weft-bench not found" in err
+    rc, out, _ = run([PY, REPRO, "--dry-run", fx("diff.json")], env)
+    assert rc == 0 and "running: " in out
 
 
-def test_machine_differences():
-    ctx = {"weft_cpu_model": "X  CPU", "weft_cores": "4", "weft_kernel": "Linux 6.1.0-9"}
-    here = {"cpu_model": "X CPU", "pus": 8, "cores": 4, "kernel": "6.1.0-9"}
-    d = {w: same for w, _, _, same in wb.machine_differences(ctx, here)}
-    assert d == {"CPU model": True, "cores": True, "kernel": True}
-    here = {"cpu_model": "Y CPU", "pus": 2, "cores": 2, "kernel": "6.5.0"}
-    d = {w: same for w, _, _, same in wb.machine_differences(ctx, here)}
-    assert d == {"CPU model": False, "cores": False, "kernel": False}
-
-
-def test_aggregates_only_input():
-    doc = json.load(open(fx("diff.json")))
-    doc["benchmarks"] = [b for b in doc["benchmarks"] if b["run_type"] == "aggregate"]
-    p = os.path.join(TMP, "agg.json")
-    json.dump(doc, open(p, "w"))
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        rows = wb.collect_rows(wb.load_paths([p]))
-    assert "15 rows" in err.getvalue() and "only aggregates" in err.getvalue()
-    r = rows["spawn_many/ws/workers:2"]
-    assert r.aggregates_only and r.n == 1 and close(r.reps[0].time_ns, 400e3)
-
-
-# ---------------------------------------------------------------------------
-
-def test_compare_notes_machine_mode():
-    """compare and reproduce say when the two sides' core-to-core round trips
-    differ by more than 1.5x; the verdicts themselves do not change."""
-    cmp_ = os.path.join(BENCH, "compare.py")
-    paths = []
-    for name, c2c in (("diff_rerun.json", 85.0), ("diff_regressed.json", 420.0)):
-        with open(fx(name), encoding="utf-8") as f:
-            doc = json.load(f)
-        for b in doc["benchmarks"]:
-            b["c2c_rt_ns"] = c2c
-        paths.append(os.path.join(TMP, "mode-" + name))
-        with open(paths[-1], "w", encoding="utf-8") as f:
-            json.dump(doc, f)
-    rc, out, _ = run([PY, cmp_, paths[0], paths[1]])
-    assert rc == 1, out  # the injected regression is still flagged
-    notes = [l for l in out.splitlines() if l.startswith("note: ") and "machine mode differs" in l]
-    assert notes and any(l.startswith("note: spawn_many/ws/workers:2: ") and
-                         "85.0 ns in A, 420 ns in B; with 2 workers" in l for l in notes), out
-    rc, out, _ = run([PY, cmp_, "--reproduce", paths[0], paths[1]])
-    assert "note: spawn_many/ws/workers:2: machine mode differs" in out, out
-    # the same mode on both sides: no note
-    rc, out, _ = run([PY, cmp_, paths[0], paths[0]])
-    assert rc == 0 and "machine mode differs" not in out
-
-
-def test_c2c_column_and_mode_warning():
-    """c2c_rt_ns (the machine's core-to-core round trip, measured before
-    every repetition) is a column of its own, not a self-check quantity,
-    and a spread over 1.5x between rows of a table is called out."""
-    with open(fx("diff.json"), encoding="utf-8") as f:
-        doc = json.load(f)
-    for b in doc["benchmarks"]:
-        slow = "/ws/workers:2/" in b["name"]
-        b["c2c_rt_ns"] = 400.0 if slow else 85.0
-    mixed = os.path.join(TMP, "c2c-mixed.json")
-    with open(mixed, "w", encoding="utf-8") as f:
-        json.dump(doc, f)
-    rows = wb.collect_rows(wb.load_paths([mixed]))
-    t = wb.analyse(rows)["spawn_many"]
-    assert row(t, "ws", 2).env["c2c_rt_ns"] == 400.0
-    assert "c2c_rt_ns" not in row(t, "ws", 2).checks
-    root = os.path.join(TMP, "results-c2c")
-    rc, out, err = run([PY, os.path.join(BENCH, "report.py"), "--out-root", root, mixed])
-    assert rc == 0, err
-    md = open(os.path.join(out.strip(), "report.md"), encoding="utf-8").read()
-    assert "c2c round trip ns" in md
-    assert "**Machine mode changed between rows:**" in md and "from 85.0 to 400 ns" in md, md
-    # one mode everywhere: the column, no warning
-    for b in doc["benchmarks"]:
-        b["c2c_rt_ns"] = 85.0
-    with open(mixed, "w", encoding="utf-8") as f:
-        json.dump(doc, f)
-    rc, out, err = run([PY, os.path.join(BENCH, "report.py"), "--out-root", root, mixed])
-    assert rc == 0, err
-    md = open(os.path.join(out.strip(), "report.md"), encoding="utf-8").read()
-    assert "c2c round trip ns" in md and "Machine mode changed" not in md
+def test_echo_compare_uses_the_shared_module():
+    src = open(os.path.join(BENCH, "echo_compare.sh"), encoding="utf-8").read()
+    assert "import weftbench" in src and "def q(" not in src and "def base(" not in src
 
 
 def main():
