@@ -46,7 +46,7 @@ where
 }
 
 /// spawn_many: a root task spawns N tasks; each counts down a shared
-/// counter and the one that reaches zero signals the root's oneshot.
+/// counter and the one that reaches zero signals the root.
 fn spawn_many(rt: &Runtime, n: i64) -> Outcome {
     let (sh, rx) = shared(n);
     let s = sh.clone();
