@@ -88,7 +88,7 @@
 #include "bench/env.h"
 #include "common/topology.h"
 #include "weft/runtime.h"
-#include "weft/workload.h"
+#include "workloads/workload.h"
 
 namespace {
 

@@ -37,7 +37,7 @@
 #include <cmocka.h>
 
 #include "weft/runtime.h"
-#include "weft/workload.h"
+#include "workloads/workload.h"
 
 /* ---- failure collection ------------------------------------------------------------------ */
 

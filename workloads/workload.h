@@ -1,5 +1,8 @@
 /*
- * weft/workload.h - the standard workloads (docs/WORKLOADS.md), by name.
+ * workloads/workload.h - the standard workloads (docs/WORKLOADS.md), by name.
+ *
+ * Bench-only: compiled into weft_workloads (not libweft) and not installed;
+ * weft-bench and the tests include it.
  *
  * A workload has a name, a description, typed integer parameters with a
  * default per profile (quick for tests, standard for `make bench`, full for
