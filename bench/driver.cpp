@@ -453,6 +453,10 @@ const char *const kFloorDescription =
 void resolve_options()
 {
     options &o = g_opt;
+    /* A child of the coordinator leaves the round trip to the coordinator,
+     * which measures it before every process (the launches array): on a
+     * loaded two-core machine each measurement can take seconds. */
+    if (o.child) o.c2c = false;
     if (const char *v = getenv("WEFT_BENCH_C2C")) o.c2c = truthy_flag(v);
 
     /* schedulers */
@@ -1540,6 +1544,17 @@ bool is_rust_peer(const std::string &rt) { return rt == "tokio-mt" || rt == "tok
 /* Runs argv with the extra environment, stdout to out_path (or /dev/null),
  * stderr inherited; kills it after limit_s. Returns the exit status as the
  * launches array records it: the code, or 128 + signal. */
+/* The child running now: a SIGINT or SIGTERM to the coordinator ends it too. */
+volatile sig_atomic_t g_child_pid = 0;
+
+void forward_signal(int sig)
+{
+    pid_t p = (pid_t)g_child_pid;
+    if (p > 0) kill(p, SIGKILL);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 int run_process(const std::vector<std::string> &argv, const std::vector<std::pair<std::string, std::string>> &env,
                 const std::string &stdout_path, double limit_s, bool *timed_out)
 {
@@ -1562,6 +1577,7 @@ int run_process(const std::vector<std::string> &argv, const std::vector<std::pai
         fprintf(stderr, "weft-bench: cannot run %s: %s\n", av[0], strerror(errno));
         _exit(127);
     }
+    g_child_pid = pid;
     auto t0 = std::chrono::steady_clock::now();
     int status = 0;
     for (;;) {
@@ -1575,6 +1591,7 @@ int run_process(const std::vector<std::string> &argv, const std::vector<std::pai
         }
         usleep(2000);
     }
+    g_child_pid = 0;
     if (WIFEXITED(status)) return WEXITSTATUS(status);
     if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
     return 127;
@@ -1628,6 +1645,8 @@ int run_coordinator(int argc, char **argv)
     (void)argc;
     auto run_t0 = std::chrono::steady_clock::now();
     const options &o = g_opt;
+    signal(SIGINT, forward_signal);
+    signal(SIGTERM, forward_signal);
     if (!o.out_given) usage_error("--launches/--peers: give --benchmark_out=FILE for the merged JSON");
     int L = o.launches > 0 ? o.launches : 1;
     std::string exe = self_exe();

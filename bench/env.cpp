@@ -429,7 +429,7 @@ double env_c2c_round_trip_ns(int trips)
         line.store(2 * i + 1, std::memory_order_release);
         while (line.load(std::memory_order_acquire) != 2 * i + 2) {
         }
-        if ((++done & 255) == 0 || done == trips) {
+        if ((++done & 15) == 0 || done == trips) {
             t1 = std::chrono::steady_clock::now();
             if (t1 - t0 > std::chrono::milliseconds(20)) break;
         }

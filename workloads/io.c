@@ -358,9 +358,25 @@ static int io_connect(uint16_t port, char *err, size_t errlen)
     a.sin_family = AF_INET;
     a.sin_port = htons(port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int rc;
-    do rc = connect(fd, (struct sockaddr *)&a, sizeof a);
-    while (rc < 0 && errno == EINTR);
+    /* A connect interrupted by a signal is not restarted: Linux goes on
+     * connecting in the background, and a second connect() fails with
+     * EALREADY or EISCONN. Wait for the socket to become writable and read
+     * the outcome from SO_ERROR instead. */
+    int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+    if (rc < 0 && (errno == EINTR || errno == EINPROGRESS)) {
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        int pr;
+        do pr = poll(&pfd, 1, 10000);
+        while (pr < 0 && errno == EINTR);
+        int soerr = 0;
+        socklen_t sl = sizeof soerr;
+        if (pr == 0) {
+            errno = ETIMEDOUT;
+        } else if (pr > 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0) {
+            rc = soerr ? -1 : 0;
+            errno = soerr;
+        }
+    }
     if (rc < 0) {
         snprintf(err, errlen, "connect to 127.0.0.1:%u: %s", (unsigned)port, strerror(errno));
         close(fd);
