@@ -135,7 +135,7 @@ enum {
  * (a power of two, 2 <= initial_capacity <= DEQUE_CAPACITY_MAX). Hand `d` to
  * thieves only after this returns, through something that orders memory
  * (thread creation, a mutex, a release store).
- * Returns 0, -EINVAL (bad capacity; a message goes to stderr) or -ENOMEM. */
+ * Returns 0, -EINVAL (bad capacity; the message in err_last()) or -ENOMEM. */
 int deque_init(deque *d, size_t initial_capacity);
 
 /* Free the arrays (current and retired). No other thread may use `d` any more:

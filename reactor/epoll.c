@@ -167,6 +167,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/error.h"
 #include "common/spinlock.h"
 #include "reactor/reactor.h"
 
@@ -313,9 +314,8 @@ int reactor_new(reactor **out, int max_events)
     if (!out) return -EINVAL;
     *out = NULL;
     if (max_events < 1 || max_events > REACTOR_MAX_EVENTS) {
-        fprintf(stderr, "weft reactor: max_events must be 1..%d, not %d\n", REACTOR_MAX_EVENTS,
-                max_events);
-        return -EINVAL;
+        return err_fail(-EINVAL, "reactor: max_events must be 1..%d, not %d", REACTOR_MAX_EVENTS,
+                        max_events);
     }
     reactor *r = calloc(1, sizeof *r);
     if (!r) return -ENOMEM;

@@ -68,6 +68,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/error.h"
 #include "reactor/reactor.h"
 #include "weft/net.h"
 #include "weft/time.h"
@@ -121,7 +122,9 @@ static int gai_to_errno(int g)
     }
 }
 
-static int resolve(const char *host, uint16_t port, int passive, struct addrinfo **res)
+/* getaddrinfo for host:port; a failure names the caller `who` in the message. */
+static int resolve(const char *who, const char *host, uint16_t port, int passive,
+                   struct addrinfo **res)
 {
     char portstr[8];
     snprintf(portstr, sizeof portstr, "%u", (unsigned)port);
@@ -133,8 +136,8 @@ static int resolve(const char *host, uint16_t port, int passive, struct addrinfo
     hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
     int g = getaddrinfo(host, portstr, &hints, res);
     if (g != 0) {
-        fprintf(stderr, "weft: cannot resolve '%s': %s\n", host ? host : "(any)", gai_strerror(g));
-        return gai_to_errno(g);
+        return err_fail(gai_to_errno(g), "%s: cannot resolve '%s': %s", who,
+                        host ? host : "(any)", gai_strerror(g));
     }
     return 0;
 }
@@ -265,23 +268,22 @@ int weft_tcp_stream_fd(const weft_tcp_stream *s) { return s && s->io.slot ? s->i
 
 int weft_tcp_connect_init(weft_tcp_connect *c, weft_runtime *rt, const char *host, uint16_t port)
 {
-    if (!c) return -EINVAL;
+    if (!c) return err_fail(-EINVAL, "weft_tcp_connect_init: NULL connect future");
     memset(c, 0, sizeof *c);
     c->fd = -1;
     c->io.fd = -1;
     c->runtime = rt;
     if (!rt || !host || !*host) {
-        fprintf(stderr, "weft: weft_tcp_connect_init: %s\n",
-                !rt ? "NULL runtime" : "no host to connect to");
-        return c->err = -EINVAL;
+        return c->err = err_fail(-EINVAL, "weft_tcp_connect_init: %s",
+                                 !rt ? "NULL runtime" : "no host to connect to");
     }
     c->reactor = weft_runtime_reactor(rt);
     if (port == 0) {
-        fprintf(stderr, "weft: weft_tcp_connect_init: port 0 is not a port one can connect to\n");
-        return c->err = -EINVAL;
+        return c->err = err_fail(-EINVAL,
+                                 "weft_tcp_connect_init: port 0 is not a port one can connect to");
     }
     struct addrinfo *res;
-    int rc = resolve(host, port, 0, &res);
+    int rc = resolve("weft_tcp_connect_init", host, port, 0, &res);
     if (rc < 0) return c->err = rc;
     for (struct addrinfo *a = res; a && c->naddrs < WEFT_TCP_CONNECT_MAX_ADDRS; a = a->ai_next) {
         if (a->ai_addrlen > sizeof c->addrs[0]) continue;
@@ -290,7 +292,9 @@ int weft_tcp_connect_init(weft_tcp_connect *c, weft_runtime *rt, const char *hos
         c->naddrs++;
     }
     freeaddrinfo(res);
-    if (c->naddrs == 0) return c->err = -EHOSTUNREACH;
+    if (c->naddrs == 0)
+        return c->err = err_fail(-EHOSTUNREACH, "weft_tcp_connect_init: '%s' resolved to no "
+                                                "usable address", host);
     return 0;
 }
 
@@ -404,16 +408,14 @@ void weft_tcp_connect_drop(weft_tcp_connect *c)
 int weft_tcp_listen(weft_runtime *rt, const char *host, uint16_t port, int backlog,
                     weft_tcp_listener *out)
 {
-    if (!out) return -EINVAL;
+    if (!out) return err_fail(-EINVAL, "weft_tcp_listen: NULL listener");
     memset(out, 0, sizeof *out);
-    if (!rt) {
-        fprintf(stderr, "weft: weft_tcp_listen: NULL runtime\n");
-        return -EINVAL;
-    }
+    if (!rt) return err_fail(-EINVAL, "weft_tcp_listen: NULL runtime");
     reactor *r = weft_runtime_reactor(rt);
     if (backlog <= 0) backlog = SOMAXCONN;
     struct addrinfo *res;
-    int rc = resolve(host ? host : "0.0.0.0", port, 1, &res);
+    const char *where = host ? host : "0.0.0.0";
+    int rc = resolve("weft_tcp_listen", where, port, 1, &res);
     if (rc < 0) return rc;
     int fd = -1;
     rc = -EADDRNOTAVAIL;
@@ -431,14 +433,16 @@ int weft_tcp_listen(weft_runtime *rt, const char *host, uint16_t port, int backl
         fd = -1;
     }
     freeaddrinfo(res);
-    if (fd < 0) return rc;
+    if (fd < 0)
+        return err_fail(rc, "weft_tcp_listen: cannot listen on %s port %u: %s", where,
+                        (unsigned)port, strerror(-rc));
 
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
         rc = -errno;
         close(fd);
-        return rc;
+        return err_fail(rc, "weft_tcp_listen: getsockname: %s", strerror(-rc));
     }
     out->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                          : ntohs(((struct sockaddr_in *)&ss)->sin_port);
@@ -446,7 +450,8 @@ int weft_tcp_listen(weft_runtime *rt, const char *host, uint16_t port, int backl
     if (rc < 0) {
         close(fd);
         memset(out, 0, sizeof *out);
-        return rc;
+        return err_fail(rc, "weft_tcp_listen: cannot register the socket with the reactor: %s",
+                        strerror(-rc));
     }
     out->runtime = rt;
     out->reactor = r;

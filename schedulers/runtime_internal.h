@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/error.h"
 #include "common/spinlock.h"
 #include "schedulers/sched.h"
 #include "schedulers/task.h"
@@ -138,8 +139,6 @@ void rt_schedule(task *t, sched_hint hint);
 /* Called by policies/pushers after making work visible to other workers. */
 void rt_notify_parked(struct weft_runtime *rt, int node);
 
-/* Error message helper: formats into the thread's weft_last_error buffer. */
-int rt_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The blocking pool (schedulers/blocking.c). */
 int blocking_pool_new(struct weft_runtime *rt, struct blocking_pool **out);

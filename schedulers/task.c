@@ -23,6 +23,8 @@
  */
 #include "schedulers/task.h"
 
+#include "common/error.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
@@ -310,7 +312,7 @@ weft_poll weft_join_poll(weft_join_handle *h, weft_context *cx, void *out, int *
     if (!result) result = &dummy;
     task *t = h ? h->task : NULL;
     if (!t) {
-        *result = rt_fail(-EINVAL, "weft_join_poll: the handle is empty (already joined or detached)");
+        *result = err_fail(-EINVAL, "weft_join_poll: the handle is empty (already joined or detached)");
         return WEFT_READY;
     }
     /* the budget is charged first, ready or not (Tokio's rule): a loop over
@@ -387,11 +389,11 @@ void weft_join_detach(weft_join_handle *h)
 int weft_join_abort(weft_join_handle *h)
 {
     task *t = h ? h->task : NULL;
-    if (!t) return rt_fail(-EINVAL, "weft_join_abort: the handle is empty (already joined or detached)");
+    if (!t) return err_fail(-EINVAL, "weft_join_abort: the handle is empty (already joined or detached)");
     uint64_t cur = atomic_load_explicit(&t->state, memory_order_acquire);
     for (;;) {
         if (cur & TASK_COMPLETE)
-            return (cur & TASK_CANCELLED) ? 0 : rt_fail(-EALREADY, "weft_join_abort: the task already completed");
+            return (cur & TASK_CANCELLED) ? 0 : err_fail(-EALREADY, "weft_join_abort: the task already completed");
         if (cur & TASK_CANCELLED) return 0;
         uint64_t next = cur | TASK_CANCELLED;
         bool schedule = false;
@@ -454,13 +456,13 @@ static const weft_waker_vtable thread_parker_vtable = {tp_clone, tp_wake, tp_wak
 int weft_join_wait(weft_join_handle *h, void *out)
 {
     task *t = h ? h->task : NULL;
-    if (!t) return rt_fail(-EINVAL, "weft_join_wait: the handle is empty (already joined or detached)");
+    if (!t) return err_fail(-EINVAL, "weft_join_wait: the handle is empty (already joined or detached)");
     worker *w = rt_current_worker();
     if (w && w->rt == t->rt)
-        return rt_fail(-EDEADLK, "weft_join_wait: called on a worker thread of the task's runtime; "
+        return err_fail(-EDEADLK, "weft_join_wait: called on a worker thread of the task's runtime; "
                                  "await the handle with weft_join_poll instead");
     thread_parker *p = calloc(1, sizeof *p);
-    if (!p) return rt_fail(-ENOMEM, "weft_join_wait: out of memory");
+    if (!p) return err_fail(-ENOMEM, "weft_join_wait: out of memory");
     atomic_init(&p->refs, 1);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);

@@ -75,10 +75,10 @@
 
 #include <errno.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "common/clock.h"
+#include "common/error.h"
 
 #define timer_entry_of(we) ((timer_entry *)((char *)(we) - offsetof(timer_entry, w)))
 
@@ -120,9 +120,8 @@ int timer_driver_init(timer_driver *td, uint64_t tick_ns, uint64_t (*now)(void *
                       void *now_ctx, void (*notify)(void *ctx), void *notify_ctx)
 {
     if (tick_ns > 3600ull * 1000000000ull) {
-        fprintf(stderr, "weft: timer tick of %llu ns is over an hour; use 1 ms (1000000)\n",
-                (unsigned long long)tick_ns);
-        return -EINVAL;
+        return err_fail(-EINVAL, "timer tick of %llu ns is over an hour; use 1 ms (1000000)",
+                        (unsigned long long)tick_ns);
     }
     td->now = now ? now : timer_default_now;
     td->now_ctx = now ? now_ctx : NULL;
@@ -511,13 +510,11 @@ int weft_interval_init(weft_interval *iv, uint64_t period_ns, weft_missed_tick p
     iv->result = 0;
     iv->reserved = 0;
     if (period_ns == 0) {
-        fprintf(stderr, "weft: weft_interval_init: the period must be > 0 ns\n");
-        iv->result = -EINVAL;
+        iv->result = err_fail(-EINVAL, "weft_interval_init: the period must be > 0 ns");
     } else if (policy != WEFT_MISSED_BURST && policy != WEFT_MISSED_DELAY &&
                policy != WEFT_MISSED_SKIP) {
-        fprintf(stderr, "weft: weft_interval_init: unknown missed-tick policy %d "
-                        "(WEFT_MISSED_BURST, _DELAY or _SKIP)\n", (int)policy);
-        iv->result = -EINVAL;
+        iv->result = err_fail(-EINVAL, "weft_interval_init: unknown missed-tick policy %d "
+                                       "(WEFT_MISSED_BURST, _DELAY or _SKIP)", (int)policy);
     }
     return iv->result;
 }

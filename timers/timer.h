@@ -107,7 +107,7 @@ extern struct timer_driver *(*timer_driver_lookup_hook)(weft_runtime *rt);
  * be NULL) is called, outside the lock, when an arm makes the earliest
  * deadline earlier than the one the parker sleeps until: it must wake the
  * parker (e.g. write the reactor's eventfd) and be safe from any thread.
- * 0 or -EINVAL (with a message on stderr). */
+ * 0 or -EINVAL (message in err_last()). */
 int timer_driver_init(timer_driver *td, uint64_t tick_ns, uint64_t (*now)(void *ctx),
                       void *now_ctx, void (*notify)(void *ctx), void *notify_ctx);
 
