@@ -139,10 +139,4 @@ bool reactor_uses_pwait2(const reactor *r);
  * fd can be ready then, and eventfd wakes are meant for a parked driver. */
 bool reactor_has_registrations(reactor *r);
 
-/* ---- from the runtime ------------------------------------------------------ */
-
-/* The reactor of a runtime (implemented by the runtime core, which owns one
- * reactor per runtime). Never NULL for a live runtime. */
-reactor *weft_runtime_reactor(weft_runtime *rt);
-
 #endif

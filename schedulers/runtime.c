@@ -464,7 +464,7 @@ static void run_task(worker *w, task *t)
         task_cancel_running(t);
         return;
     }
-    weft_context cx = {task_waker_borrowed(t), rt, t, rt->cfg.budget, 0};
+    weft_context cx = {task_waker_borrowed(t), rt, t, rt->cfg.budget, 0, &w->drivers};
     weft_poll r = t->type->poll(task_state_ptr(t), &cx, task_output_ptr(t));
     if (r == WEFT_READY) {
         if (t->type->drop) t->type->drop(task_state_ptr(t));
@@ -622,7 +622,7 @@ static void *driver_main(void *arg)
     return NULL;
 }
 
-/* ---- accessors the timer and reactor modules use ---------------------------------------- */
+/* ---- timer accessors for the harness and the tests (runtime_internal.h) ------------------ */
 
 struct timer_driver *weft_runtime_timers(weft_runtime *rt)
 {
@@ -632,11 +632,6 @@ struct timer_driver *weft_runtime_timers(weft_runtime *rt)
     return &rt->timers[0];
 }
 
-bool weft_runtime_owns_timers(weft_runtime *rt, const struct timer_driver *td)
-{
-    return rt && rt->timers && td >= rt->timers && td < rt->timers + rt->ntimers;
-}
-
 size_t weft_runtime_timers_armed(weft_runtime *rt)
 {
     size_t n = 0;
@@ -644,7 +639,6 @@ size_t weft_runtime_timers_armed(weft_runtime *rt)
         for (int i = 0; i < rt->ntimers; i++) n += timer_driver_count(&rt->timers[i]);
     return n;
 }
-struct reactor *weft_runtime_reactor(weft_runtime *rt) { return rt ? rt->reactor : NULL; }
 
 static void timers_notify(void *ctx)
 {
@@ -772,6 +766,11 @@ int weft_runtime_new(const weft_config *cfg_in, weft_runtime **out)
         runtime_destroy(rt);
         return err_fail(rc, "weft_runtime_new: cannot create the reactor: %s", strerror(-rc));
     }
+    /* the shards are one group: a future armed on one may be polled on any
+     * worker (timer.h, Groups); each worker hands its own shard down */
+    for (int i = 1; i < rt->ntimers; i++) timer_driver_join_group(&rt->timers[i], &rt->timers[0]);
+    for (int i = 0; i < rt->nworkers; i++)
+        rt->workers[i].drivers = (weft_drivers){&rt->timers[i % rt->ntimers], rt->reactor};
     if ((rc = blocking_pool_new(rt, &rt->blocking)) < 0) {
         runtime_destroy(rt);
         return err_fail(rc, "weft_runtime_new: cannot create the blocking pool");
@@ -991,7 +990,7 @@ void blocking_run_task(task *t)
         task_complete(t, true);
         return;
     }
-    weft_context cx = {WEFT_WAKER_NONE, t->rt, t, -1, 0};
+    weft_context cx = {WEFT_WAKER_NONE, t->rt, t, -1, 0, NULL};
     t->type->poll(task_state_ptr(t), &cx, task_output_ptr(t));
     task_complete(t, false);
 }
@@ -1063,7 +1062,7 @@ int weft_block_on(weft_runtime *rt, const weft_future_type *type, const void *in
     }
     until_flag uf;
     atomic_init(&uf.done, 0);
-    weft_context ucx = {{&until_vtable, &uf}, rt, NULL, -1, 0};
+    weft_context ucx = {{&until_vtable, &uf}, rt, NULL, -1, 0, NULL};
     int result = 0;
     worker *w = &rt->workers[0];
     tls_worker = w;

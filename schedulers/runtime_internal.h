@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/context.h"
 #include "common/error.h"
 #include "common/spinlock.h"
 #include "schedulers/sched.h"
@@ -57,6 +58,8 @@ typedef struct worker {
     int index;
     int node;                 /* NUMA node from the placement (0 without topology) */
     void *policy_local;       /* the policy's per-worker data */
+    weft_drivers drivers;     /* immutable after creation: this worker's timer shard and the
+                                 reactor, passed down in every weft_context it polls with */
     uint32_t rng;             /* owner only: xorshift state for victim order */
     uint32_t tick;            /* owner only: loop iterations */
     uint32_t interval_left;   /* owner only: iterations until the next interval tick */
@@ -139,6 +142,14 @@ void rt_schedule(task *t, sched_hint hint);
 /* Called by policies/pushers after making work visible to other workers. */
 void rt_notify_parked(struct weft_runtime *rt, int node);
 
+
+/* The timer driver a future polled on this thread arms on (the calling
+ * worker's shard, shard 0 off the workers; NULL without timers), and the
+ * entries armed on all of rt's shards. The futures themselves get their
+ * driver from the context (common/context.h); these are for the harness
+ * and the tests. */
+struct timer_driver *weft_runtime_timers(weft_runtime *rt);
+size_t weft_runtime_timers_armed(weft_runtime *rt);
 
 /* The blocking pool (schedulers/blocking.c). */
 int blocking_pool_new(struct weft_runtime *rt, struct blocking_pool **out);

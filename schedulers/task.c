@@ -466,7 +466,7 @@ int weft_join_wait(weft_join_handle *h, void *out)
     atomic_init(&p->refs, 1);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
-    weft_context cx = {{&thread_parker_vtable, p}, NULL, NULL, -1, 0};
+    weft_context cx = {{&thread_parker_vtable, p}, NULL, NULL, -1, 0, NULL};
     int result = 0;
     for (;;) {
         if (weft_join_poll(h, &cx, out, &result) == WEFT_READY) break;

@@ -21,6 +21,7 @@
  */
 #include "test_util.h"
 
+#include "schedulers/runtime_internal.h"
 #include "timers/timer.h"
 #include "weft/time.h"
 

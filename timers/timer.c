@@ -57,8 +57,9 @@
  * write, a semaphore post), which the contract in timer.h demands.
  *
  * THE FUTURES. A weft_sleep embeds a timer_entry. Its first poll binds it
- * to the runtime in the context (a later poll on another runtime completes
- * with -EXDEV instead of arming on a driver the entry does not belong to)
+ * to the group of the driver in the context (a later poll on another
+ * runtime completes with -EXDEV instead of arming on a driver the entry
+ * does not belong to)
  * and, for weft_sleep_init, computes the deadline as now + d. The first
  * poll reads the clock: READY if now >= deadline, else one lock hold arms
  * the entry and stores the waker. A later poll is one lock hold that looks
@@ -78,6 +79,7 @@
 #include <stdlib.h>
 
 #include "common/clock.h"
+#include "common/context.h"
 #include "common/error.h"
 
 #define timer_entry_of(we) ((timer_entry *)((char *)(we) - offsetof(timer_entry, w)))
@@ -110,6 +112,9 @@ static inline void driver_unlock(timer_driver *td)
     timer_lock_release(&td->lock);
 }
 
+/* The next group tag; 0 means "unbound" in a future, so tags start at 1. */
+static _Atomic uint64_t timer_group_next = 1;
+
 static uint64_t timer_default_now(void *ctx)
 {
     (void)ctx;
@@ -133,8 +138,12 @@ int timer_driver_init(timer_driver *td, uint64_t tick_ns, uint64_t (*now)(void *
     if (rc) return rc;
     atomic_init(&td->armed, 0);
     timer_lock_init(&td->lock);
+    /* relaxed: only uniqueness matters; the tag is published with td itself */
+    td->group = atomic_fetch_add_explicit(&timer_group_next, 1, memory_order_relaxed);
     return 0;
 }
+
+void timer_driver_join_group(timer_driver *td, const timer_driver *leader) { td->group = leader->group; }
 
 void timer_driver_destroy(timer_driver *td)
 {
@@ -325,7 +334,7 @@ void weft_sleep_init(weft_sleep *s, uint64_t duration_ns)
     timer_entry_init(&s->entry);
     s->deadline_ns = 0;
     s->duration_ns = duration_ns;
-    s->runtime = NULL;
+    s->group = 0;
     s->state = SLEEP_NEW;
     s->result = 0;
     s->linked = 0;
@@ -355,24 +364,19 @@ static weft_poll sleep_finish(weft_sleep *s, int result)
     return WEFT_READY;
 }
 
-struct timer_driver *(*timer_driver_lookup_hook)(weft_runtime *rt) = NULL;
-
-/* Binds s to the context's runtime; the driver or a negative errno. */
+/* Binds s to the group of the context's driver; the driver to use, or a
+ * negative errno: -ENOTSUP without a driver (outside a worker), -EXDEV
+ * when s was first polled in another group (see timer.h, Groups). */
 static int sleep_bind(weft_sleep *s, weft_context *cx, timer_driver **out)
 {
-    weft_runtime *rt = weft_context_runtime(cx);
-    if (!rt) return -ENOTSUP;
-    if (!s->runtime) s->runtime = rt;
-    else if (s->runtime != rt) return -EXDEV;
-    timer_driver *td = timer_driver_lookup_hook ? timer_driver_lookup_hook(rt) : weft_runtime_timers(rt);
+    timer_driver *td = context_timers(cx);
     if (!td) return -ENOTSUP;
+    if (!s->group) s->group = td->group;
+    else if (s->group != td->group) return -EXDEV;
+    /* another shard of the same group keeps an entry it armed: the group
+     * is alive, so the shard is */
     timer_driver *owner = s->entry.owner;
-    if (owner && owner != td) {
-        /* another shard of this runtime keeps it; else the runtime was freed and reused */
-        if (timer_driver_lookup_hook || !weft_runtime_owns_timers(rt, owner)) return -EXDEV;
-        td = owner;
-    }
-    *out = td;
+    *out = owner ? owner : td;
     return 0;
 }
 

@@ -106,6 +106,9 @@ typedef struct weft_context {
     void *task;             /* internal: the task being polled */
     int32_t budget;         /* leaf polls left this turn; < 0: unlimited */
     int32_t yielded;        /* internal: re-queue the task after this poll */
+    /* internal: the worker's timer shard and the reactor (common/context.h);
+     * NULL outside a worker. Last, so {waker, rt, task, budget, 0} leaves it NULL. */
+    const struct weft_drivers *drivers;
 } weft_context;
 
 static inline const weft_waker *weft_context_waker(const weft_context *cx) { return &cx->waker; }
