@@ -131,11 +131,52 @@ struct weft_runtime {
     char placement_desc[4096];
 };
 
-/* The owned list (task.c): the owner of `shard` unlinks reaped tasks. */
+/* The owned list (task.c): every live task is on one shard (the spawning
+ * worker's, or the last one for outside threads); the owner of `shard`
+ * unlinks reaped tasks. */
+void owned_insert(struct weft_runtime *rt, task *t, uint32_t shard);
 void owned_reap(struct weft_runtime *rt, uint32_t shard);
 
-/* The worker the calling thread is, or NULL. */
+/* ---- the runtime core's internal calls, by file ---------------------------------- */
+
+/* worker.c. rt_tls_worker: the worker the calling thread is, or NULL
+ * (hidden: the compiler and linker give it the access model of a file-static
+ * TLS variable, so the split into files costs the hot paths nothing). */
+extern _Thread_local worker *rt_tls_worker __attribute__((visibility("hidden")));
 worker *rt_current_worker(void);
+void rt_worker_loop(worker *w, _Atomic int *until); /* until: stop once *until != 0 */
+void *rt_worker_main(void *arg);                   /* pthread entry of a worker */
+void rt_task_cancel_running(task *t);              /* drops its future, completes it cancelled */
+
+/* park.c */
+void rt_worker_unpark(worker *w);
+void rt_worker_park_idle(worker *w, _Atomic int *until);
+
+/* driver.c. The caller of rt_driver_turn holds driver_busy or is the driver
+ * thread; rt_maintenance is the workers' non-blocking turn every
+ * global_interval ticks. */
+size_t rt_timers_fire_all(struct weft_runtime *rt);
+uint64_t rt_timers_park_begin(struct weft_runtime *rt);
+void rt_timers_park_end(struct weft_runtime *rt);
+bool rt_timers_any_armed(struct weft_runtime *rt);
+size_t rt_driver_turn(struct weft_runtime *rt, uint64_t timeout_ns);
+uint64_t rt_timeout_until(uint64_t deadline_ns);
+void rt_maintenance(worker *w);
+void *rt_driver_main(void *arg);    /* pthread entry of cfg.reactor_thread's driver */
+void rt_timers_notify(void *ctx);  /* timer_driver notify: wakes the driver */
+
+/* Whether the loop of w (with block_on's flag `until`, may be NULL) must stop. */
+static inline bool rt_loop_should_stop(worker *w, _Atomic int *until)
+{
+    if (until && atomic_load_explicit(until, memory_order_acquire)) return true; /* pairs with uf_wake_by_ref */
+    return atomic_load_explicit(&w->rt->shutdown, memory_order_acquire) != 0; /* pairs with runtime_destroy */
+}
+
+/* A counter of threads outside the runtime (any thread: an atomic add). */
+static inline void rt_external_stat_inc(struct weft_runtime *rt, int idx)
+{
+    atomic_fetch_add_explicit(&rt->external.v[idx], 1, memory_order_relaxed);
+}
 
 /* Queue t for running (the core picks local or remote). */
 void rt_schedule(task *t, sched_hint hint);

@@ -250,7 +250,6 @@ void owned_reap(weft_runtime *rt, uint32_t shard)
     }
 }
 
-void owned_insert(weft_runtime *rt, task *t, uint32_t shard);
 void owned_insert(weft_runtime *rt, task *t, uint32_t shard)
 {
     owned_shard *s = &rt->owned[shard];
