@@ -16,8 +16,13 @@
  * The hand-off (a driver leaving with work woken wakes an idle worker
  * while timers are armed) is in park.c, beside the parking it follows.
  */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "common/clock.h"
 #include "reactor/reactor.h"
@@ -73,9 +78,36 @@ size_t rt_driver_turn(weft_runtime *rt, uint64_t timeout_ns)
 {
     weft_waker ready[256];
     size_t n = 0;
-    reactor_poll(rt->reactor, timeout_ns, ready, sizeof ready / sizeof ready[0], &n);
+    int rc = reactor_poll(rt->reactor, timeout_ns, ready, sizeof ready / sizeof ready[0], &n);
+    /* -EBUSY: another thread polls (the dedicated driver and a worker's
+     * maintenance never overlap, but the try-lock is the reactor's). Any
+     * other error is the wait itself failing (EINTR is retried inside):
+     * it would fail again on every turn, so driving on would spin while
+     * no IO or timer ever completes. Stop the runtime and say why. */
+    if (rc < 0 && rc != -EBUSY)
+        rt_runtime_fault(rt, rc, "the reactor failed (%s); the runtime stopped", strerror(-rc));
     for (size_t i = 0; i < n; i++) weft_waker_wake(&ready[i]);
     return n + rt_timers_fire_all(rt);
+}
+
+void rt_runtime_fault(weft_runtime *rt, int err, const char *fmt, ...)
+{
+    pthread_mutex_lock(&rt->fault_mu);
+    if (!atomic_load_explicit(&rt->fault, memory_order_relaxed)) { /* first fault wins */
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(rt->fault_msg, sizeof rt->fault_msg, fmt, ap);
+        va_end(ap);
+        /* release: the message before the code (pairs with the waiters' acquire) */
+        atomic_store_explicit(&rt->fault, err, memory_order_release);
+    }
+    rt_fault_wake_waiters(rt);
+    pthread_mutex_unlock(&rt->fault_mu);
+    /* stop every loop, as runtime_destroy's first step does; the caller's
+     * weft_runtime_free then joins and frees as usual */
+    atomic_store_explicit(&rt->shutdown, 1, memory_order_release);
+    for (int i = 0; i < rt->nworkers; i++)
+        if (rt->workers[i].thread_started || rt->ops->runs_on_caller) rt_worker_unpark(&rt->workers[i]);
 }
 
 uint64_t rt_timeout_until(uint64_t deadline)
@@ -89,6 +121,8 @@ void rt_maintenance(worker *w)
 {
     weft_runtime *rt = w->rt;
     if (rt->cfg.reactor_thread) return;
+    /* relaxed peek first (no RMW while someone drives); the acquire exchange
+     * pairs with the release store ending the previous driver's turn */
     if (atomic_load_explicit(&rt->driver_busy, memory_order_relaxed)) return;
     if (atomic_exchange_explicit(&rt->driver_busy, 1, memory_order_acquire)) return;
     /* Without registrations the non-blocking epoll call can find nothing,
@@ -98,7 +132,7 @@ void rt_maintenance(worker *w)
      * 7.5 ns yield). */
     if (reactor_has_registrations(rt->reactor)) rt_driver_turn(rt, 0);
     else rt_timers_fire_all(rt);
-    atomic_store_explicit(&rt->driver_busy, 0, memory_order_release);
+    atomic_store_explicit(&rt->driver_busy, 0, memory_order_release); /* pairs with the next driver's acquire */
 }
 void *rt_driver_main(void *arg)
 {

@@ -87,6 +87,8 @@ int weft_runtime_new(const weft_config *cfg_in, weft_runtime **out)
     rt->max_searching = rt->cfg.max_searching ? rt->cfg.max_searching
                                               : (rt->nworkers + 1) / 2;
     spinlock_init(&rt->idle_lock);
+    pthread_mutex_init(&rt->fault_mu, NULL);
+    atomic_init(&rt->fault, 0);
     rt->idle_stack = calloc((size_t)rt->nworkers, sizeof(int));
     rt->workers = aligned_alloc(CACHE_LINE, sizeof(worker) * (size_t)rt->nworkers);
     rt->owned = aligned_alloc(CACHE_LINE, sizeof(owned_shard) * (size_t)(rt->nworkers + 1));
@@ -119,6 +121,7 @@ int weft_runtime_new(const weft_config *cfg_in, weft_runtime **out)
             }
         }
     }
+    rt->workers_ready = true; /* park_mu/park_cv of every worker initialised */
 
     /* topology and placement */
     char err[512];
@@ -207,6 +210,8 @@ static bool shutdown_abort_one(weft_runtime *rt)
         owned_shard *sh = &rt->owned[s];
         spinlock_lock(&sh->lock);
         task *t = sh->head;
+        /* relaxed: a reference increment (the shard lock keeps t alive until
+         * we hold it; the decrement's acq_rel orders the free) */
         if (t) atomic_fetch_add_explicit(&t->state, TASK_REF_ONE, memory_order_relaxed);
         spinlock_unlock(&sh->lock);
         if (!t) continue;
@@ -238,6 +243,18 @@ static void runtime_destroy(weft_runtime *rt)
     if (rt->workers)
         for (int i = 0; i < rt->nworkers; i++)
             if (rt->workers[i].thread_started) rt_worker_unpark(&rt->workers[i]);
+    if (rt->ops && rt->ops->runs_on_caller && rt->workers_ready) {
+        /* The one worker is whichever thread is inside weft_block_on: unpark
+         * it (with reactor_thread=1 it sleeps on its condition variable,
+         * which nothing else would signal) and wait until it has left, so
+         * nothing below races with it and the policy's unsynchronised
+         * queues are drained by this thread alone. acquire pairs with
+         * block_on's release store of block_on_active. */
+        while (atomic_load_explicit(&rt->block_on_active, memory_order_acquire)) {
+            rt_worker_unpark(&rt->workers[0]);
+            sched_yield();
+        }
+    }
     if (rt->reactor) reactor_wake(rt->reactor);
     if (rt->workers)
         for (int i = 0; i < rt->nworkers; i++)
@@ -274,12 +291,26 @@ static void runtime_destroy(weft_runtime *rt)
     free(rt->owned);
     free(rt->idle_stack);
     free(rt->cfg_strings);
+    pthread_mutex_destroy(&rt->fault_mu);
     free(rt);
 }
 
 void weft_runtime_free(weft_runtime *rt)
 {
     if (!rt) return;
+    /* From one of rt's own workers (a task, or a drop function running on
+     * one) the free would wait for the very thread that calls it: it spun
+     * at 100 % CPU for ever. weft_block_on refuses the same mistake with
+     * -EDEADLK; this function returns nothing, and returning without
+     * freeing would leave the caller believing rt is gone, so it stops the
+     * program with the reason (documented in weft/runtime.h). */
+    worker *cur = rt_tls_worker;
+    if (cur && cur->rt == rt) {
+        fprintf(stderr, "weft: weft_runtime_free called from inside a task of the runtime it "
+                        "would free (it would wait for itself); free it from the thread that "
+                        "created it, after weft_block_on returns\n");
+        abort();
+    }
     runtime_destroy(rt);
 }
 

@@ -119,10 +119,19 @@ struct weft_runtime {
     pthread_t driver_thread;      /* cfg.reactor_thread */
     bool driver_thread_started;
 
+    /* A fault that stopped the runtime (a reactor that keeps failing): the
+     * first -errno, 0 while healthy; written once under fault_mu (release),
+     * read by anyone (acquire). fault_msg is written before the store. */
+    _Atomic int fault;
+    char fault_msg[256];
+    pthread_mutex_t fault_mu;
+    struct thread_parker *fault_waiters; /* under fault_mu: rt_block_on_wait's parkers */
+
     /* lifecycle */
     _Atomic int shutdown;
     _Atomic int workers_started;  /* workers that bound themselves and entered the loop */
-    _Atomic int block_on_active;  /* fifo: one block_on at a time */
+    _Atomic int block_on_active;  /* fifo: one block_on at a time; runtime_destroy waits for 0 */
+    bool workers_ready;           /* every worker's parker initialised (runtime_new) */
     owned_shard *owned;           /* nworkers + 1 shards; the last is for outside threads */
 
     struct blocking_pool *blocking;
@@ -191,6 +200,16 @@ void rt_notify_parked(struct weft_runtime *rt, int node);
  * and the tests. */
 struct timer_driver *weft_runtime_timers(weft_runtime *rt);
 size_t weft_runtime_timers_armed(weft_runtime *rt);
+
+/* Faults (driver.c): records the first one, stops the runtime (as
+ * weft_runtime_free's first step does) and wakes every weft_block_on
+ * caller, which returns err with the message. Any thread. */
+void rt_runtime_fault(struct weft_runtime *rt, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* task.c: weft_join_wait that a fault also ends; the wake of the waiters
+ * (the caller holds fault_mu). */
+int rt_block_on_wait(struct weft_runtime *rt, weft_join_handle *h, void *out);
+void rt_fault_wake_waiters(struct weft_runtime *rt);
 
 /* The blocking pool (schedulers/blocking.c). */
 int blocking_pool_new(struct weft_runtime *rt, struct blocking_pool **out);

@@ -24,13 +24,25 @@ void rt_task_free(task *t) { free(t); }
 
 /* ---- spawn -------------------------------------------------------------------------- */
 
-static task *task_new(weft_runtime *rt, const weft_future_type *type, const void *init,
-                      uint64_t extra_flags, int refs)
+_Static_assert(WEFT_FUTURE_SIZE_MAX <= SIZE_MAX / 4, "header + two bounded parts fit in size_t");
+
+/* One allocation: header, state (rounded up to TASK_ALIGN), output. The
+ * sizes come from the caller's future type, so they are bounded before any
+ * arithmetic (WEFT_FUTURE_SIZE_MAX each: the sum cannot wrap). `who` names
+ * the public call in the message. 0, -EINVAL or -ENOMEM. */
+static int task_new(weft_runtime *rt, const weft_future_type *type, const void *init,
+                    uint64_t extra_flags, int refs, const char *who, task **out)
 {
+    *out = NULL;
+    if (type->state_size > WEFT_FUTURE_SIZE_MAX || type->output_size > WEFT_FUTURE_SIZE_MAX)
+        return err_fail(-EINVAL, "%s: future type '%s' has state_size %zu and output_size %zu; "
+                                 "each must be at most %zu bytes (WEFT_FUTURE_SIZE_MAX)",
+                        who, type->name ? type->name : "(unnamed)", type->state_size,
+                        type->output_size, (size_t)WEFT_FUTURE_SIZE_MAX);
     size_t state = (type->state_size + TASK_ALIGN - 1) & ~(size_t)(TASK_ALIGN - 1);
     size_t size = TASK_HEADER_SIZE + state + type->output_size;
     task *t = rt_task_alloc(rt, size);
-    if (!t) return NULL;
+    if (!t) return err_fail(-ENOMEM, "%s: out of memory (a task of %zu bytes)", who, size);
     atomic_init(&t->state, TASK_NOTIFIED | extra_flags | ((uint64_t)refs << TASK_REF_SHIFT));
     t->type = type;
     t->rt = rt;
@@ -45,7 +57,8 @@ static task *task_new(weft_runtime *rt, const weft_future_type *type, const void
         if (init) memcpy(task_state_ptr(t), init, type->state_size);
         else memset(task_state_ptr(t), 0, type->state_size);
     }
-    return t;
+    *out = t;
+    return 0;
 }
 
 int weft_spawn(weft_runtime *rt, const weft_future_type *type, const void *init,
@@ -57,8 +70,9 @@ int weft_spawn(weft_runtime *rt, const weft_future_type *type, const void *init,
     if (atomic_load_explicit(&rt->shutdown, memory_order_acquire))
         return err_fail(-ESHUTDOWN, "weft_spawn: the runtime is shutting down");
     /* owned list + queue (+ join handle) */
-    task *t = task_new(rt, type, init, handle ? TASK_JOIN_INTEREST : 0, handle ? 3 : 2);
-    if (!t) return err_fail(-ENOMEM, "weft_spawn: out of memory");
+    task *t;
+    int rc = task_new(rt, type, init, handle ? TASK_JOIN_INTEREST : 0, handle ? 3 : 2, "weft_spawn", &t);
+    if (rc < 0) return rc;
     worker *w = rt_tls_worker;
     bool local = w && w->rt == rt;
     owned_insert(rt, t, local ? (uint32_t)w->index : (uint32_t)rt->nworkers);
@@ -103,11 +117,13 @@ int weft_spawn_blocking(weft_runtime *rt, weft_blocking_fn fn, void *arg, weft_j
     if (atomic_load_explicit(&rt->shutdown, memory_order_acquire))
         return err_fail(-ESHUTDOWN, "weft_spawn_blocking: the runtime is shutting down");
     blocking_state st = {fn, arg};
-    task *t = task_new(rt, &blocking_type, &st, handle ? TASK_JOIN_INTEREST : 0, handle ? 2 : 1);
-    if (!t) return err_fail(-ENOMEM, "weft_spawn_blocking: out of memory");
+    task *t;
+    int rc = task_new(rt, &blocking_type, &st, handle ? TASK_JOIN_INTEREST : 0, handle ? 2 : 1,
+                      "weft_spawn_blocking", &t);
+    if (rc < 0) return rc;
     t->is_blocking = 1;
     if (handle) handle->task = t;
-    int rc = blocking_pool_submit(rt->blocking, t);
+    rc = blocking_pool_submit(rt->blocking, t);
     if (rc < 0) {
         if (handle) handle->task = NULL;
         rt_task_free(t);
@@ -146,7 +162,7 @@ int weft_block_on(weft_runtime *rt, const weft_future_type *type, const void *in
         weft_join_handle h;
         int rc = weft_spawn(rt, type, init, &h);
         if (rc < 0) return rc;
-        return weft_join_wait(&h, out);
+        return rt_block_on_wait(rt, &h, out);
     }
     if (atomic_exchange_explicit(&rt->block_on_active, 1, memory_order_acquire))
         return err_fail(-EBUSY, "weft_block_on: another thread is inside weft_block_on on this "
@@ -172,7 +188,9 @@ int weft_block_on(weft_runtime *rt, const weft_future_type *type, const void *in
         if (weft_join_poll(&h, &ucx, out, &result) == WEFT_PENDING) {
             /* the loop stopped for shutdown */
             weft_join_detach(&h);
-            result = err_fail(-ESHUTDOWN, "weft_block_on: the runtime shut down before the future completed");
+            int fault = atomic_load_explicit(&rt->fault, memory_order_acquire); /* pairs with rt_runtime_fault */
+            result = fault ? err_fail(fault, "weft_block_on: %s", rt->fault_msg)
+                           : err_fail(-ESHUTDOWN, "weft_block_on: the runtime shut down before the future completed");
         }
     }
     rt_tls_worker = NULL;

@@ -142,9 +142,15 @@ typedef struct weft_future_type {
     weft_poll_fn poll;         /* required */
     void (*drop)(void *state); /* optional: runs if the task is dropped before completing,
                                   and after completion (once, in both cases) */
-    size_t state_size;         /* bytes of state copied in at spawn */
-    size_t output_size;        /* bytes of output written by poll on READY */
+    size_t state_size;         /* bytes of state copied in at spawn (<= WEFT_FUTURE_SIZE_MAX) */
+    size_t output_size;        /* bytes of output written by poll on READY (<= WEFT_FUTURE_SIZE_MAX) */
 } weft_future_type;
+
+/* The largest state_size and output_size a task may have: 1 GiB each. A
+ * larger one is refused by weft_spawn / weft_block_on with -EINVAL and a
+ * message (a task is one allocation; the bound keeps its size arithmetic
+ * from wrapping, and no real future's state comes near it). */
+#define WEFT_FUTURE_SIZE_MAX ((size_t)1 << 30)
 
 /* ---- yield_now -------------------------------------------------------------
  * Embed a weft_yield in a coroutine state, init it, then WEFT_AWAIT on it:
