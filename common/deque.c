@@ -14,7 +14,7 @@
  * slot i & (capacity - 1). The memory orders are those of Lê, Pop, Cohen and
  * Zappa Nardelli, "Correct and Efficient Work-Stealing for Weak Memory Models"
  * (PPoPP 2013), who proved the C11 version correct, with the fixes that model
- * checkers later found in their published code (see NOTES.md):
+ * checkers later found in their published code (listed below as the fixes):
  *   push  bottom relaxed; top ACQUIRE; slot relaxed store; RELEASE fence;
  *         bottom relaxed store.                       [deque_push]
  *   pop   bottom := b-1 relaxed; SEQ_CST fence; top relaxed; if last element,

@@ -41,6 +41,9 @@
 void rt_worker_unpark(worker *w)
 {
     pthread_mutex_lock(&w->park_mu);
+    /* park_state is read and written under park_mu everywhere (the mutex
+     * orders it; relaxed would do); acq_rel keeps the permit's hand-over
+     * explicit should a lock-free fast path ever read it */
     int prev = atomic_exchange_explicit(&w->park_state, PARK_NOTIFIED, memory_order_acq_rel);
     if (prev == PARK_PARKED) pthread_cond_signal(&w->park_cv);
     pthread_mutex_unlock(&w->park_mu);
@@ -55,9 +58,12 @@ static bool worker_park(worker *w)
     weft_runtime *rt = w->rt;
     WORKER_STAT_INC(w, STAT_PARKS);
     if (!rt->cfg.reactor_thread &&
+        /* acquire pairs with the release store that ended the previous
+         * driver's turn (below, rt_maintenance): its reactor and timer
+         * state is ours now */
         !atomic_exchange_explicit(&rt->driver_busy, 1, memory_order_acquire)) {
         pthread_mutex_lock(&w->park_mu);
-        int st = atomic_load_explicit(&w->park_state, memory_order_relaxed);
+        int st = atomic_load_explicit(&w->park_state, memory_order_relaxed); /* under park_mu */
         if (st == PARK_NOTIFIED) {
             atomic_store_explicit(&w->park_state, PARK_EMPTY, memory_order_relaxed);
             pthread_mutex_unlock(&w->park_mu);

@@ -42,6 +42,8 @@ static bool worker_start_searching(worker *w)
 {
     if (w->searching) return true;
     weft_runtime *rt = w->rt;
+    /* relaxed: the cap is a heuristic (two workers may both pass it); the
+     * seq_cst add below is the Dekker store the essay relies on */
     int n = atomic_load_explicit(&rt->num_searching, memory_order_relaxed);
     if (n >= rt->max_searching) return false;
     atomic_fetch_add_explicit(&rt->num_searching, 1, memory_order_seq_cst);

@@ -19,7 +19,7 @@
  *    "Dynamic Circular Work-Stealing Deque", SPAA 2005), with the C11 memory
  *    orders proved by Lê, Pop, Cohen & Zappa Nardelli, "Correct and
  *    Efficient Work-Stealing for Weak Memory Models" (PPoPP 2013), and the
- *    fixes model checkers found since (see deque.c's essay, and NOTES.md).
+ *    fixes model checkers found since (common/deque.c lists them).
  *    The owner's push is plain stores and a release fence (free on x86); its
  *    pop is one seq_cst fence, plus a CAS only for the last item; a thief
  *    pays a fence and a CAS. The deque starts at `local_queue_capacity`

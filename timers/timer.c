@@ -11,32 +11,23 @@
  * under the driver lock. Nothing else is shared, so there are no atomics
  * here beyond the lock's own.
  *
- * LOCKING AND ITS COST. Critical sections are a handful of pointer writes
- * (arm: a division, a clz, a list push, a bit set, a waker clone), so the
- * lock is held for nanoseconds and rarely contended. Both candidates were
- * measured (bench/micro/micro_timer.cpp, CPU-time medians of 5, this
- * 2-vCPU AMD EPYC VM): arm + cancel of a 10 s timer through the driver
- * costs 14 ns with a pthread mutex and 15-16 ns with common/spinlock.h;
- * with a reference-counted waker (a clone on arm, a drop on cancel) 23-24
- * ns against 30-31 ns; two threads hammering one driver 44-47 ns against
- * 36-47 ns per pair, but 146 ns for the spinlock in a run while other
- * builds loaded the machine; the raw wheel alone 5.3-6 ns. A bare
- * lock/unlock pair around one atomic increment: mutex 10-14 ns, spinlock
- * 15-20 ns (why the TTAS lock loses on this CPU was not pinned down). So the
- * default is the mutex: no slower uncontended, no worse contended, and it
- * sleeps rather than spins when threads outnumber cores (blocking-pool
- * threads, oversubscribed tests), where a preempted spinlock holder makes
- * the others spin to the yield fallback. -DTIMER_LOCK_SPIN (for the whole
- * build) selects the spinlock to re-measure elsewhere. Tokio also keeps one
- * mutex-protected wheel per runtime; its sharding attempt was reverted
- * (NOTES.md). Two workers arming and cancelling at once do collide here
- * (timeout_cancel at 2 workers: 115-271 ns per pair against 72 at one), so
- * the runtime can hold one driver per worker (knob timer_shards, see
- * schedulers/runtime.c): each driver is this file's driver unchanged, a
+ * LOCKING. Critical sections are a handful of pointer writes (arm: a
+ * division, a clz, a list push, a bit set, a waker clone), so the lock is
+ * held for nanoseconds and rarely contended. The lock is a pthread mutex,
+ * not common/spinlock.h: measured against each other (bench/micro/
+ * micro_timer.cpp; the figures are in results/ and the README) the mutex
+ * was no slower uncontended and no worse contended, and it sleeps rather
+ * than spins when threads outnumber cores (blocking-pool threads,
+ * oversubscribed tests), where a preempted spinlock holder makes the
+ * others spin to the yield fallback. Tokio also keeps one mutex-protected
+ * wheel per runtime (its sharded timer wheel was tried and reverted). Two
+ * workers arming and cancelling at once do collide on one lock, so the
+ * runtime can hold one driver per worker (knob timer_shards, see
+ * schedulers/driver.c): each driver is this file's driver unchanged, a
  * future arms on its worker's driver and keeps it (entry->owner is the
- * cancel path to the owning wheel), and sleep_bind accepts an owner that
- * is another shard of the same runtime. The default stays one driver, for
- * strict arming order of equal deadlines.
+ * cancel path to the owning wheel), and sleep_bind accepts an owner in the
+ * same group (timer.h, Groups). The default stays one driver, for strict
+ * arming order of equal deadlines.
  *
  * WAKING OUTSIDE THE LOCK. Waker operations run foreign code: wake queues
  * a task (and may take scheduler locks), drop may free a task, whose drop
@@ -89,18 +80,11 @@ _Static_assert(TIMER_FIRE_BATCH > 0 && TIMER_FIRE_BATCH <= 1024, "fire batch liv
 
 /* ---- the lock ---------------------------------------------------------------- */
 
-#if defined(TIMER_LOCK_SPIN)
-static inline void timer_lock_init(timer_lock *l) { spinlock_init(l); }
-static inline void timer_lock_destroy(timer_lock *l) { (void)l; }
-static inline void timer_lock_acquire(timer_lock *l) { spinlock_lock(l); }
-static inline void timer_lock_release(timer_lock *l) { spinlock_unlock(l); }
-#else
-/* A default (non-adaptive) mutex: the adaptive kind measured slower here. */
+/* A default (non-adaptive) mutex: the adaptive kind measured slower. */
 static inline void timer_lock_init(timer_lock *l) { pthread_mutex_init(l, NULL); }
 static inline void timer_lock_destroy(timer_lock *l) { pthread_mutex_destroy(l); }
 static inline void timer_lock_acquire(timer_lock *l) { pthread_mutex_lock(l); }
 static inline void timer_lock_release(timer_lock *l) { pthread_mutex_unlock(l); }
-#endif
 
 /* ---- the driver -------------------------------------------------------------- */
 

@@ -57,15 +57,9 @@ typedef weft_timer_entry timer_entry;
 #include <stdatomic.h>
 #include <stdbool.h>
 /* C++ (the benchmarks) sees the driver as opaque: the lock uses C11 atomics. */
-/* The lock: a pthread mutex, or with -DTIMER_LOCK_SPIN (for the whole
- * build: it changes this struct) common/spinlock.h. See timer.c. */
-#if defined(TIMER_LOCK_SPIN)
-#include "common/spinlock.h"
-typedef spinlock timer_lock;
-#else
+/* The lock: a pthread mutex (timer.c says why not a spinlock). */
 #include <pthread.h>
 typedef pthread_mutex_t timer_lock;
-#endif
 
 typedef struct timer_driver {
     timer_lock lock;
