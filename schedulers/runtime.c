@@ -125,7 +125,7 @@ int weft_runtime_new(const weft_config *cfg_in, weft_runtime **out)
 
     /* topology and placement */
     char err[512];
-    bool want_topo = rt->ops != sched_find("fifo") || (rt->cfg.pin && strcmp(rt->cfg.pin, "none")) ||
+    bool want_topo = !rt->ops->runs_on_caller || (rt->cfg.pin && strcmp(rt->cfg.pin, "none")) ||
                      (rt->cfg.topology && *rt->cfg.topology);
     if (want_topo) {
         topo_pin pin;

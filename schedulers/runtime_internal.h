@@ -221,6 +221,22 @@ void blocking_run_task(task *t);                   /* in runtime.c: runs one job
 task *rt_task_alloc(struct weft_runtime *rt, size_t size);
 void rt_task_free(task *t);
 
+/* ---- the policies' environment (sched.h) ------------------------------------ */
+
+/* Whether any worker of rt is idle or searching: a relaxed hint (no data is
+ * read on its strength; the Dekker pair is in rt_notify_parked), for a
+ * policy deciding whether to publish private work. */
+static inline bool sched_env_anyone_hungry(const struct weft_runtime *rt)
+{
+    return atomic_load_explicit(&rt->num_idle, memory_order_relaxed) != 0 ||
+           atomic_load_explicit(&rt->num_searching, memory_order_relaxed) != 0;
+}
+
+/* Wakes one idle worker, preferring node `node` (-1: any), unless someone
+ * is already searching: the core's notification after a policy made work
+ * visible (E4 in sched.h); it issues the parking protocol's fence itself. */
+static inline void sched_env_wake_near(struct weft_runtime *rt, int node) { rt_notify_parked(rt, node); }
+
 static inline uint32_t worker_rand(worker *w)
 {
     uint32_t x = w->rng; /* xorshift32: owner-only victim order */
