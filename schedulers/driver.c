@@ -163,8 +163,22 @@ size_t weft_runtime_timers_armed(weft_runtime *rt)
     return n;
 }
 
+/* The timer driver's notify: an arm made the earliest deadline earlier than
+ * the one the driver sleeps until (wake it to shorten its timeout), or, with
+ * notify_unparked, armed the first timer while nobody drives. The hand-off
+ * in park.c covers the driver leaving with timers armed; this covers a
+ * timer armed afterwards by the busy former driver, which would otherwise
+ * wait for that worker while the others sleep on their condition
+ * variables: wake one, and it takes the driver when it finds no work. */
 void rt_timers_notify(void *ctx)
 {
     weft_runtime *rt = ctx;
-    reactor_wake(rt->reactor); /* the driver sleeps in the reactor: shorten its timeout */
+    /* relaxed: hints; a missed one leaves the timer to the next maintenance
+     * tick or park, as before. A parked driver holds driver_busy (or is the
+     * reactor thread), so the first case is the original notify. */
+    if (rt->cfg.reactor_thread || atomic_load_explicit(&rt->driver_busy, memory_order_relaxed))
+        reactor_wake(rt->reactor); /* the driver sleeps in the reactor: shorten its timeout */
+    else if (atomic_load_explicit(&rt->num_idle, memory_order_relaxed) != 0)
+        rt_notify_parked(rt, -1);
+    /* else every worker is busy: their maintenance ticks fire the timer */
 }

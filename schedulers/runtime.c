@@ -160,6 +160,10 @@ int weft_runtime_new(const weft_config *cfg_in, weft_runtime **out)
             runtime_destroy(rt);
             return err_fail(-ENOMEM, "weft_runtime_new: cannot create the timer driver");
         }
+    /* the hand-off for timers armed while nobody drives (driver.c): only
+     * where a parked worker drives and another worker exists to take over */
+    for (int i = 0; i < rt->ntimers; i++)
+        rt->timers[i].notify_unparked = !rt->cfg.reactor_thread && rt->nworkers > 1;
     if ((rc = reactor_new(&rt->reactor, rt->cfg.reactor_events)) < 0) {
         runtime_destroy(rt);
         return err_fail(rc, "weft_runtime_new: cannot create the reactor: %s", strerror(-rc));

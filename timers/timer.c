@@ -118,6 +118,7 @@ int timer_driver_init(timer_driver *td, uint64_t tick_ns, uint64_t (*now)(void *
     td->notify_ctx = notify_ctx;
     td->parked = 0;
     td->parked_until = UINT64_MAX;
+    td->notify_unparked = 0;
     int rc = wheel_init(&td->wheel, tick_ns, WHEEL_DEFAULT_LEVELS, td->now(td->now_ctx));
     if (rc) return rc;
     atomic_init(&td->armed, 0);
@@ -180,6 +181,9 @@ void timer_entry_init(timer_entry *e)
  * Returns true if notify must be called after unlocking. */
 static bool timer_arm_locked(timer_driver *td, timer_entry *e, uint64_t deadline_ns)
 {
+    /* the first timer while nobody parks: tell the owner (timer.h) */
+    bool first = td->notify_unparked && !td->parked && wheel_count(&td->wheel) == 0 &&
+                 e->w.state != WHEEL_ARMED;
     wheel_arm(&td->wheel, &e->w, deadline_ns);
     e->owner = td;
     e->fired = 0;
@@ -187,7 +191,7 @@ static bool timer_arm_locked(timer_driver *td, timer_entry *e, uint64_t deadline
         td->parked_until = deadline_ns; /* one notify per lowering, not per arm */
         return td->notify != NULL;
     }
-    return false;
+    return first && td->notify != NULL;
 }
 
 /* Under the lock: stores a clone of w in e unless it already wakes the same

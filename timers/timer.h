@@ -73,6 +73,7 @@ typedef struct timer_driver {
     void (*notify)(void *ctx);    /* immutable after init; may be NULL */
     void *notify_ctx;
     uint64_t group;               /* immutable once the runtime runs (see Groups) */
+    int notify_unparked;          /* immutable once the runtime runs: see timer_driver_init */
 } timer_driver;
 
 static inline uint64_t timer_driver_now(const timer_driver *td) { return td->now(td->now_ctx); }
@@ -100,6 +101,10 @@ typedef struct timer_driver timer_driver;
  * be NULL) is called, outside the lock, when an arm makes the earliest
  * deadline earlier than the one the parker sleeps until: it must wake the
  * parker (e.g. write the reactor's eventfd) and be safe from any thread.
+ * With td->notify_unparked set (by the owner, before use) notify is also
+ * called when an arm finds the wheel empty and nobody parked: the runtime
+ * then hands the driver to an idle worker, so a timer armed by a worker
+ * that is about to stay busy does not wait for it.
  * 0 or -EINVAL (message in err_last()). */
 int timer_driver_init(timer_driver *td, uint64_t tick_ns, uint64_t (*now)(void *ctx),
                       void *now_ctx, void (*notify)(void *ctx), void *notify_ctx);
