@@ -69,6 +69,7 @@
 #include <stdlib.h>
 
 #include "common/clock.h"
+#include "schedulers/runtime_internal.h" /* weft_runtime_timers{,_armed} */
 #include "timers/timer.h"
 #include "weft/sync.h"
 #include "weft/time.h"

@@ -83,7 +83,11 @@ const char *weft_scheduler_describe(int i);
 int weft_runtime_new(const weft_config *cfg, weft_runtime **out);
 /* Cancels every pending task (their drop functions run), joins every thread
  * (blocking-pool jobs already running are waited for), frees everything.
- * NULL is a no-op. */
+ * On a fifo runtime it first waits for a weft_block_on in flight on another
+ * thread (which then returns -ESHUTDOWN). NULL is a no-op. Calling it from
+ * inside one of rt's own tasks (or a drop function running on rt's
+ * worker) would wait for itself: it aborts the program with a message on
+ * stderr instead of hanging. Free a runtime from outside it. */
 void weft_runtime_free(weft_runtime *rt);
 const weft_config *weft_runtime_config(const weft_runtime *rt);
 
