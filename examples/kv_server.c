@@ -344,7 +344,7 @@ int main(int argc, char **argv)
     long port = -1, workers = 1, idle = 10000, every = 1000;
     weft_config cfg;
     weft_config_default(&cfg);
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = v && ((strcmp(a, "--port") == 0 && parse_long(v, 0, 65535, &port)) ||
                         (strcmp(a, "--workers") == 0 && parse_long(v, 1, WEFT_MAX_WORKERS, &workers)) ||
@@ -356,7 +356,6 @@ int main(int argc, char **argv)
                             "[--workers N] [--idle-ms MS] [--stats-ms MS]\n", a, argv[0]);
             return 2;
         }
-        i++;
     }
     cfg.workers = (int)workers;
     if (port < 0 || weft_config_validate(&cfg) < 0) {
