@@ -216,6 +216,7 @@ int blocking_pool_new(struct weft_runtime *rt, struct blocking_pool **out);
 int blocking_pool_submit(struct blocking_pool *bp, task *t);
 void blocking_pool_free(struct blocking_pool *bp); /* waits for running jobs */
 void blocking_run_task(task *t);                   /* in runtime.c: runs one job */
+void blocking_cancel_queued(task *t);              /* in runtime.c: drops a never-run job */
 
 /* Task memory (the numa policy may place it on a node). */
 task *rt_task_alloc(struct weft_runtime *rt, size_t size);

@@ -88,6 +88,7 @@ int weft_spawn(weft_runtime *rt, const weft_future_type *type, const void *init,
 typedef struct blocking_state {
     weft_blocking_fn fn;
     void *arg;
+    weft_blocking_drop_fn arg_drop; /* may be NULL; run once by blocking_drop */
 } blocking_state;
 
 static weft_poll blocking_poll(void *st, weft_context *cx, void *out)
@@ -96,40 +97,72 @@ static weft_poll blocking_poll(void *st, weft_context *cx, void *out)
     *(void **)out = b->fn(b->arg);
     return WEFT_READY;
 }
-static const weft_future_type blocking_type = {"blocking", blocking_poll, NULL,
+/* The job's argument belongs to the job: released exactly once, after fn
+ * returned or instead of running it (cancelled while queued, by abort or
+ * shutdown, or a failed submit). */
+static void blocking_drop(void *st)
+{
+    blocking_state *b = st;
+    if (b->arg_drop) b->arg_drop(b->arg);
+}
+static const weft_future_type blocking_type = {"blocking", blocking_poll, blocking_drop,
                                                sizeof(blocking_state), sizeof(void *)};
 
 void blocking_run_task(task *t)
 {
     if (!task_transition_to_running(t)) {
+        blocking_drop(task_state_ptr(t));
         task_complete(t, true);
         return;
     }
     weft_context cx = {WEFT_WAKER_NONE, t->rt, t, -1, 0, NULL};
     t->type->poll(task_state_ptr(t), &cx, task_output_ptr(t));
+    blocking_drop(task_state_ptr(t));
     task_complete(t, false);
 }
 
-int weft_spawn_blocking(weft_runtime *rt, weft_blocking_fn fn, void *arg, weft_join_handle *handle)
+void blocking_cancel_queued(task *t)
+{
+    (void)task_transition_to_running(t);
+    blocking_drop(task_state_ptr(t));
+    task_complete(t, true);
+}
+
+int weft_spawn_blocking_ex(weft_runtime *rt, weft_blocking_fn fn, void *arg,
+                           weft_blocking_drop_fn arg_drop, weft_join_handle *handle)
 {
     if (handle) handle->task = NULL;
-    if (!rt || !fn) return err_fail(-EINVAL, "weft_spawn_blocking: NULL runtime or function");
-    if (atomic_load_explicit(&rt->shutdown, memory_order_acquire))
+    if (!rt || !fn) {
+        if (arg_drop) arg_drop(arg);
+        return err_fail(-EINVAL, "weft_spawn_blocking: NULL runtime or function");
+    }
+    if (atomic_load_explicit(&rt->shutdown, memory_order_acquire)) {
+        if (arg_drop) arg_drop(arg);
         return err_fail(-ESHUTDOWN, "weft_spawn_blocking: the runtime is shutting down");
-    blocking_state st = {fn, arg};
+    }
+    blocking_state st = {fn, arg, arg_drop};
     task *t;
     int rc = task_new(rt, &blocking_type, &st, handle ? TASK_JOIN_INTEREST : 0, handle ? 2 : 1,
                       "weft_spawn_blocking", &t);
-    if (rc < 0) return rc;
+    if (rc < 0) {
+        if (arg_drop) arg_drop(arg);
+        return rc;
+    }
     t->is_blocking = 1;
     if (handle) handle->task = t;
     rc = blocking_pool_submit(rt->blocking, t);
     if (rc < 0) {
         if (handle) handle->task = NULL;
+        blocking_drop(task_state_ptr(t));
         rt_task_free(t);
         return err_fail(rc, "weft_spawn_blocking: cannot start a pool thread: %s", strerror(-rc));
     }
     return 0;
+}
+
+int weft_spawn_blocking(weft_runtime *rt, weft_blocking_fn fn, void *arg, weft_join_handle *handle)
+{
+    return weft_spawn_blocking_ex(rt, fn, arg, NULL, handle);
 }
 
 /* ---- block_on ----------------------------------------------------------------------- */

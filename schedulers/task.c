@@ -409,6 +409,8 @@ int weft_join_abort(weft_join_handle *h)
     for (;;) {
         if (cur & TASK_COMPLETE)
             return (cur & TASK_CANCELLED) ? 0 : err_fail(-EALREADY, "weft_join_abort: the task already completed");
+        if ((cur & TASK_RUNNING) && t->is_blocking) /* a pool thread is inside fn */
+            return err_fail(-EBUSY, "weft_join_abort: the blocking job is running and cannot be stopped");
         if (cur & TASK_CANCELLED) return 0;
         uint64_t next = cur | TASK_CANCELLED;
         bool schedule = false;
