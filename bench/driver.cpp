@@ -1370,6 +1370,14 @@ void record_context()
                 "google-benchmark 1.7.1 (Debian; the library reports itself as a debug build)");
     add_context("weft_workload_defs", workload_defs_json().dump());
     add_context("weft_floor", kFloorDescription);
+    {
+        /* the scheduler counters every weft row carries, from the library's
+         * own table (levels marked ":max"), so the reports never re-list them */
+        std::vector<std::string> fields;
+        for (int i = 0; i < weft_stat_field_count; i++)
+            fields.push_back(std::string(weft_stat_fields[i].name) + (weft_stat_fields[i].is_max ? ":max" : ""));
+        add_context("weft_stat_fields", join(fields, ","));
+    }
     add_context("weft_seed", std::to_string(g_opt.seed));
     add_context("weft_warmup", "one untimed iteration per row per process, before its first repetition");
 }

@@ -349,6 +349,8 @@ for k in ("weft_cpu_vendor", "weft_cpu_family", "weft_cpu_model_id", "weft_cpu_s
 assert len(c["weft_cpu_flags_digest"]) == 16 or c["weft_cpu_flags_digest"] == "unknown"
 defs = json.loads(c["weft_workload_defs"])
 assert any(x["name"] == "spawn_many" for x in defs)
+stat = c["weft_stat_fields"].split(",")
+assert "polls" in stat and "steal_attempts" in stat and "queue_hwm:max" in stat, stat
 assert c["weft_seed"] == "42", c["weft_seed"]
 assert c["weft_launches"] == "1"
 names = {b["run_name"].split("/iterations")[0] for b in d["benchmarks"]}
