@@ -1666,7 +1666,7 @@ int run_coordinator(int argc, char **argv)
     std::string pdir = o.peers_dir;
     if (pdir.empty()) {
         std::string d = exe.substr(0, exe.rfind('/'));
-        pdir = d + "/../peers";
+        pdir = d + "/../../peers"; /* build/release/bench -> build/peers, where make peers puts them */
     }
     std::vector<peer_info> peers;
     std::vector<std::string> missing, ran_peers;
