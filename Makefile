@@ -14,7 +14,7 @@ BENCH_ARGS ?=
 CMAKE_FLAGS ?=
 
 DEB_PACKAGES := build-essential cmake pkg-config clang libhwloc-dev libjemalloc-dev \
-	libcmocka-dev libbenchmark-dev libbenchmark-tools libssl-dev python3 \
+	libcmocka-dev libcjson-dev libbenchmark-dev libbenchmark-tools libssl-dev python3 \
 	python3-matplotlib python3-scipy git
 
 .PHONY: all deps build test test-asan test-tsan bench bench-quick compare reproduce clean install
