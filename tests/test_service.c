@@ -286,7 +286,7 @@ static void run_tiny(const char *arrival)
         assert_true(r.timeouts == r.expected.ops[SVC_OP_SLEEP] - r.requests);
         assert_true(r.p50_us > 0 && r.p50_us <= r.p99_us && r.p99_us <= r.p999_us);
         assert_true(r.slo_fraction >= 0 && r.slo_fraction <= 1);
-        assert_true(r.compute_ratio >= 0.95 && r.compute_ratio <= 1.05);
+        assert_true(r.compute_ratio >= 0.95 && r.compute_ratio <= SCALE(1.05, 1.2));
         print_message("  %s %s: %llu requests, %.0f req/s, p50 %.0f us, p99 %.0f us, slo %.3f, "
                       "compute ratio %.4f, timeouts %llu\n",
                       arrival, name, (unsigned long long)r.requests, r.req_per_s, r.p50_us, r.p99_us,
@@ -336,7 +336,7 @@ static void test_stall_shows_in_intended_start_latency(void **state)
     const char *stalled =
         "{\"name\":\"stalled\",\"arrival\":{\"mode\":\"open\",\"rate_per_s\":2000,\"duration_s\":0.5},"
         "\"request\":[{\"op\":\"compute\",\"us\":{\"dist\":\"fixed\",\"value\":5}},"
-        "{\"op\":\"compute\",\"us\":{\"dist\":\"fixed\",\"value\":20000},\"probability\":0.004}],"
+        "{\"op\":\"compute\",\"us\":{\"dist\":\"fixed\",\"value\":30000},\"probability\":0.004}],"
         "\"slo\":{\"p99_ms\":2}}";
     svc_model *a = parse_ok(calm), *b = parse_ok(stalled);
     weft_runtime *rt = rt_new("ws", 1);
@@ -346,15 +346,16 @@ static void test_stall_shows_in_intended_start_latency(void **state)
     rc = svc_run(b, rt, 77, &rb);
     if (rc) fail_msg("stalled: %s", rb.error);
     uint64_t stalls = rb.expected.ops[SVC_OP_COMPUTE] - rb.requests;
-    print_message("  calm: p99 %.0f us (service p99 %.0f us); stalled (%llu stalls of 20 ms): p99 %.0f us, "
+    print_message("  calm: p99 %.0f us (service p99 %.0f us); stalled (%llu stalls of 30 ms): p99 %.0f us, "
                   "service p99 %.0f us, slo %.3f -> %.3f\n",
                   ra.p99_us, ra.service_p99_us, (unsigned long long)stalls, rb.p99_us, rb.service_p99_us,
                   ra.slo_fraction, rb.slo_fraction);
     assert_true(stalls >= 2);
-    assert_true(rb.p99_us > 10000);              /* the queue behind a 20 ms stall */
-    assert_true(rb.p99_us > 3 * ra.p99_us);
+    /* the queue behind a 30 ms stall: ~60 requests each, ~15 % of all
+     * (calm's own p99 is left unasserted: a loaded CI machine sets it) */
+    assert_true(rb.p99_us > 15000);
     assert_true(rb.service_p99_us * 4 < rb.p99_us); /* hidden if measured from the first poll */
-    assert_true(rb.slo_fraction < ra.slo_fraction);
+    assert_true(rb.slo_fraction < ra.slo_fraction - 0.05);
     weft_runtime_free(rt);
     svc_model_free(a);
     svc_model_free(b);
@@ -394,9 +395,9 @@ static void test_runner_overhead(void **state)
                  (double)(u1.ru_utime.tv_usec - u0.ru_utime.tv_usec + u1.ru_stime.tv_usec - u0.ru_stime.tv_usec) * 1e3;
     print_message("  zero-length service at 20000 req/s on ws/workers:1: %llu requests, %.0f req/s, "
                   "p50 %.1f us, p99 %.1f us, process CPU %.0f ns per request (runtime + runner + "
-                  "generator), generator late by at most %.1f us\n",
+                  "generator), of which the generator thread %.0f ns; generator late by at most %.1f us\n",
                   (unsigned long long)r.requests, r.req_per_s, r.p50_us, r.p99_us, cpu / (double)r.requests,
-                  (double)r.max_lateness_ns / 1e3);
+                  (double)r.generator_cpu_ns / (double)r.requests, (double)r.max_lateness_ns / 1e3);
     weft_runtime_free(rt);
     svc_model_free(m);
 }

@@ -184,11 +184,13 @@ typedef struct svc_result {
     svc_tally ran;           /* from the execution */
     uint64_t compute_measured_ns; /* CPU (long steps) + spun wall time (short steps) */
     uint64_t compute_cpu_ns; /* thread CPU time over compute steps >= SVC_CPU_MEASURE_NS */
+    uint64_t compute_slack_ns; /* the measurement's resolution: < one spin interval per step */
     double compute_ratio;    /* compute_measured_ns / expected.compute_ns (1 if both 0) */
     uint64_t timeouts;       /* sleeps cut off by their timeout */
     uint64_t spawn_errors;
     uint64_t step_errors;
     uint64_t max_lateness_ns; /* open: the generator's worst lateness past an intended start */
+    uint64_t generator_cpu_ns; /* open: the generator thread's CPU time (it is not a worker) */
     char error[512];         /* non-empty: a self-check failed (svc_run returned -EPROTO) */
 } svc_result;
 
