@@ -111,7 +111,7 @@ typedef struct svc_job {
 } svc_job;
 
 /* ---- CPU work ------------------------------------------------------------------- */
-static volatile uint64_t svc_sink;
+static _Atomic uint64_t svc_sink; /* the spin's result, so it cannot be removed */
 
 static uint64_t thread_cpu_ns(void)
 {
@@ -159,7 +159,7 @@ static void svc_compute(svc_ctx *x, uint64_t ns)
         /* the loop's resolution: the step overshoots by less than one interval */
         atomic_fetch_add_explicit(&x->compute_slack, last, RLX);
     }
-    svc_sink = v;
+    atomic_store_explicit(&svc_sink, v, RLX);
 }
 
 static void *svc_blocking_main(void *arg)
