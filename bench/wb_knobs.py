@@ -175,7 +175,7 @@ class Effect:
                 head, 100 * (self.ratio - 1), 100 * (self.lo - 1), 100 * (self.hi - 1), where)
         if self.lo is None:
             return "%s: no measurable effect on %s (no interval: %s)" % (head, where, self.method)
-        return "%s: no measurable effect on %s (within the run's resolution, +/-%.0f %%)" % (
+        return "%s: no measurable effect on %s (within the run's resolution, +/-%.1f %%)" % (
             head, where, 100 * self.resolution)
 
 

@@ -7,16 +7,21 @@ ranking (SLO attainment first, then throughput).
 
 Run with Debian's python3 (scipy). Prints 'N passed, N failed'.
 """
+import contextlib
+import io
+import json
 import math
 import os
 import random
 import sys
+import tempfile
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "bench"))
 
 import wb_knobs as wk  # noqa: E402
+import advise  # noqa: E402
 
 WORKLOADS = {"spawn_many": ("spawn", 800.0), "ping_pong": ("message", 300.0),
              "chain": ("message", 500.0), "fib": ("fork-join", 50.0)}
@@ -142,6 +147,90 @@ def test_services():
                      "fifo/workers:1"], order
     assert out["gw"][0].slo_met and out["gw"][-1].error
     assert not out["cache"][0].slo_met
+
+
+def to_json(cells, services=(), path=None):
+    """Google Benchmark-shaped JSON (coordinator fields launch/order/process)
+    for the cells, ranked by time; services: [(name, sched, workers, knobs,
+    {launch: [(slo_fraction, req_per_s, p99_us)]})]."""
+    benches = []
+    order = 0
+    for c in cells:
+        suffix = "/knobs:" + wk.knobs_text(c.knobs) if c.knobs else ""
+        name = "%s/%s/workers:%d%s" % (c.workload, c.scheduler, c.workers, suffix)
+        for l, vals in sorted(c.values.items()):
+            for i, v in enumerate(vals):
+                order += 1
+                benches.append({"name": name + "/manual_time", "run_name": name + "/manual_time",
+                                "run_type": "iteration", "repetitions": len(vals), "repetition_index": i,
+                                "iterations": 1, "real_time": v, "cpu_time": v, "time_unit": "ns",
+                                "launch": l, "order": order, "process": l, "units": 1.0})
+    for svc, sched, workers, knobs, per in services:
+        suffix = "/knobs:" + wk.knobs_text(knobs) if knobs else ""
+        name = "service:%s/%s/workers:%d%s" % (svc, sched, workers, suffix)
+        for l, reps in sorted(per.items()):
+            for i, (f, rps, p99) in enumerate(reps):
+                order += 1
+                benches.append({"name": name + "/manual_time", "run_name": name + "/manual_time",
+                                "run_type": "iteration", "repetitions": len(reps), "repetition_index": i,
+                                "iterations": 1, "real_time": 1e9, "cpu_time": 1e9, "time_unit": "ns",
+                                "launch": l, "order": order, "process": l, "slo_fraction": f,
+                                "req_per_s": rps, "p99_us": p99, "slo_quantile": 0.99,
+                                "requests": 1000.0})
+    defs = [{"name": w, "kind": k, "metric": "time", "unit": "iteration"} for w, (k, _) in WORKLOADS.items()]
+    doc = {"context": {"weft_workload_defs": json.dumps(defs), "weft_launches": "6"}, "benchmarks": benches}
+    with open(path, "w") as f:
+        json.dump(doc, f)
+
+
+def run_advise(path):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = advise.main(["advise.py", path])
+    return rc, out.getvalue()
+
+
+def test_advise_on_fixture_json():
+    with tempfile.TemporaryDirectory() as d:
+        p = os.path.join(d, "sweep.json")
+        to_json(synth(lifo_helps_messages, 3), path=p)
+        rc, out = run_advise(p)
+        assert rc == 0, out
+        lines = out.strip().splitlines()
+        assert lines[-1] == "WEFT_KNOBS=scheduler=ws,workers=2,lifo_slot=0", lines[-1]
+        assert any(l.strip().startswith("lifo_slot=0 (vs 1): +20 %") and "on message" in l for l in lines), out
+        assert any(l.strip().startswith("steal_batch=1 (vs 0): no measurable effect") for l in lines), out
+        assert "### message" in out and "### all work" in out
+        p = os.path.join(d, "none.json")
+        to_json(synth(lambda k, kn: 1.0, 11), path=p)
+        rc, out = run_advise(p)
+        assert rc == 0
+        assert out.strip().splitlines()[-1] == "WEFT_KNOBS=scheduler=ws,workers=2", out
+        assert "lifo_slot=0 (vs 1): no measurable effect" in out, out
+
+
+def test_advise_services():
+    rnd = random.Random(5)
+
+    def launches(f, rps, p99):
+        return {l: [(f, rps * (1 + rnd.gauss(0, 0.01)), p99 * (1 + rnd.gauss(0, 0.01))) for _ in range(3)]
+                for l in range(5)}
+    svcs = [("gw", "ws", 2, (("lifo_slot", "1"),), launches(0.995, 3900, 5200)),
+            ("gw", "ws", 2, (("lifo_slot", "0"),), launches(0.9995, 3950, 3000)),
+            ("gw", "global", 2, (), launches(0.9995, 3700, 3100))]
+    with tempfile.TemporaryDirectory() as d:
+        p = os.path.join(d, "svc.json")
+        to_json([], svcs, path=p)
+        rc, out = run_advise(p)
+        assert rc == 0, out
+        assert "1. ws/workers:2/knobs:lifo_slot=0" in out, out
+        assert out.strip().splitlines()[-1] == "WEFT_KNOBS=scheduler=ws,workers=2,lifo_slot=0", out
+        with open(os.path.join(d, "empty.json"), "w") as f:
+            json.dump({"context": {}, "benchmarks": []}, f)
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            rc, out = run_advise(os.path.join(d, "empty.json"))
+        assert rc == 2 and "no weft rows" in err.getvalue(), err.getvalue()
 
 
 def main():
