@@ -10,14 +10,19 @@ BUILD ?= build
 # Debian's python3 has matplotlib and scipy; a pyenv python3 on PATH does not.
 PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo python3)
 PROFILE ?= standard
+# The peer runtimes measured beside weft (docs/bench-protocol.md); none: weft only.
+PEERS ?= tokio-mt,tokio-ct,async-std,go
+LAUNCHES ?= 3
+SEED ?= 1
 BENCH_ARGS ?=
 CMAKE_FLAGS ?=
 
 DEB_PACKAGES := build-essential cmake pkg-config clang libhwloc-dev libjemalloc-dev \
 	libcmocka-dev libcjson-dev libbenchmark-dev libbenchmark-tools libssl-dev python3 \
-	python3-matplotlib python3-scipy git
+	python3-matplotlib python3-scipy git nlohmann-json3-dev \
+	cargo rustc librust-tokio-dev librust-async-std-dev librust-sha1-dev golang-go
 
-.PHONY: all deps build test test-asan test-tsan bench bench-quick compare reproduce clean install
+.PHONY: all deps build peers test test-asan test-tsan bench bench-quick compare reproduce clean install
 
 all: build
 
@@ -54,12 +59,30 @@ test-tsan: deps
 	cd $(BUILD)/tsan-$(notdir $(CC)) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  ctest --output-on-failure -j $(JOBS)
 
-# The main job: release build, the standard profile of every workload on every
-# scheduler, then the report under results/.
-bench: build
+# The peer programs (bench/peers/*/build.sh OUTDIR) into $(BUILD)/peers. A
+# build.sh that exits 3 has no toolchain here: that peer is left out with one
+# line (weft-bench then records it in weft_peers_missing); any other failure
+# stops make.
+peers:
+	@mkdir -p $(BUILD)/peers
+	@for lang in rust go; do \
+	  script=bench/peers/$$lang/build.sh; \
+	  if [ ! -f $$script ]; then echo "weft: peers: $$script is not in this tree: the $$lang peers are left out"; continue; fi; \
+	  bash $$script $(BUILD)/peers; rc=$$?; \
+	  if [ $$rc -eq 3 ]; then echo "weft: peers: no $$lang toolchain: the $$lang peers are left out"; \
+	  elif [ $$rc -ne 0 ]; then echo "weft: peers: $$script failed (exit $$rc)"; exit $$rc; fi; \
+	done
+
+# The main job: release build, the peers, every workload on every scheduler and
+# peer runtime in $(LAUNCHES) launch rounds of separate processes (the
+# coordinator of docs/bench-protocol.md), then the report under results/.
+bench: build $(if $(filter none,$(PEERS)),,peers)
 	@mkdir -p $(BUILD)/bench-out
-	$(BUILD)/release/bench/weft-bench --profile=$(PROFILE) \
-	  --benchmark_out=$(BUILD)/bench-out/weft-bench.json --benchmark_out_format=json $(BENCH_ARGS)
+	@t0=$$(date +%s); \
+	$(BUILD)/release/bench/weft-bench --profile=$(PROFILE) --launches=$(LAUNCHES) --seed=$(SEED) \
+	  --peers=$(PEERS) --peers-dir=$(BUILD)/peers \
+	  --benchmark_out=$(BUILD)/bench-out/weft-bench.json $(BENCH_ARGS) || exit $$?; \
+	echo "weft: make bench: measured in $$(( $$(date +%s) - t0 )) s (weft-bench, peers included)"
 	$(PYTHON) bench/report.py --out-root results $(BUILD)/bench-out/weft-bench.json
 
 bench-quick:

@@ -33,10 +33,20 @@
  * * Fixed iteration counts. Google Benchmark fixes Iterations() at
  *   registration, and an adaptive count (the library's default) makes the
  *   length of a run unpredictable and the rows of different schedulers run
- *   different amounts of work. So kIterations below is a static table per
- *   workload and profile, sized on the 2-vCPU reference machine (see the
- *   table's comment for the measurements). A workload missing from the
- *   table runs 1 iteration per repetition.
+ *   different amounts of work. So each workload's definition (workloads/,
+ *   field iterations) gives the count per profile, with its parameters, unit,
+ *   kind of work and ranking metric; the driver checks the registry at
+ *   start-up (a missing field stops it) and exports all of it as the context
+ *   key weft_workload_defs.
+ * * Separate launches (issue 10): with --launches=L (or --peers) weft-bench is
+ *   the coordinator of docs/bench-protocol.md. It runs every row in L launch
+ *   rounds of child processes (one weft-bench --child per workload, one peer
+ *   program per peer runtime and worker count), in orders shuffled from
+ *   --seed, times a calibration loop and the core-to-core round trip before
+ *   each child, reads steal time and load around it, and merges the
+ *   children's JSON into one file. A child runs one untimed warm-up
+ *   iteration per row, then its repetitions interleaved: repetition r runs
+ *   every row once in an order shuffled from (seed, launch, r).
  * * Repetitions from the profile (quick 3, standard 9, full 15: with 9 a
  *   two-sided Mann-Whitney U test can reach p < 0.05 comfortably; below 4
  *   it never can) unless --benchmark_repetitions is given; always
@@ -65,7 +75,12 @@
  *   verification, sequential reference counts) would be timed.
  */
 #include <benchmark/benchmark.h>
+#include <nlohmann/json.hpp>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -77,7 +92,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
+#include <random>
+#include <sstream>
 #include <regex>
 #include <set>
 #include <string>
@@ -88,7 +106,9 @@
 #include "bench/env.h"
 #include "common/topology.h"
 #include "weft/runtime.h"
-#include "weft/workload.h"
+#include "workloads/workload.h"
+
+using json = nlohmann::ordered_json;
 
 namespace {
 
@@ -96,52 +116,11 @@ namespace {
 
 const int kProfileRepetitions[3] = {3, 9, 15}; /* quick, standard, full */
 
-/*
- * Iterations per repetition, per workload and profile {quick, standard,
- * full}. Goal: one repetition of a micro-workload takes about 20-50 ms in
- * `standard` on the 2-vCPU reference machine, a few ms in `quick` (the
- * tests), and a workload whose single iteration is already long (> ~20 ms)
- * runs 1 iteration per repetition. The comments give the time of one
- * standard iteration measured there (Release, jemalloc, all four schedulers,
- * 1 and 2 workers, a shared machine: the range is over the seven rows). A
- * workload not listed runs 1 iteration; a --param that resizes a workload
- * does not change its count.
- *
- * Measured whole standard run on that machine (112 rows x 9 repetitions):
- * 338 s wall. The sizes of WORKLOADS.md are kept although four workloads
- * take most of it and cannot be made shorter here without changing the
- * workload: uts T1+T3 (~4.1 M nodes each) 126 s, fib(30) join+spawn2 78 s,
- * interval_jitter (L = 1 s by design) 63 s, tcp_echo 27 s; the other ten
- * together ~45 s. With the machine busier (load ~5), one repetition of
- * every row took 63 s, i.e. ~9.5 minutes for the 9.
- */
-struct iteration_plan {
-    const char *workload;
-    int iterations[3];
-};
-const iteration_plan kIterations[] = {
-    {"spawn_many", {20, 30, 5}},       /* 10 000 tasks: 0.65-1.5 ms */
-    {"yield_many", {5, 4, 4}},         /* 200 x 1 000 yields: 3.8-11 ms */
-    {"ping_pong", {20, 100, 10}},      /* 1 000 round trips: 0.19-1.0 ms */
-    {"chained_spawn", {50, 300, 40}},  /* depth 1 000: 0.04-0.38 ms */
-    {"spawn_remote", {1, 1, 1}},       /* 100 000 tasks: 25-96 ms */
-    {"fanout_skew", {1, 1, 1}},        /* 10 000 x 5 us: 108-192 ms */
-    {"fib", {1, 1, 1}},                /* fib(30), 2.7 M calls: 0.74-1.7 s */
-    {"uts", {1, 1, 1}},                /* T1, T3: 1.0-5.6 s */
-    {"timer_storm", {1, 1, 1}},        /* 100 000 timers over D = 50 ms */
-    {"timeout_cancel", {1, 1, 1}},     /* 1 000 000 arm+cancel */
-    {"interval_jitter", {1, 1, 1}},    /* 16 intervals for L = 1 s */
-    {"tcp_echo", {1, 1, 1}},           /* 64 connections x 1 000 requests */
-    {"tcp_stream", {1, 1, 1}},         /* 256 MiB each way */
-    {"blocking_mix", {1, 1, 1}},       /* 1 000 x 1 ms sleeps beside 64 x 10 ms jobs */
-};
+/* Repetitions of one child process of the coordinator (--launches): a few
+ * per launch, the launches give the rest (standard: 3 launches x 3). */
+const int kLaunchRepetitions[3] = {2, 3, 5};
 
-int iterations_for(const char *workload, weft_profile p)
-{
-    for (const iteration_plan &ip : kIterations)
-        if (strcmp(ip.workload, workload) == 0) return ip.iterations[p];
-    return 1;
-}
+int iterations_for(const weft_workload *w, weft_profile p) { return w->iterations[p]; }
 
 /* ---- errors -------------------------------------------------------------------- */
 
@@ -204,6 +183,19 @@ struct options {
     std::string format = "console", color = "auto";
     bool tabular = false;
     bool c2c = true; /* WEFT_BENCH_C2C: record c2c_rt_ns on every repetition */
+    /* the coordinator and its children (docs/bench-protocol.md) */
+    int launches = 0;           /* --launches, 0: not given */
+    bool seed_set = false;
+    uint64_t seed = 1;          /* --seed */
+    bool peers_set = false;
+    std::vector<std::string> peers; /* --peers (empty with "none") */
+    std::string peers_dir;      /* --peers-dir */
+    bool child = false;         /* --child: one process of the coordinator's plan */
+    int launch = 0;             /* --launch, in a child */
+    std::string out;            /* --benchmark_out */
+    bool out_given = false;
+    std::string filter;         /* --benchmark_filter */
+    bool list_json = false;     /* --list=json */
 };
 
 bool truthy_flag(const std::string &v) /* as Google Benchmark's IsTruthyFlagValue */
@@ -258,10 +250,16 @@ std::vector<char *> parse_args(int argc, char **argv, options *o)
                 usage_error("--profile: %s", weft_last_error());
             o->profile_name = v;
         } else if (value_of("--schedulers", &v)) {
+            if (v.empty())
+                usage_error("--schedulers: empty; give a comma list of schedulers, e.g. --schedulers=ws,fifo");
             o->schedulers = split_list("--schedulers", v);
         } else if (value_of("--workloads", &v)) {
+            if (v.empty())
+                usage_error("--workloads: empty; give a comma list of workloads, e.g. --workloads=spawn_many");
             o->workloads = split_list("--workloads", v);
         } else if (value_of("--workers", &v)) {
+            if (v.empty())
+                usage_error("--workers: empty; give a comma list of worker counts, e.g. --workers=1,2");
             o->workers_arg = v;
         } else if (value_of("--topology", &v)) {
             o->topology_set = true;
@@ -276,6 +274,40 @@ std::vector<char *> parse_args(int argc, char **argv, options *o)
             o->knobs.emplace_back(v.substr(0, eq), v.substr(eq + 1));
         } else if (value_of("--param", &v)) {
             o->params.push_back(v);
+        } else if (value_of("--launches", &v)) {
+            char *end;
+            errno = 0;
+            long n = strtol(v.c_str(), &end, 10);
+            if (errno || v.empty() || *end || n < 1 || n > 1000)
+                usage_error("--launches=%s: give the number of launch rounds, 1..1000", v.c_str());
+            o->launches = (int)n;
+        } else if (value_of("--seed", &v)) {
+            char *end;
+            errno = 0;
+            unsigned long long n = strtoull(v.c_str(), &end, 10);
+            if (errno || v.empty() || *end || v[0] == '-')
+                usage_error("--seed=%s: give a non-negative integer", v.c_str());
+            o->seed = n;
+            o->seed_set = true;
+        } else if (value_of("--launch", &v)) {
+            char *end;
+            errno = 0;
+            long n = strtol(v.c_str(), &end, 10);
+            if (errno || v.empty() || *end || n < 0 || n > 1000000)
+                usage_error("--launch=%s: give the launch index, an integer >= 0", v.c_str());
+            o->launch = (int)n;
+        } else if (value_of("--peers", &v)) {
+            o->peers_set = true;
+            o->peers.clear();
+            if (v != "none") o->peers = split_list("--peers", v);
+        } else if (value_of("--peers-dir", &v)) {
+            if (v.empty()) usage_error("--peers-dir: give a directory");
+            o->peers_dir = v;
+        } else if (a == "--child") {
+            o->child = true;
+        } else if (a == "--list=json") {
+            o->list = true;
+            o->list_json = true;
         } else if (a == "--list") {
             o->list = true;
         } else if (a == "--help" || a == "-h") {
@@ -296,9 +328,19 @@ std::vector<char *> parse_args(int argc, char **argv, options *o)
             };
             if (gb("--benchmark_repetitions", &v)) {
                 char *end;
+                errno = 0;
                 long n = strtol(v.c_str(), &end, 10);
-                if (!v.empty() && !*end && n >= 1 && n <= 1000000) o->user_repetitions = (int)n;
-                /* otherwise Google Benchmark rejects it below */
+                /* Google Benchmark itself takes 0 and -1 for "the default" */
+                if (errno || v.empty() || *end || n < 1 || n > 1000000)
+                    usage_error("--benchmark_repetitions=%s: give a number of repetitions, 1..1000000",
+                                v.c_str());
+                o->user_repetitions = (int)n;
+            } else if (gb("--benchmark_out", &v)) {
+                if (v.empty()) usage_error("--benchmark_out: give a file name");
+                o->out = v;
+                o->out_given = true;
+            } else if (gb("--benchmark_filter", &v)) {
+                o->filter = v;
             } else if (gb("--benchmark_report_aggregates_only", &v) ||
                        gb("--benchmark_display_aggregates_only", &v)) {
                 o->user_aggregates_flag = true;
@@ -335,7 +377,19 @@ void print_help()
         "  --pin=none|compact|scatter     pinning of the workers                    [none]\n"
         "  --knob NAME=VALUE              a scheduler knob (repeatable; see --list)\n"
         "  --param WORKLOAD.NAME=VALUE    a workload parameter (repeatable; see --list)\n"
-        "  --list                         print workloads, parameters, schedulers, knobs\n"
+        "  --list                         print workloads (their whole definitions), schedulers, knobs\n"
+        "  --list=json                    the workload definitions as JSON (weft_workload_defs)\n"
+        "\n"
+        "Separate launches and peer runtimes (docs/bench-protocol.md):\n"
+        "  --launches=L                   run every row in L launch rounds of separate processes,\n"
+        "                                 in orders shuffled from --seed; merge into --benchmark_out\n"
+        "  --seed=S                       the seed of those orders (recorded)              [1]\n"
+        "  --peers=tokio-mt,tokio-ct,async-std,go|none\n"
+        "                                 peer runtimes measured beside weft (implies the\n"
+        "                                 coordinator; a peer not built is left out)      [none]\n"
+        "  --peers-dir=DIR                where the peer programs are     [BINDIR/../../peers]\n"
+        "  The pseudo-workload 'floor' (in the default selection) is the project's floor row\n"
+        "  floor/native/workers:1[/yield]: the task loop without a runtime.\n"
         "  --help                         this text, then Google Benchmark's flags\n"
         "\n"
         "Useful Google Benchmark flags: --benchmark_filter=REGEX,\n"
@@ -359,6 +413,8 @@ void print_help()
 
 struct row {
     std::string name;
+    std::string workload;   /* wl->name, or "floor" */
+    std::string floor;      /* "" for a workload row; "spawn" or "yield": the floor row */
     const weft_workload *wl;
     std::string variant; /* "" when the workload has none */
     std::string scheduler;
@@ -382,11 +438,25 @@ std::vector<int> g_workers;
 std::set<std::string> g_single_worker; /* schedulers that take exactly one worker */
 int g_repetitions;
 std::string g_topology_label = "real", g_topology_xml = "", g_numa_nodes = "1";
+bool g_floor = false;              /* the floor rows are selected */
+std::vector<std::string> g_floor_variants; /* "spawn", "yield" */
+std::vector<std::string> g_workload_specs; /* as given or all, with floor; for the children */
+
+/* The floor (issue 11): what a task costs with no runtime at all. */
+const char *const kFloorDescription =
+    "the task loop without a runtime: allocate a 64-byte task, link it into a FIFO, pop it, call it "
+    "through a pointer, free it (spawn_many's n per iteration); variant yield: one call per yield "
+    "through a ring buffer of yield_many's tasks x yields. One thread, no synchronisation, the "
+    "driver's allocator";
 
 /* Validates every option and builds g_rows. Exits 2 on a bad value. */
 void resolve_options()
 {
     options &o = g_opt;
+    /* A child of the coordinator leaves the round trip to the coordinator,
+     * which measures it before every process (the launches array): on a
+     * loaded two-core machine each measurement can take seconds. */
+    if (o.child) o.c2c = false;
     if (const char *v = getenv("WEFT_BENCH_C2C")) o.c2c = truthy_flag(v);
 
     /* schedulers */
@@ -483,10 +553,25 @@ void resolve_options()
 
     /* workloads, with an optional /VARIANT */
     std::vector<std::string> wls = o.workloads;
-    if (wls.empty()) wls = workload_names();
+    if (wls.empty()) {
+        wls = workload_names();
+        wls.insert(wls.begin(), "floor");
+    }
+    g_workload_specs = wls;
     for (const std::string &spec_w : wls) {
         size_t slash = spec_w.find('/');
         std::string name = spec_w.substr(0, slash);
+        if (name == "floor") {
+            g_floor = true;
+            std::string v = slash == std::string::npos ? "" : spec_w.substr(slash + 1);
+            if (v != "" && v != "spawn" && v != "yield")
+                usage_error("--workloads: floor has the variants spawn and yield (got '%s')", spec_w.c_str());
+            for (const char *fv : {"spawn", "yield"})
+                if ((v.empty() || v == fv) &&
+                    std::find(g_floor_variants.begin(), g_floor_variants.end(), fv) == g_floor_variants.end())
+                    g_floor_variants.push_back(fv);
+            continue;
+        }
         const weft_workload *w = weft_workload_find(name.c_str());
         if (!w) usage_error("--workloads: %s", weft_last_error());
         std::vector<std::string> all_v;
@@ -543,9 +628,57 @@ void resolve_options()
                     wname.c_str());
     }
 
-    g_repetitions = o.user_repetitions ? o.user_repetitions : kProfileRepetitions[o.profile];
+    g_repetitions = o.user_repetitions ? o.user_repetitions
+                    : (o.child || o.launches > 1 || o.peers_set) ? kLaunchRepetitions[o.profile]
+                                                                 : kProfileRepetitions[o.profile];
 
-    /* rows: workload, variant, scheduler, workers */
+    /* --benchmark_filter: Google Benchmark takes an extended regex and, when
+     * it does not compile, runs nothing and exits 0 */
+    if (!o.filter.empty()) {
+        std::string f = o.filter[0] == '-' ? o.filter.substr(1) : o.filter;
+        try {
+            std::regex re(f, std::regex::extended);
+        } catch (const std::regex_error &e) {
+            usage_error("--benchmark_filter=%s: not an extended regular expression (%s)", o.filter.c_str(),
+                        e.what());
+        }
+    }
+    /* --benchmark_out: its directory must exist, before anything runs */
+    if (o.out_given) {
+        size_t sl = o.out.rfind('/');
+        std::string dir = sl == std::string::npos ? "." : sl == 0 ? "/" : o.out.substr(0, sl);
+        struct stat sb;
+        if (stat(dir.c_str(), &sb) != 0 || !S_ISDIR(sb.st_mode))
+            usage_error("--benchmark_out=%s: the directory %s does not exist", o.out.c_str(), dir.c_str());
+        if (access(dir.c_str(), W_OK) != 0)
+            usage_error("--benchmark_out=%s: the directory %s is not writable", o.out.c_str(), dir.c_str());
+    }
+
+    /* rows: the floor first, then workload, variant, scheduler, workers */
+    for (const std::string &fv : g_floor_variants) {
+        row r;
+        r.name = std::string("floor/native/workers:1") + (fv == "yield" ? "/yield" : "");
+        r.workload = "floor";
+        r.floor = fv;
+        r.wl = nullptr;
+        r.variant = fv == "yield" ? "yield" : "";
+        r.scheduler = "native";
+        r.workers = 1;
+        /* the same work as the rows it is the floor of */
+        const weft_workload *base = weft_workload_find(fv == "yield" ? "yield_many" : "spawn_many");
+        r.params.assign((size_t)WEFT_WL_MAX_PARAMS, 0);
+        weft_workload_defaults(base, o.profile, r.params.data());
+        for (const selection &sel : g_selected)
+            if (sel.wl == base) r.params = sel.params;
+        for (const std::string &p : o.params)
+            if (p.compare(0, strlen(base->name) + 1, std::string(base->name) + ".") == 0) {
+                size_t eq = p.find('=');
+                std::string pname = p.substr(strlen(base->name) + 1, eq - strlen(base->name) - 1);
+                weft_workload_set_param(base, r.params.data(), pname.c_str(), p.substr(eq + 1).c_str());
+            }
+        r.iterations = iterations_for(base, o.profile);
+        g_rows.push_back(r);
+    }
     for (const selection &sel : g_selected)
         for (const std::string &v : sel.variants)
             for (const std::string &s : g_schedulers) {
@@ -555,11 +688,12 @@ void resolve_options()
                     r.name = std::string(sel.wl->name) + "/" + s + "/workers:" + std::to_string(w) +
                              (v.empty() ? "" : "/" + v);
                     r.wl = sel.wl;
+                    r.workload = sel.wl->name;
                     r.variant = v;
                     r.scheduler = s;
                     r.workers = w;
                     r.params = sel.params;
-                    r.iterations = iterations_for(sel.wl->name, o.profile);
+                    r.iterations = iterations_for(sel.wl, o.profile);
                     g_rows.push_back(r);
                 }
             }
@@ -587,9 +721,12 @@ void print_list()
             printf("; full runs all)\n");
         }
         printf("      iterations per repetition: quick %d, standard %d, full %d\n",
-               iterations_for(w->name, WEFT_PROFILE_QUICK), iterations_for(w->name, WEFT_PROFILE_STANDARD),
-               iterations_for(w->name, WEFT_PROFILE_FULL));
+               iterations_for(w, WEFT_PROFILE_QUICK), iterations_for(w, WEFT_PROFILE_STANDARD),
+               iterations_for(w, WEFT_PROFILE_FULL));
+        printf("      ranked by: %s, %s is better\n", w->rank_metric, w->rank_better);
+        if (w->standard_trim && *w->standard_trim) printf("      standard profile: %s\n", w->standard_trim);
     }
+    printf("  floor  [floor; unit: task / yield]\n      %s\n", kFloorDescription);
     printf("\nSchedulers:\n");
     for (int i = 0; weft_scheduler_name(i); i++) {
         const char *d = weft_scheduler_describe(i);
@@ -617,8 +754,9 @@ void print_list()
         if (sp == std::string::npos) break;
         start = sp + 1;
     }
-    printf("\nProfiles: quick (%d repetitions), standard (%d), full (%d)\n", kProfileRepetitions[0],
-           kProfileRepetitions[1], kProfileRepetitions[2]);
+    printf("\nProfiles: quick (%d repetitions), standard (%d), full (%d); per launch with --launches: "
+           "%d / %d / %d\n", kProfileRepetitions[0], kProfileRepetitions[1], kProfileRepetitions[2],
+           kLaunchRepetitions[0], kLaunchRepetitions[1], kLaunchRepetitions[2]);
 }
 
 /* "budget=128 lifo_slot=1 ...": the base configuration's knobs, without the
@@ -751,12 +889,12 @@ void progress_init()
                                (g_opt.user_repetitions ? "" : "/repeats:" + std::to_string(g_repetitions)) +
                                "/manual_time";
             if (std::regex_search(full, re) != negative) g_progress.order.push_back(r.name);
-            g_progress.workload_of[r.name] = r.wl->name;
+            g_progress.workload_of[r.name] = r.workload;
         }
         g_progress.known = true;
     } catch (const std::regex_error &) {
         g_progress.known = false;
-        for (const row &r : g_rows) g_progress.workload_of[r.name] = r.wl->name;
+        for (const row &r : g_rows) g_progress.workload_of[r.name] = r.workload;
     }
 }
 
@@ -842,6 +980,194 @@ bool reserved_counter(const std::string &n)
     return false;
 }
 
+/* ---- the floor: the task loop with no runtime -------------------------------------- */
+
+struct floor_task {
+    floor_task *next;
+    void (*fn)(floor_task *, uint64_t *);
+    uint64_t left; /* yields still to make (the yield floor) */
+    char pad[64 - 2 * sizeof(void *) - sizeof(uint64_t)];
+};
+static_assert(sizeof(floor_task) == 64, "the floor's task is 64 bytes");
+
+__attribute__((noinline)) void floor_call(floor_task *t, uint64_t *ran)
+{
+    (void)t;
+    ++*ran;
+}
+
+__attribute__((noinline)) void floor_yield(floor_task *t, uint64_t *ran)
+{
+    ++*ran;
+    t->left--;
+}
+
+/* One iteration of the floor row; the same self-check rules as a workload:
+ * every task (every yield) ran exactly once. */
+int floor_run(const row &r, weft_wl_result *out)
+{
+    memset(out, 0, sizeof *out);
+    void (*volatile call)(floor_task *, uint64_t *) = r.floor == "yield" ? floor_yield : floor_call;
+    uint64_t ran = 0;
+    bool drop = weft_workload_fault_injection();
+    if (r.floor == "spawn") {
+        uint64_t n = (uint64_t)r.params[0];
+        auto t0 = std::chrono::steady_clock::now();
+        floor_task *head = nullptr, **tail = &head;
+        for (uint64_t i = 0; i < n; i++) {
+            floor_task *t = (floor_task *)malloc(sizeof(floor_task));
+            if (!t) return -ENOMEM;
+            t->fn = call;
+            t->next = nullptr;
+            *tail = t;
+            tail = &t->next;
+        }
+        while (head) {
+            floor_task *t = head;
+            head = t->next;
+            if (!(drop && !head)) t->fn(t, &ran);
+            free(t);
+        }
+        auto t1 = std::chrono::steady_clock::now();
+        out->elapsed_ns = (uint64_t)std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
+        out->units = (double)n;
+        out->unit_name = "task";
+        out->nchecks = 1;
+        out->checks[0].name = "tasks_ran";
+        out->checks[0].value = (double)ran;
+        if (ran != n)
+            snprintf(out->error, sizeof out->error, "tasks that ran: expected %llu, got %llu",
+                     (unsigned long long)n, (unsigned long long)ran);
+    } else {
+        uint64_t tasks = (uint64_t)r.params[0], yields = (uint64_t)r.params[1];
+        std::vector<floor_task *> all(tasks), ring(tasks + 1);
+        for (uint64_t i = 0; i < tasks; i++) {
+            all[i] = ring[i] = (floor_task *)malloc(sizeof(floor_task));
+            if (!ring[i]) {
+                for (uint64_t k = 0; k < i; k++) free(all[k]);
+                return -ENOMEM;
+            }
+            ring[i]->fn = call;
+            ring[i]->left = yields;
+        }
+        size_t cap = ring.size(), head = 0, tail = tasks;
+        auto t0 = std::chrono::steady_clock::now();
+        while (head != tail) {
+            floor_task *t = ring[head];
+            head = head + 1 == cap ? 0 : head + 1;
+            if (t->left == 0) continue; /* done: leaves the ring */
+            t->fn(t, &ran);
+            ring[tail] = t;
+            tail = tail + 1 == cap ? 0 : tail + 1;
+        }
+        auto t1 = std::chrono::steady_clock::now();
+        for (floor_task *t : all) free(t); /* the ring's slots were reused */
+        if (drop && ran) ran--;
+        out->elapsed_ns = (uint64_t)std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count();
+        out->units = (double)(tasks * yields);
+        out->unit_name = "yield";
+        out->nchecks = 1;
+        out->checks[0].name = "yields";
+        out->checks[0].value = (double)ran;
+        if (ran != tasks * yields)
+            snprintf(out->error, sizeof out->error, "yields: expected %llu, got %llu",
+                     (unsigned long long)(tasks * yields), (unsigned long long)ran);
+    }
+    return out->error[0] ? -EPROTO : 0;
+}
+
+/* ---- one repetition of one row (both the Google Benchmark path and the child) ---- */
+
+/* What the iterations of one repetition add up to. */
+struct rep_accum {
+    double units = 0, elapsed_ns = 0, p50 = 0, p99 = 0, p999 = 0;
+    int nlat = 0, iterations = 0;
+    std::vector<std::pair<std::string, double>> checks; /* in the workload's order */
+    const char *unit_name = nullptr;
+};
+
+/* One iteration of r into acc: true, or false and the error message (the
+ * runtime is then dropped: it may hold the failed iteration's tasks). */
+bool run_iteration(const row &r, weft_runtime *rt, rep_accum *acc, std::string *err, uint64_t *elapsed)
+{
+    weft_wl_result res;
+    memset(&res, 0, sizeof res);
+    g_watchdog.begin(&r);
+    int rc = r.floor.empty()
+                 ? weft_workload_run(r.wl, rt, r.params.data(), r.variant.empty() ? nullptr : r.variant.c_str(), &res)
+                 : floor_run(r, &res);
+    g_watchdog.end();
+    if (rc != 0) {
+        std::string msg = res.error[0] ? res.error : weft_last_error();
+        if (msg.empty()) msg = strerror(rc < 0 ? -rc : rc);
+        *err = r.name + ": " + msg;
+        if (rt) g_cache.drop();
+        return false;
+    }
+    *elapsed = res.elapsed_ns;
+    if (!acc) return true; /* the warm-up: not recorded */
+    acc->iterations++;
+    acc->units += res.units;
+    acc->elapsed_ns += (double)res.elapsed_ns;
+    if (res.unit_name) acc->unit_name = res.unit_name;
+    if (res.has_latency) {
+        acc->p50 += res.p50_us;
+        acc->p99 += res.p99_us;
+        acc->p999 += res.p999_us;
+        acc->nlat++;
+    }
+    for (int i = 0; i < res.nchecks && i < WEFT_WL_MAX_CHECKS; i++) {
+        if (!res.checks[i].name) continue;
+        std::string n = res.checks[i].name;
+        if (reserved_counter(n)) n = "check_" + n;
+        auto it = std::find_if(acc->checks.begin(), acc->checks.end(),
+                               [&](const std::pair<std::string, double> &c) { return c.first == n; });
+        if (it == acc->checks.end())
+            acc->checks.emplace_back(n, res.checks[i].value);
+        else
+            it->second += res.checks[i].value;
+    }
+    return true;
+}
+
+/* The counters of one repetition, per iteration (levels as they are). */
+std::vector<std::pair<std::string, double>> rep_counters(const rep_accum &acc, weft_runtime *rt, double c2c)
+{
+    std::vector<std::pair<std::string, double>> c;
+    double it = acc.iterations > 0 ? acc.iterations : 1;
+    c.emplace_back("units", acc.units / it);
+    if (acc.units > 0) c.emplace_back("ns_per_unit", acc.elapsed_ns / acc.units);
+    if (acc.nlat > 0) {
+        c.emplace_back("p50_us", acc.p50 / acc.nlat);
+        c.emplace_back("p99_us", acc.p99 / acc.nlat);
+        c.emplace_back("p999_us", acc.p999 / acc.nlat);
+    }
+    for (auto &ch : acc.checks) c.emplace_back(ch.first, ch.second / it);
+    if (c2c > 0) c.emplace_back("c2c_rt_ns", c2c);
+    if (rt) {
+        weft_worker_stats total;
+        weft_runtime_stats(rt, nullptr, 0, &total);
+        for (int i = 0; i < weft_stat_field_count; i++) {
+            const weft_stat_field &sf = weft_stat_fields[i];
+            uint64_t v;
+            memcpy(&v, (const char *)&total + sf.offset, sizeof v);
+            c.emplace_back(sf.name, sf.is_max ? (double)v : (double)v / it);
+        }
+    }
+    return c;
+}
+
+/* The warm-up iteration of each row, once per process, before its first
+ * repetition: untimed, unrecorded, but checked like any other. */
+std::set<std::string> g_warmed;
+
+bool warm_up(const row &r, weft_runtime *rt, std::string *err)
+{
+    if (!g_warmed.insert(r.name).second) return true;
+    uint64_t ns;
+    return run_iteration(r, rt, nullptr, err, &ns);
+}
+
 void run_row(benchmark::State &st, const row &r)
 {
     g_progress.row_starts(r);
@@ -851,88 +1177,45 @@ void run_row(benchmark::State &st, const row &r)
         return;
     }
     std::string err;
-    weft_runtime *rt = runtime_for(r, &err);
-    if (!rt) {
+    weft_runtime *rt = nullptr;
+    if (r.floor.empty()) {
+        rt = runtime_for(r, &err);
+        if (!rt) {
+            fail_row(st, r, err);
+            return;
+        }
+    }
+    if (!warm_up(r, rt, &err)) {
         fail_row(st, r, err);
         return;
     }
-    const char *variant = r.variant.empty() ? nullptr : r.variant.c_str();
-    double units = 0, elapsed_ns = 0, p50 = 0, p99 = 0, p999 = 0;
-    int nlat = 0;
-    std::vector<std::pair<std::string, double>> checks; /* in the workload's order */
-    const char *unit_name = r.wl->unit_name;
+    rep_accum acc;
+    acc.unit_name = r.wl ? r.wl->unit_name : nullptr;
 
     /* The machine's core-to-core round trip right now, outside the timed
      * iterations (manual time): see env_c2c_round_trip_ns. */
     double c2c = g_opt.c2c ? weftbench::env_c2c_round_trip_ns(20000) : -1;
 
-    weft_runtime_stats_reset(rt);
+    if (rt) weft_runtime_stats_reset(rt);
     for (auto _ : st) {
-        weft_wl_result res;
-        memset(&res, 0, sizeof res);
-        g_watchdog.begin(&r);
-        int rc = weft_workload_run(r.wl, rt, r.params.data(), variant, &res);
-        g_watchdog.end();
-        if (rc != 0) {
-            std::string msg = res.error[0] ? res.error : weft_last_error();
-            if (msg.empty()) msg = strerror(rc < 0 ? -rc : rc);
-            msg = r.name + ": " + msg;
-            g_cache.drop(); /* it may hold the failed iteration's tasks */
-            fail_row(st, r, msg);
+        uint64_t ns = 0;
+        if (!run_iteration(r, rt, &acc, &err, &ns)) {
+            fail_row(st, r, err);
             break;
         }
-        st.SetIterationTime((double)res.elapsed_ns / 1e9);
-        units += res.units;
-        elapsed_ns += (double)res.elapsed_ns;
-        if (res.unit_name) unit_name = res.unit_name;
-        if (res.has_latency) {
-            p50 += res.p50_us;
-            p99 += res.p99_us;
-            p999 += res.p999_us;
-            nlat++;
-        }
-        for (int i = 0; i < res.nchecks && i < WEFT_WL_MAX_CHECKS; i++) {
-            if (!res.checks[i].name) continue;
-            std::string n = res.checks[i].name;
-            if (reserved_counter(n)) n = "check_" + n;
-            auto it = std::find_if(checks.begin(), checks.end(),
-                                   [&](const std::pair<std::string, double> &c) { return c.first == n; });
-            if (it == checks.end())
-                checks.emplace_back(n, res.checks[i].value);
-            else
-                it->second += res.checks[i].value;
-        }
+        st.SetIterationTime((double)ns / 1e9);
     }
     if (st.error_occurred()) return;
 
-    weft_worker_stats total;
-    weft_runtime_stats(rt, nullptr, 0, &total);
-
     /* Where the workers run, once per row when pinning was asked for: after
      * the first repetition, when every worker has bound itself. */
-    if (g_opt.pin != "none" && !g_cache.placement_shown) {
+    if (rt && g_opt.pin != "none" && !g_cache.placement_shown) {
         char buf[8192];
         if (weft_runtime_describe_placement(rt, buf, sizeof buf) >= 0) fprintf(stderr, "%s", buf);
         g_cache.placement_shown = true;
     }
-
-    using C = benchmark::Counter;
-    st.counters["units"] = C(units, C::kAvgIterations);
-    if (units > 0) st.counters["ns_per_unit"] = C(elapsed_ns / units);
-    if (nlat > 0) {
-        st.counters["p50_us"] = C(p50 / nlat);
-        st.counters["p99_us"] = C(p99 / nlat);
-        st.counters["p999_us"] = C(p999 / nlat);
-    }
-    for (auto &c : checks) st.counters[c.first] = C(c.second, C::kAvgIterations);
-    if (c2c > 0) st.counters["c2c_rt_ns"] = C(c2c);
-    for (int i = 0; i < weft_stat_field_count; i++) {
-        const weft_stat_field &sf = weft_stat_fields[i];
-        uint64_t v;
-        memcpy(&v, (const char *)&total + sf.offset, sizeof v);
-        st.counters[sf.name] = sf.is_max ? C((double)v) : C((double)v, C::kAvgIterations);
-    }
-    if (unit_name) st.SetLabel(unit_name);
+    for (auto &c : rep_counters(acc, rt, c2c)) st.counters[c.first] = benchmark::Counter(c.second);
+    if (acc.unit_name) st.SetLabel(acc.unit_name);
 }
 
 /* ---- the console: like Google Benchmark's, with the XML summarised ----------------- */
@@ -941,8 +1224,53 @@ std::vector<std::pair<std::string, std::string>> g_context;
 
 void add_context(const std::string &k, const std::string &v)
 {
+    for (auto &kv : g_context)
+        if (kv.first == k) {
+            kv.second = v;
+            return;
+        }
     g_context.emplace_back(k, v);
-    benchmark::AddCustomContext(k, v);
+}
+
+/* weft_workload_defs: every workload's one definition, as JSON. */
+json workload_defs_json()
+{
+    json defs = json::array();
+    const char *pn[3] = {"quick", "standard", "full"};
+    for (int i = 0; i < weft_workload_count(); i++) {
+        const weft_workload *w = weft_workload_at(i);
+        json d;
+        d["name"] = w->name;
+        d["description"] = w->description;
+        d["unit"] = w->unit_name;
+        d["kind"] = w->kind;
+        d["kind_title"] = weft_workload_kind_title(w->kind);
+        d["rank_metric"] = w->rank_metric;
+        d["rank_better"] = w->rank_better;
+        json vars = json::array(), svars = json::array();
+        for (const char *const *v = w->variants; v && *v; v++) vars.push_back(*v);
+        for (const char *const *v = w->standard_variants ? w->standard_variants : w->variants; v && *v; v++)
+            svars.push_back(*v);
+        d["variants"] = vars;
+        d["standard_variants"] = svars;
+        json it, params = json::array();
+        for (int p = 0; p < 3; p++) it[pn[p]] = w->iterations[p];
+        d["iterations"] = it;
+        for (int k = 0; k < w->nparams; k++) {
+            const weft_wl_param *wp = &w->params[k];
+            json pj;
+            pj["name"] = wp->name;
+            pj["help"] = wp->help;
+            for (int p = 0; p < 3; p++) pj[pn[p]] = wp->def[p];
+            pj["min"] = wp->min;
+            pj["max"] = wp->max;
+            params.push_back(pj);
+        }
+        d["params"] = params;
+        d["standard_trim"] = w->standard_trim;
+        defs.push_back(d);
+    }
+    return defs;
 }
 
 class weft_console_reporter : public benchmark::ConsoleReporter {
@@ -1007,12 +1335,18 @@ void record_context()
     if (!g_opt.workloads.empty()) wl_names = g_opt.workloads; /* with any /VARIANT */
     for (int w : g_workers) worker_list.push_back(std::to_string(w));
 
-    add_context("weft_cpu_model", weftbench::env_cpu_model());
-    add_context("weft_cores", std::to_string(cores));
+    std::vector<std::string> identity_keys;
+    for (auto &kv : weftbench::env_machine_identity()) {
+        add_context(kv.first, kv.second);
+        identity_keys.push_back(kv.first);
+        if (kv.first == "weft_mem_total_kib") { /* the documented order */
+            add_context("weft_numa_nodes", g_numa_nodes);
+            identity_keys.push_back("weft_numa_nodes");
+        }
+    }
+    add_context("weft_cpu_identity_keys", join(identity_keys, ","));
     add_context("weft_topology", g_topology_label);
     add_context("weft_topology_xml", g_topology_xml);
-    add_context("weft_numa_nodes", g_numa_nodes);
-    add_context("weft_kernel", weftbench::env_kernel());
     add_context("weft_compiler",
                 "driver: " + weftbench::env_cxx_compiler() + "; library: " + (info ? info : "?"));
     add_context("weft_cflags", weftbench::env_library_cflags(info));
@@ -1034,12 +1368,559 @@ void record_context()
     add_context("weft_param_overrides", join(g_opt.params, " "));
     add_context("weft_benchmark_library",
                 "google-benchmark 1.7.1 (Debian; the library reports itself as a debug build)");
+    add_context("weft_workload_defs", workload_defs_json().dump());
+    add_context("weft_floor", kFloorDescription);
+    add_context("weft_seed", std::to_string(g_opt.seed));
+    add_context("weft_warmup", "one untimed iteration per row per process, before its first repetition");
+}
+
+/* ---- seeded orders ---------------------------------------------------------------------- */
+
+uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* Fisher-Yates from a splitmix64 stream of (seed, a, b): the same order on
+ * every machine and standard library (std::shuffle's is not specified). */
+template <class T> void seeded_shuffle(std::vector<T> &v, uint64_t seed, uint64_t a, uint64_t b)
+{
+    uint64_t st = mix64(mix64(mix64(seed) ^ a) ^ (b * 0x2545f4914f6cdd1dull));
+    for (size_t i = v.size(); i > 1; i--) {
+        st = mix64(st);
+        size_t j = (size_t)(st % i);
+        std::swap(v[i - 1], v[j]);
+    }
+}
+
+json context_json()
+{
+    json c = json::object();
+    for (auto &kv : g_context) c[kv.first] = kv.second;
+    return c;
+}
+
+/* Google Benchmark's own context keys that readers use (date, host, CPUs). */
+void add_gb_like_context(json &c)
+{
+    time_t now = time(nullptr);
+    struct tm tm;
+    char buf[64];
+    if (localtime_r(&now, &tm) && strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S%z", &tm)) c["date"] = buf;
+    c["host_name"] = weftbench::env_hostname();
+    c["num_cpus"] = weftbench::env_online_cpus();
+    c["library_build_type"] = "weft-bench";
+}
+
+bool write_file(const std::string &path, const std::string &text)
+{
+    std::string tmp = path + ".tmp";
+    {
+        std::ofstream o(tmp);
+        if (!o) return false;
+        o << text;
+        if (!o.good()) return false;
+    }
+    return rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+/* ---- a child: one process of the coordinator's plan ------------------------------------- */
+
+/* Runs every row (warm-up, then g_repetitions repetitions interleaved in an
+ * order shuffled from seed, launch and repetition) and writes the protocol's
+ * JSON to --benchmark_out (standard output without it). */
+int run_child()
+{
+    json rows = json::array();
+    int order = 0;
+    std::vector<size_t> idx(g_rows.size());
+    for (size_t i = 0; i < idx.size(); i++) idx[i] = i;
+    for (int rep = 0; rep < g_repetitions; rep++) {
+        std::vector<size_t> ord = idx;
+        seeded_shuffle(ord, g_opt.seed, (uint64_t)g_opt.launch, (uint64_t)rep + 1);
+        for (size_t i : ord) {
+            const row &r = g_rows[i];
+            json j;
+            j["name"] = r.name;
+            j["run_name"] = r.name;
+            j["run_type"] = "iteration";
+            j["repetitions"] = g_repetitions;
+            j["repetition_index"] = rep;
+            j["threads"] = 1;
+            j["iterations"] = r.iterations;
+            std::string err;
+            auto f = g_failed.find(r.name);
+            weft_runtime *rt = nullptr;
+            bool ok = f == g_failed.end();
+            if (!ok) err = "not run: an earlier repetition failed: " + f->second;
+            if (ok && r.floor.empty()) {
+                rt = runtime_for(r, &err);
+                ok = rt != nullptr;
+            }
+            if (ok) ok = warm_up(r, rt, &err);
+            if (ok && r.floor.empty()) { /* runtime_for again: a failed warm-up dropped it */
+                rt = runtime_for(r, &err);
+                ok = rt != nullptr;
+            }
+            rep_accum acc;
+            acc.unit_name = r.wl ? r.wl->unit_name : "task";
+            double c2c = -1;
+            if (ok) {
+                c2c = g_opt.c2c ? weftbench::env_c2c_round_trip_ns(2000) : -1;
+                if (rt) weft_runtime_stats_reset(rt);
+                for (int it = 0; it < r.iterations && ok; it++) {
+                    uint64_t ns;
+                    ok = run_iteration(r, rt, &acc, &err, &ns);
+                }
+                if (!ok && !g_failed.count(r.name)) {
+                    g_failed[r.name] = err;
+                    g_failed_order.push_back(r.name);
+                }
+            } else if (f == g_failed.end() && !g_failed.count(r.name)) {
+                g_failed[r.name] = err;
+                g_failed_order.push_back(r.name);
+            }
+            if (ok) {
+                double mean_us = acc.elapsed_ns / 1000.0 / (acc.iterations ? acc.iterations : 1);
+                j["real_time"] = mean_us;
+                j["cpu_time"] = mean_us;
+                j["time_unit"] = "us";
+                for (auto &c : rep_counters(acc, rt, c2c)) j[c.first] = c.second;
+                if (acc.unit_name) j["label"] = acc.unit_name;
+            } else {
+                j["error_occurred"] = true;
+                j["error_message"] = err;
+                j["real_time"] = 0.0;
+                j["cpu_time"] = 0.0;
+                j["time_unit"] = "us";
+            }
+            j["launch"] = g_opt.launch;
+            j["order"] = order++;
+            rows.push_back(j);
+        }
+    }
+    g_cache.drop();
+    json c = context_json();
+    add_gb_like_context(c);
+    c["weft_launch"] = std::to_string(g_opt.launch);
+    json doc;
+    doc["context"] = c;
+    doc["benchmarks"] = rows;
+    std::string text = doc.dump(2) + "\n";
+    if (!g_opt.out_given) {
+        fwrite(text.data(), 1, text.size(), stdout);
+    } else if (!write_file(g_opt.out, text)) {
+        fprintf(stderr, "weft-bench: error: cannot write %s: %s\n", g_opt.out.c_str(), strerror(errno));
+        return 1;
+    }
+    for (const std::string &n : g_failed_order) fprintf(stderr, "weft-bench: FAILED %s\n", g_failed[n].c_str());
+    return 0;
+}
+
+/* ---- the coordinator -------------------------------------------------------------------- */
+
+struct peer_info {
+    std::string runtime, program, path;
+    bool present = false;
+    std::string why; /* when not present */
+    std::map<std::string, std::set<std::string>> params; /* workload -> parameter names */
+};
+
+const char *peer_program_of(const std::string &rt)
+{
+    if (rt == "tokio-mt" || rt == "tokio-ct") return "weft-peer-tokio";
+    if (rt == "async-std") return "weft-peer-async-std";
+    if (rt == "go") return "weft-peer-go";
+    return nullptr;
+}
+
+const char *kJemallocPreload = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
+
+bool is_rust_peer(const std::string &rt) { return rt == "tokio-mt" || rt == "tokio-ct" || rt == "async-std"; }
+
+/* Runs argv with the extra environment, stdout to out_path (or /dev/null),
+ * stderr inherited; kills it after limit_s. Returns the exit status as the
+ * launches array records it: the code, or 128 + signal. */
+/* The child running now: a SIGINT or SIGTERM to the coordinator ends it too. */
+volatile sig_atomic_t g_child_pid = 0;
+
+void forward_signal(int sig)
+{
+    pid_t p = (pid_t)g_child_pid;
+    if (p > 0) kill(p, SIGKILL);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+int run_process(const std::vector<std::string> &argv, const std::vector<std::pair<std::string, std::string>> &env,
+                const std::string &stdout_path, double limit_s, bool *timed_out)
+{
+    *timed_out = false;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) return 127;
+    if (pid == 0) {
+        for (auto &kv : env) setenv(kv.first.c_str(), kv.second.c_str(), 1);
+        int fd = open(stdout_path.empty() ? "/dev/null" : stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            close(fd);
+        }
+        std::vector<char *> av;
+        for (const std::string &a : argv) av.push_back(const_cast<char *>(a.c_str()));
+        av.push_back(nullptr);
+        execv(av[0], av.data());
+        fprintf(stderr, "weft-bench: cannot run %s: %s\n", av[0], strerror(errno));
+        _exit(127);
+    }
+    g_child_pid = pid;
+    auto t0 = std::chrono::steady_clock::now();
+    int status = 0;
+    for (;;) {
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid) break;
+        if (w < 0 && errno != EINTR) return 127;
+        if (limit_s > 0 &&
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > limit_s && !*timed_out) {
+            *timed_out = true;
+            kill(pid, SIGKILL);
+        }
+        usleep(2000);
+    }
+    g_child_pid = 0;
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return 127;
+}
+
+std::string self_exe()
+{
+    char buf[4096];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) return "weft-bench";
+    buf[n] = 0;
+    return buf;
+}
+
+/* Asks a peer program which workloads and parameters it implements: the
+ * `--list` lines "  WORKLOAD  [..." and "      WORKLOAD.PARAM  ...". */
+bool peer_list(peer_info *p, const std::string &tmpdir)
+{
+    std::string out = tmpdir + "/list-" + p->program + ".txt";
+    bool to;
+    int rc = run_process({p->path, "--list"}, {}, out, 30, &to);
+    if (rc != 0) {
+        p->why = p->program + " --list exited " + std::to_string(rc);
+        return false;
+    }
+    std::ifstream in(out);
+    std::string line;
+    std::regex wl_re("^  ([a-z0-9_]+)  \\["), par_re("^      ([a-z0-9_]+)\\.([a-z0-9_]+) ");
+    std::smatch m;
+    while (std::getline(in, line)) {
+        if (std::regex_search(line, m, wl_re))
+            p->params[m[1]];
+        else if (std::regex_search(line, m, par_re))
+            p->params[m[1]].insert(m[2]);
+    }
+    if (p->params.empty()) {
+        p->why = p->program + " --list names no workload";
+        return false;
+    }
+    return true;
+}
+
+struct process_plan {
+    std::string workload; /* a weft workload name or "floor" */
+    std::string runtime;  /* "weft" or a peer runtime */
+    int workers = 0;      /* the peer's; 0 for weft (its rows have several) */
+};
+
+int run_coordinator(int argc, char **argv)
+{
+    (void)argc;
+    auto run_t0 = std::chrono::steady_clock::now();
+    const options &o = g_opt;
+    signal(SIGINT, forward_signal);
+    signal(SIGTERM, forward_signal);
+    if (!o.out_given) usage_error("--launches/--peers: give --benchmark_out=FILE for the merged JSON");
+    int L = o.launches > 0 ? o.launches : 1;
+    std::string exe = self_exe();
+    char tmpl[] = "/tmp/weft-bench-run.XXXXXX";
+    std::string tmpdir = mkdtemp(tmpl) ? tmpl : "/tmp";
+
+    /* the peers */
+    const std::vector<std::string> known_peers = {"tokio-mt", "tokio-ct", "async-std", "go"};
+    std::string pdir = o.peers_dir;
+    if (pdir.empty()) {
+        std::string d = exe.substr(0, exe.rfind('/'));
+        pdir = d + "/../peers";
+    }
+    std::vector<peer_info> peers;
+    std::vector<std::string> missing, ran_peers;
+    std::map<std::string, peer_info> by_program;
+    for (const std::string &rt : o.peers) {
+        if (!peer_program_of(rt))
+            usage_error("--peers: unknown peer runtime '%s'; known: %s, or none", rt.c_str(),
+                        join(known_peers, ", ").c_str());
+    }
+    for (const std::string &rt : o.peers) {
+        peer_info p;
+        p.runtime = rt;
+        p.program = peer_program_of(rt);
+        p.path = pdir + "/" + p.program;
+        auto it = by_program.find(p.program);
+        if (it != by_program.end()) {
+            peer_info q = it->second;
+            q.runtime = rt;
+            p = q;
+        } else if (access(p.path.c_str(), X_OK) != 0) {
+            p.why = p.program + " not built (no " + p.path + "; make peers)";
+        } else {
+            p.present = peer_list(&p, tmpdir);
+        }
+        by_program[p.program] = p;
+        if (!p.present) {
+            fprintf(stderr, "weft-bench: peer %s left out: %s\n", rt.c_str(), p.why.c_str());
+            missing.push_back(rt + ": " + p.why);
+        } else {
+            ran_peers.push_back(rt);
+        }
+        peers.push_back(p);
+    }
+
+    /* the plan: per workload, weft's child and one process per peer and worker count */
+    std::vector<std::string> groups;
+    for (const row &r : g_rows)
+        if (std::find(groups.begin(), groups.end(), r.workload) == groups.end()) groups.push_back(r.workload);
+    std::map<std::string, std::vector<process_plan>> procs;
+    for (const std::string &w : groups) {
+        procs[w].push_back({w, "weft", 0});
+        for (const peer_info &p : peers) {
+            if (!p.present || !p.params.count(w)) continue;
+            std::vector<int> ws = p.runtime == "tokio-ct" ? std::vector<int>{1} : g_workers;
+            for (int n : ws) procs[w].push_back({w, p.runtime, n});
+        }
+    }
+    size_t total = 0;
+    for (auto &kv : procs) total += kv.second.size();
+    total *= (size_t)L;
+
+    std::string preload = access(kJemallocPreload, R_OK) == 0 ? kJemallocPreload : "";
+    add_context("weft_launches", std::to_string(L));
+    add_context("weft_seed", std::to_string(o.seed));
+    add_context("weft_launch_repetitions", std::to_string(g_repetitions));
+    add_context("weft_repetitions", std::to_string(g_repetitions * L));
+    add_context("weft_peers", join(ran_peers, ","));
+    add_context("weft_peers_missing", join(missing, "; "));
+    add_context("weft_peers_dir", pdir);
+    add_context("weft_peer_ld_preload", preload.empty() ? "none (" + std::string(kJemallocPreload) + " not found)"
+                                                        : "Rust peers: LD_PRELOAD=" + preload);
+    add_context("weft_process_order",
+                "launch rounds; per round the workloads shuffled from (seed, round); per workload its "
+                "processes shuffled from (seed, round, workload)");
+
+    fprintf(stderr, "weft-bench: coordinator: %d launch%s x %zu workload%s, %zu processes, seed %llu, "
+                    "%d repetitions each%s%s\n",
+            L, L == 1 ? "" : "es", groups.size(), groups.size() == 1 ? "" : "s", total,
+            (unsigned long long)o.seed, g_repetitions, ran_peers.empty() ? "" : "; peers: ",
+            join(ran_peers, ",").c_str());
+    for (auto &kv : g_context)
+        if (kv.first.compare(0, 9, "weft_cpu_") == 0 || kv.first == "weft_cores" || kv.first == "weft_kernel" ||
+            kv.first == "weft_mem_total_kib" || kv.first == "weft_numa_nodes")
+            fprintf(stderr, "  %s: %s\n", kv.first.c_str(), kv.second.c_str());
+
+    /* the user's options that every weft child gets */
+    std::vector<std::string> common = {"--profile=" + o.profile_name, "--schedulers=" + join(g_schedulers, ",")};
+    {
+        std::vector<std::string> ws;
+        for (int w : g_workers) ws.push_back(std::to_string(w));
+        common.push_back("--workers=" + join(ws, ","));
+    }
+    if (o.topology_set) common.push_back("--topology=" + o.topology);
+    common.push_back("--pin=" + o.pin);
+    for (auto &kv : o.knobs)
+        if (kv.first != "topology" && kv.first != "pin") common.push_back("--knob=" + kv.first + "=" + kv.second);
+    common.push_back("--benchmark_repetitions=" + std::to_string(g_repetitions));
+    common.push_back("--seed=" + std::to_string(o.seed));
+
+    json rows = json::array(), launches = json::array();
+    std::map<std::string, std::string> peer_ctx;
+    int order = 0, pidx = 0;
+    std::vector<std::string> failures;
+    double limit = 1800;
+    if (const char *v = getenv("WEFT_BENCH_TIMEOUT_S")) {
+        double d = atof(v);
+        if (d > 0) limit = d * 4;
+    }
+    for (int l = 0; l < L; l++) {
+        std::vector<std::string> worder = groups;
+        seeded_shuffle(worder, o.seed, (uint64_t)l, 0);
+        for (size_t gi = 0; gi < worder.size(); gi++) {
+            const std::string &w = worder[gi];
+            std::vector<process_plan> pl = procs[w];
+            size_t wpos = (size_t)(std::find(groups.begin(), groups.end(), w) - groups.begin());
+            seeded_shuffle(pl, o.seed, (uint64_t)l, 1000 + wpos);
+            for (const process_plan &pp : pl) {
+                std::string out = tmpdir + "/p" + std::to_string(pidx) + ".json";
+                std::vector<std::string> av;
+                std::vector<std::pair<std::string, std::string>> env;
+                std::string stdout_path;
+                if (pp.runtime == "weft") {
+                    av = {exe, "--child", "--launch=" + std::to_string(l), "--benchmark_out=" + out};
+                    av.insert(av.end(), common.begin(), common.end());
+                    std::vector<std::string> specs;
+                    for (const std::string &sp : g_workload_specs)
+                        if (sp.substr(0, sp.find('/')) == w) specs.push_back(sp);
+                    av.push_back("--workloads=" + join(specs, ","));
+                    for (const std::string &p : o.params) {
+                        std::string pw = p.substr(0, p.find('.'));
+                        if (pw == w || (w == "floor" && (pw == "spawn_many" || pw == "yield_many")))
+                            av.push_back("--param=" + p);
+                    }
+                    env.emplace_back("WEFT_BENCH_QUIET", "1");
+                } else {
+                    const peer_info *pi = nullptr;
+                    for (const peer_info &p : peers)
+                        if (p.runtime == pp.runtime) pi = &p;
+                    av = {pi->path, "--runtime=" + pp.runtime, "--workers=" + std::to_string(pp.workers),
+                          "--profile=" + o.profile_name, "--workloads=" + w,
+                          "--repetitions=" + std::to_string(g_repetitions), "--seed=" + std::to_string(o.seed),
+                          "--launch=" + std::to_string(l), "--out=" + out};
+                    /* the same work by construction: weft's parameters and iterations */
+                    const selection *sel = nullptr;
+                    for (const selection &sx : g_selected)
+                        if (w == sx.wl->name) sel = &sx;
+                    if (sel) {
+                        av.push_back("--iterations=" + w + "=" + std::to_string(iterations_for(sel->wl, o.profile)));
+                        const std::set<std::string> &known = pi->params.at(w);
+                        for (int k = 0; k < sel->wl->nparams; k++)
+                            if (known.count(sel->wl->params[k].name))
+                                av.push_back("--param=" + w + "." + sel->wl->params[k].name + "=" +
+                                             std::to_string((long long)sel->params[(size_t)k]));
+                    }
+                    if (is_rust_peer(pp.runtime) && !preload.empty()) env.emplace_back("LD_PRELOAD", preload);
+                }
+                fprintf(stderr, "[%d/%zu] launch %d: %s on %s%s (%.0f s so far)\n", pidx + 1, total, l, w.c_str(),
+                        pp.runtime.c_str(),
+                        pp.workers ? ("/workers:" + std::to_string(pp.workers)).c_str() : "",
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - run_t0).count());
+                double cal = weftbench::env_calibration_ns();
+                double c2c = weftbench::env_c2c_round_trip_ns(2000);
+                weftbench::cpu_times before = weftbench::env_cpu_times();
+                double ts = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_t0).count();
+                bool timed_out = false;
+                int st = run_process(av, env, stdout_path, limit, &timed_out);
+                double te = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_t0).count();
+                weftbench::cpu_times after = weftbench::env_cpu_times();
+                json lj;
+                lj["process"] = pidx;
+                lj["launch"] = l;
+                lj["runtime"] = pp.runtime;
+                lj["workers"] = pp.workers ? json(pp.workers) : json(nullptr);
+                lj["workload"] = w;
+                lj["calibration_ns"] = cal;
+                lj["c2c_rt_ns"] = c2c > 0 ? json(c2c) : json(nullptr);
+                double sp = weftbench::env_steal_pct(before, after);
+                lj["steal_pct"] = sp >= 0 ? json(sp) : json(nullptr);
+                double la = weftbench::env_loadavg1();
+                lj["loadavg1"] = la >= 0 ? json(la) : json(nullptr);
+                lj["t_start"] = ts;
+                lj["t_end"] = te;
+                lj["exit_status"] = st;
+                std::string what = w + " on " + pp.runtime +
+                                   (pp.workers ? "/workers:" + std::to_string(pp.workers) : std::string()) +
+                                   " (launch " + std::to_string(l) + ")";
+                json doc;
+                bool read_ok = false;
+                if (st == 0) {
+                    std::ifstream in(out);
+                    try {
+                        doc = json::parse(in);
+                        read_ok = doc.contains("benchmarks") && doc["benchmarks"].is_array();
+                        if (!read_ok) failures.push_back(what + ": its JSON has no benchmarks array");
+                    } catch (const std::exception &e) {
+                        failures.push_back(what + ": its JSON does not parse: " + e.what());
+                    }
+                } else {
+                    failures.push_back(what + ": exit status " + std::to_string(st) +
+                                       (timed_out ? " (killed after " + std::to_string((int)limit) + " s)" : ""));
+                }
+                if (read_ok) {
+                    std::vector<json> rs(doc["benchmarks"].begin(), doc["benchmarks"].end());
+                    std::stable_sort(rs.begin(), rs.end(), [](const json &a, const json &b) {
+                        return a.value("order", 0.0) < b.value("order", 0.0);
+                    });
+                    for (json &r : rs) {
+                        if (r.contains("order")) r["process_order"] = r["order"];
+                        r["launch"] = l;
+                        r["order"] = order++;
+                        r["process"] = pidx;
+                        r["runtime"] = pp.runtime;
+                        rows.push_back(r);
+                    }
+                    if (pp.runtime != "weft" && doc.contains("context") && doc["context"].is_object())
+                        for (auto it = doc["context"].begin(); it != doc["context"].end(); ++it) {
+                            const std::string &k = it.key();
+                            if (k.compare(0, 5, "peer_") != 0) continue;
+                            std::string mk = "peer_" + pp.runtime + "_" + k.substr(5);
+                            if (!peer_ctx.count(mk))
+                                peer_ctx[mk] = it.value().is_string() ? it.value().get<std::string>()
+                                                                      : it.value().dump();
+                        }
+                }
+                launches.push_back(lj);
+                remove(out.c_str());
+                pidx++;
+            }
+        }
+    }
+    rmdir(tmpdir.c_str());
+
+    json c = context_json();
+    add_gb_like_context(c);
+    c["executable"] = exe;
+    for (auto &kv : peer_ctx) c[kv.first] = kv.second;
+    double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_t0).count();
+    c["weft_wall_s"] = std::to_string(wall);
+    json doc;
+    doc["context"] = c;
+    doc["benchmarks"] = rows;
+    doc["launches"] = launches;
+    if (!write_file(o.out, doc.dump(1) + "\n")) {
+        fprintf(stderr, "weft-bench: error: cannot write %s: %s\n", o.out.c_str(), strerror(errno));
+        return 1;
+    }
+    size_t nerr = 0;
+    std::set<std::string> names;
+    for (const json &r : rows) {
+        names.insert(r.value("run_name", std::string()));
+        if (r.value("error_occurred", false)) nerr++;
+    }
+    fprintf(stderr, "weft-bench: %zu rows (%zu samples, %zu error rows) from %d processes in %d launch%s: "
+                    "wall time %.1f s; merged into %s\n",
+            names.size(), rows.size(), nerr, pidx, L, L == 1 ? "" : "es", wall, o.out.c_str());
+    for (const std::string &f : failures) fprintf(stderr, "weft-bench: FAILED process: %s\n", f.c_str());
+    bool weft_failed = false;
+    for (const json &lj : launches)
+        if (lj["runtime"] == "weft" && lj["exit_status"] != 0) weft_failed = true;
+    (void)argv;
+    return weft_failed ? 1 : 0;
 }
 
 } // namespace
 
 int main(int argc, char **argv)
 {
+    /* one definition per workload: a definition without a field stops here */
+    if (weft_workload_check_registry() < 0) {
+        fprintf(stderr, "weft-bench: error: %s\n", weft_last_error());
+        return 2;
+    }
     std::vector<char *> gb_args = parse_args(argc, argv, &g_opt);
     if (g_opt.help) {
         print_help();
@@ -1050,18 +1931,44 @@ int main(int argc, char **argv)
         return 0;
     }
     if (g_opt.list) {
-        print_list();
+        if (g_opt.list_json)
+            printf("%s\n", workload_defs_json().dump(2).c_str());
+        else
+            print_list();
         return 0;
     }
     resolve_options();
+    bool coordinator = !g_opt.child && (g_opt.launches > 1 || (g_opt.peers_set && !g_opt.peers.empty()));
+    if (g_opt.child || coordinator) {
+        /* the other Google Benchmark flags mean nothing here: refuse them */
+        for (size_t i = 1; i < gb_args.size(); i++) {
+            std::string a = gb_args[i];
+            if (a.compare(0, 23, "--benchmark_repetitions") == 0 || a.compare(0, 15, "--benchmark_out") == 0 ||
+                a.compare(0, 18, "--benchmark_format") == 0 || a.compare(0, 17, "--benchmark_color") == 0)
+                continue;
+            usage_error("%s: not with --launches/--peers (the coordinator runs its own processes)", gb_args[i]);
+        }
+        record_context();
+        if (!g_opt.child) add_context("weft_workloads", join(g_workload_specs, ","));
+        const char *fi = getenv("WEFT_BENCH_FAULT_INJECTION");
+        if (fi && *fi && strcmp(fi, "0") != 0) {
+            weft_workload_set_fault_injection(true);
+            add_context("weft_fault_injection", "1");
+        }
+        if (g_opt.child) {
+            g_watchdog.start();
+            return run_child();
+        }
+        return run_coordinator(argc, argv);
+    }
 
     int gargc = (int)gb_args.size();
     gb_args.push_back(nullptr);
     benchmark::Initialize(&gargc, gb_args.data());
     if (benchmark::ReportUnrecognizedArguments(gargc, gb_args.data())) {
         fprintf(stderr, "weft-bench: error: unrecognized argument (above); weft's own flags are --profile, "
-                        "--workloads, --schedulers, --workers, --topology, --pin, --knob, --param, --list, "
-                        "--help; Google Benchmark's are listed by --help\n");
+                        "--workloads, --schedulers, --workers, --topology, --pin, --knob, --param, --launches, "
+                        "--seed, --peers, --peers-dir, --list, --help; Google Benchmark's are listed by --help\n");
         return 2;
     }
 
@@ -1073,6 +1980,7 @@ int main(int argc, char **argv)
         if (!g_opt.user_aggregates_flag) b->ReportAggregatesOnly(false);
     }
     record_context();
+    add_context("weft_launches", "1");
     /* The driver's own test of the error path: every workload drops one
      * unit of work, so every self-check must fail and no row may get a time.
      * Recorded in the context so such a file is never taken for a result. */
@@ -1083,9 +1991,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "weft-bench: WEFT_BENCH_FAULT_INJECTION is set: the workloads drop work on "
                         "purpose and every row must fail its self-check\n");
     }
+    for (auto &kv : g_context) benchmark::AddCustomContext(kv.first, kv.second);
     progress_init();
     g_watchdog.start();
-
     auto t0 = std::chrono::steady_clock::now();
     if (g_opt.format == "console") {
         weft_console_reporter display(console_options());

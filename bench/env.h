@@ -11,6 +11,8 @@
 #define WEFT_BENCH_ENV_H
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace weftbench {
 
@@ -22,7 +24,25 @@ std::string env_machine_label(int cores); /* $WEFT_MACHINE, else "<host>-<cores>
 std::string env_date_utc();             /* YYYY-MM-DD, UTC */
 std::string env_source_dir();           /* $WEFT_SOURCE_DIR, else the build's source dir */
 std::string env_git_commit(const std::string &dir); /* HEAD's hash, or "unknown" */
-std::string env_git_dirty(const std::string &dir);  /* "true", "false" or "unknown" */
+/* "true", "false" or "unknown": "true" only when `git status --porcelain`
+ * names a path outside results/ (where `make bench` writes its results). */
+std::string env_git_dirty(const std::string &dir);
+/* The machine identity keys of docs/bench-protocol.md ("Machine identity
+ * keys"), in that order, except weft_numa_nodes (from the topology weft
+ * runs on, which the driver opens itself). Unreadable values: "unknown". */
+std::vector<std::pair<std::string, std::string>> env_machine_identity();
+/* A fixed single-threaded loop, timed: ns for the whole loop (about 3 ms on
+ * the reference machine); a slow phase of the machine shows as a larger value. */
+double env_calibration_ns();
+/* The hypervisor's share of CPU time since `before` (from /proc/stat), in %;
+ * negative when unreadable. */
+struct cpu_times {
+    unsigned long long steal = 0, total = 0;
+    bool ok = false;
+};
+cpu_times env_cpu_times();
+double env_steal_pct(const cpu_times &before, const cpu_times &after);
+double env_loadavg1(); /* negative when unreadable */
 std::string env_cxx_compiler();         /* the compiler of this driver and its flags */
 /* The C flags the library was built with (the "cflags=" part of
  * weft_build_info()), trimmed. */

@@ -292,5 +292,185 @@ if [ "$first_s" = fifo ] && echo "$schedulers" | grep -qx ws; then
   expect_usage_error "--knob local_queue_capacity=3" "power of two" --knob local_queue_capacity=3 --schedulers=ws
 fi
 
+
+# ---- bad options (issue 14 section 7): a weft-bench message and exit 2 --------------------
+expect_usage_error "--benchmark_filter='('" "weft-bench: error: --benchmark_filter" --benchmark_filter='(' --workloads=floor
+expect_usage_error "--benchmark_repetitions=0" "weft-bench: error: --benchmark_repetitions" --benchmark_repetitions=0
+expect_usage_error "--benchmark_repetitions=-1" "weft-bench: error: --benchmark_repetitions" --benchmark_repetitions=-1
+expect_usage_error "--workers= (empty)" "weft-bench: error: --workers: empty" --workers=
+expect_usage_error "--schedulers= (empty)" "weft-bench: error: --schedulers: empty" --schedulers=
+expect_usage_error "--launches=0" "weft-bench: error: --launches" --launches=0
+expect_usage_error "--peers=nope" "weft-bench: error: --peers: unknown peer runtime 'nope'" --peers=nope --launches=2
+"$BENCH" --profile=quick --workloads=floor --benchmark_out="$WORK/no/such/dir/x.json" >"$WORK/bad.out" 2>"$WORK/bad.err"
+rc=$?
+if [ $rc -eq 2 ] && grep -q "weft-bench: error: --benchmark_out=.*does not exist" "$WORK/bad.err"; then
+  ok "--benchmark_out into a missing directory: exit 2 ($(head -1 "$WORK/bad.err" | cut -c1-90))"
+else
+  bad "--benchmark_out into a missing directory: exit $rc: $(cat "$WORK/bad.err")"
+fi
+
+# ---- --list=json and the context: definitions, identity, seed ------------------------------
+if "$BENCH" --list=json >"$WORK/defs.json" 2>"$WORK/defs.err" &&
+   "$PY" - "$WORK/defs.json" <<'PYEOF'
+import json, sys
+defs = json.load(open(sys.argv[1]))
+need = ("name", "description", "unit", "kind", "kind_title", "rank_metric", "rank_better",
+        "iterations", "params", "standard_trim", "variants")
+for d in defs:
+    missing = [k for k in need if k not in d]
+    assert not missing, (d.get("name"), missing)
+    assert set(d["iterations"]) == {"quick", "standard", "full"}, d["name"]
+    assert d["rank_better"] in ("lower", "higher"), d["name"]
+    for p in d["params"]:
+        assert {"name", "quick", "standard", "full", "min", "max"} <= set(p), (d["name"], p)
+assert len(defs) >= 14, len(defs)
+PYEOF
+then ok "--list=json: every workload's whole definition"; else bad "--list=json: $(tail -3 "$WORK/defs.err")"; fi
+if "$BENCH" --list | grep -q "ranked by: ns_per_unit, lower is better"; then
+  ok "--list prints the ranking metric"; else bad "--list does not print the ranking metric"; fi
+
+ctxjson="$WORK/ctx.json"
+if "$BENCH" --profile=quick --workloads=floor --benchmark_repetitions=2 --seed=42 \
+    --benchmark_out="$ctxjson" --benchmark_out_format=json >/dev/null 2>"$WORK/ctx.err" &&
+   "$PY" - "$ctxjson" <<'PYEOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+c = d["context"]
+keys = c["weft_cpu_identity_keys"].split(",")
+for k in ("weft_cpu_vendor", "weft_cpu_family", "weft_cpu_model_id", "weft_cpu_stepping",
+          "weft_cpu_microcode", "weft_cpu_model", "weft_cpu_cache_l1d", "weft_cpu_cache_l1i",
+          "weft_cpu_cache_l2", "weft_cpu_cache_l3", "weft_cpu_flags_digest", "weft_cpu_flags_count",
+          "weft_cpu_smt", "weft_cpu_threads_per_core", "weft_cpu_hypervisor",
+          "weft_cpu_virtualization", "weft_cores", "weft_cpu_physical_cores", "weft_cpu_sockets",
+          "weft_numa_nodes", "weft_mem_total_kib", "weft_kernel", "weft_cpu_governor",
+          "weft_cpu_boost"):
+    assert k in keys, ("not in weft_cpu_identity_keys", k)
+    assert k in c and c[k] != "", ("missing", k)
+assert len(c["weft_cpu_flags_digest"]) == 16 or c["weft_cpu_flags_digest"] == "unknown"
+defs = json.loads(c["weft_workload_defs"])
+assert any(x["name"] == "spawn_many" for x in defs)
+assert c["weft_seed"] == "42", c["weft_seed"]
+assert c["weft_launches"] == "1"
+names = {b["run_name"].split("/iterations")[0] for b in d["benchmarks"]}
+assert names == {"floor/native/workers:1", "floor/native/workers:1/yield"}, names
+for b in d["benchmarks"]:
+    assert not b.get("error_occurred"), b
+    if b.get("run_type") == "iteration":
+        assert b["ns_per_unit"] > 0 and b["units"] > 0, b
+PYEOF
+then ok "context: machine identity keys, weft_workload_defs parses, seed; the floor rows"
+else bad "context/floor: $(tail -5 "$WORK/ctx.err")"; fi
+
+# ---- weft_git_dirty: a tree whose only changes are under results/ is clean ------------------
+gt="$WORK/gitdirty"
+if command -v git >/dev/null; then
+  mkdir -p "$gt" && git -C "$gt" init -q && touch "$gt/a" && git -C "$gt" add a &&
+    git -C "$gt" -c user.email=t@t -c user.name=t commit -qm init
+  mkdir -p "$gt/results/x" && echo 1 >"$gt/results/x/r.json"
+  dirty() { WEFT_SOURCE_DIR="$gt" "$BENCH" --profile=quick --workloads=floor/spawn --benchmark_repetitions=1 \
+      --benchmark_out="$WORK/gd.json" --benchmark_out_format=json >/dev/null 2>&1
+    "$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['context']['weft_git_dirty'])" "$WORK/gd.json"; }
+  d1=$(dirty); echo x >"$gt/b"; d2=$(dirty)
+  if [ "$d1" = false ] && [ "$d2" = true ]; then
+    ok "weft_git_dirty: results/ only -> false, another untracked file -> true"
+  else
+    bad "weft_git_dirty: results/ only -> $d1 (want false), another file -> $d2 (want true)"
+  fi
+fi
+
+# ---- the coordinator: launches, interleaving, a fake peer, a missing peer --------------------
+fake="$WORK/peers"
+mkdir -p "$fake"
+cat >"$fake/weft-peer-go" <<'SHEOF'
+#!/bin/bash
+# A stand-in for a peer program: protocol flags in, protocol JSON out.
+r=3 n=0 it=1 l=0 w=1 rt=go out=/dev/stdout
+for a in "$@"; do case $a in
+  --list) printf 'Workloads (parameter defaults per profile: quick / standard / full):\n  spawn_many  [unit: task]\n      fake\n      spawn_many.n                 1000 / 10000 / 100000   (1..100000000) tasks spawned\n'; exit 0;;
+  --runtime=*) rt=${a#*=};; --workers=*) w=${a#*=};; --launch=*) l=${a#*=};; --out=*) out=${a#*=};;
+  --repetitions=*) r=${a#*=};; --param=spawn_many.n=*) n=${a##*=};; --iterations=spawn_many=*) it=${a##*=};;
+esac; done
+echo "$*" >>"$(dirname "$0")/args.log"
+[ "$GOMAXPROCS_CHECK" = 1 ] && [ -n "$LD_PRELOAD" ] && exit 9
+{ printf '{"context":{"peer_runtime":"%s","peer_program":"weft-peer-go","peer_versions":"fake 1.0","peer_workers":"%s"},"benchmarks":[' "$rt" "$w"
+  for i in $(seq 0 $((r - 1))); do
+    [ "$i" -gt 0 ] && printf ','
+    printf '{"name":"spawn_many/%s/workers:%s","run_name":"spawn_many/%s/workers:%s","run_type":"iteration","repetitions":%s,"repetition_index":%s,"threads":1,"iterations":%s,"real_time":10.0,"cpu_time":10.0,"time_unit":"us","units":%s,"ns_per_unit":1.0,"tasks_ran":%s,"launch":%s,"order":%s,"label":"task"}' \
+      "$rt" "$w" "$rt" "$w" "$r" "$i" "$it" "$n" "$n" "$l" "$i"
+  done
+  printf ']}\n'; } >"$out"
+SHEOF
+chmod +x "$fake/weft-peer-go"
+coord="$WORK/coord.json"
+GOMAXPROCS_CHECK=1 "$BENCH" --profile=quick --workloads=spawn_many,floor --schedulers=fifo,ws --workers=1,2 \
+  --param=spawn_many.n=300 --launches=2 --seed=5 --benchmark_repetitions=2 \
+  --peers=go,tokio-mt --peers-dir="$fake" --benchmark_out="$coord" >"$WORK/coord.out" 2>"$WORK/coord.err"
+rc=$?
+if [ $rc -eq 0 ]; then ok "coordinator with a fake peer: exit 0"; else bad "coordinator: exit $rc: $(tail -5 "$WORK/coord.err")"; fi
+nmiss=$(grep -c "peer tokio-mt left out" "$WORK/coord.err")
+if [ "$nmiss" = 1 ]; then ok "a peer whose binary is absent: one line"; else bad "missing peer: $nmiss lines (want 1)"; fi
+if grep -q -- "--param=spawn_many.n=300" "$fake/args.log" && grep -q -- "--iterations=spawn_many=20" "$fake/args.log" &&
+   grep -q -- "--repetitions=2" "$fake/args.log" && grep -q -- "--launch=1" "$fake/args.log"; then
+  ok "the peer gets weft's parameters, iterations, repetitions and launch explicitly"
+else
+  bad "the peer's arguments: $(head -2 "$fake/args.log")"
+fi
+if [ $rc -eq 0 ] && "$PY" - "$coord" <<'PYEOF'
+import json, sys, collections
+d = json.load(open(sys.argv[1]))
+c, rows, launches = d["context"], d["benchmarks"], d["launches"]
+assert c["weft_launches"] == "2" and c["weft_seed"] == "5", (c["weft_launches"], c["weft_seed"])
+assert c["weft_peers"] == "go", c["weft_peers"]
+assert "tokio-mt" in c["weft_peers_missing"], c["weft_peers_missing"]
+assert c["peer_go_versions"] == "fake 1.0"
+json.loads(c["weft_workload_defs"])
+# 2 launches x (spawn_many: weft + go/1 + go/2; floor: weft)
+assert len(launches) == 8, len(launches)
+for i, l in enumerate(launches):
+    assert l["process"] == i
+    for k in ("launch", "runtime", "workers", "workload", "calibration_ns", "c2c_rt_ns", "steal_pct",
+              "loadavg1", "t_start", "t_end", "exit_status"):
+        assert k in l, (k, l)
+    assert l["exit_status"] == 0 and l["calibration_ns"] > 0 and l["t_end"] >= l["t_start"], l
+assert [l["launch"] for l in launches] == [0] * 4 + [1] * 4
+orders = [r["order"] for r in rows]
+assert orders == list(range(len(rows))), "order is the position in the whole run"
+per = collections.Counter()
+for r in rows:
+    for k in ("launch", "order", "process", "runtime"):
+        assert k in r, (k, r)
+    assert launches[r["process"]]["launch"] == r["launch"]
+    assert launches[r["process"]]["runtime"] == r["runtime"]
+    assert not r.get("error_occurred"), r
+    per[(r["run_name"], r["launch"])] += 1
+names = {n for n, _ in per}
+want = {"spawn_many/fifo/workers:1", "spawn_many/ws/workers:1", "spawn_many/ws/workers:2",
+        "spawn_many/go/workers:1", "spawn_many/go/workers:2", "floor/native/workers:1",
+        "floor/native/workers:1/yield"}
+assert names == want, names ^ want
+assert all(v == 2 for v in per.values()), per        # 2 repetitions per launch
+weft = [r for r in rows if r["runtime"] == "weft" and r["run_name"].startswith("spawn_many")]
+assert all(r["units"] == 300 for r in weft)
+# interleaved: within a weft process the rows alternate, repetition by repetition
+p0 = [r for r in rows if r["process"] == weft[0]["process"]]
+assert [r["repetition_index"] for r in p0] == [0, 0, 0, 1, 1, 1], [r["repetition_index"] for r in p0]
+PYEOF
+then ok "coordinator: launch/order/process/runtime on every row, the launches array, peer context"
+else bad "coordinator JSON (above)"; fi
+# the same seed, the same order
+"$BENCH" --profile=quick --workloads=spawn_many,floor --schedulers=fifo,ws --workers=1,2 \
+  --param=spawn_many.n=300 --launches=2 --seed=5 --benchmark_repetitions=2 --peers=none \
+  --benchmark_out="$WORK/c2.json" >/dev/null 2>&1
+"$BENCH" --profile=quick --workloads=spawn_many,floor --schedulers=fifo,ws --workers=1,2 \
+  --param=spawn_many.n=300 --launches=2 --seed=5 --benchmark_repetitions=2 --peers=none \
+  --benchmark_out="$WORK/c3.json" >/dev/null 2>&1
+if "$PY" -c "
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+key = lambda d: [(r['run_name'], r['launch'], r['process']) for r in d['benchmarks']]
+assert key(a) == key(b) and len(key(a)) == 2 * 2 * 5
+" "$WORK/c2.json" "$WORK/c3.json"; then ok "--seed: the same seed gives the same order (--peers=none, --launches=2)"
+else bad "--seed: two runs with the same seed ran in different orders"; fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

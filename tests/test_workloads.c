@@ -37,7 +37,7 @@
 #include <cmocka.h>
 
 #include "weft/runtime.h"
-#include "weft/workload.h"
+#include "workloads/workload.h"
 
 /* ---- failure collection ------------------------------------------------------------------ */
 
@@ -258,6 +258,34 @@ static void test_registry(void **state)
     free(f);
 }
 
+/* One definition per workload: every registered one is complete, and a
+ * definition without any one of its fields is refused with its name. */
+static void test_definitions(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_workload_check_registry(), 0);
+    const weft_workload *base = weft_workload_find("spawn_many");
+    assert_non_null(base);
+    for (int field = 0; field < 9; field++) {
+        weft_workload w = *base;
+        switch (field) {
+        case 0: w.description = NULL; break;
+        case 1: w.unit_name = NULL; break;
+        case 2: w.kind = "sorting"; break;
+        case 3: w.iterations[1] = 0; break;
+        case 4: w.rank_metric = NULL; break;
+        case 5: w.rank_better = "sideways"; break;
+        case 6: w.standard_trim = NULL; break;
+        case 7: w.run = NULL; break;
+        case 8: w.params[0].def[1] = -5; break;
+        }
+        assert_int_equal(weft_workload_check(&w), -EINVAL);
+        assert_non_null(strstr(weft_last_error(), "spawn_many"));
+    }
+    assert_string_equal(weft_workload_kind_title("spawn"), "spawn-heavy");
+    assert_null(weft_workload_kind_title("nope"));
+}
+
 static void test_unknown_workload(void **state)
 {
     (void)state;
@@ -338,6 +366,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry),
+        cmocka_unit_test(test_definitions),
         cmocka_unit_test(test_unknown_workload),
         cmocka_unit_test(test_bad_params),
         cmocka_unit_test(test_clean_1_worker),

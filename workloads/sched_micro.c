@@ -148,6 +148,10 @@ const weft_workload wl_spawn_many = {
     .nparams = 1,
     .params = {{"n", "tasks spawned", {1000, 10000, 100000}, 1, 100000000}},
     .run = run_spawn_many,
+    .iterations = {20, 30, 5},
+    .rank_metric = "ns_per_unit",
+    .rank_better = "lower",
+    .standard_trim = "",
 };
 
 /* ---- yield_many ---------------------------------------------------------------------- */
@@ -211,6 +215,10 @@ const weft_workload wl_yield_many = {
     .params = {{"tasks", "tasks spawned", {50, 200, 200}, 1, 10000000},
                {"yields", "yields per task", {200, 1000, 1000}, 0, 100000000}},
     .run = run_yield_many,
+    .iterations = {5, 4, 4},
+    .rank_metric = "ns_per_unit",
+    .rank_better = "lower",
+    .standard_trim = "",
 };
 
 /* ---- ping_pong --------------------------------------------------------------------------- */
@@ -343,6 +351,10 @@ const weft_workload wl_ping_pong = {
     .nparams = 1,
     .params = {{"pings", "ping tasks", {200, 1000, 10000}, 1, 100000000}},
     .run = run_ping_pong,
+    .iterations = {20, 100, 10},
+    .rank_metric = "ns_per_unit",
+    .rank_better = "lower",
+    .standard_trim = "",
 };
 
 /* ---- chained_spawn ------------------------------------------------------------------------ */
@@ -418,6 +430,10 @@ const weft_workload wl_chained_spawn = {
     .nparams = 1,
     .params = {{"depth", "chain length", {200, 1000, 10000}, 0, 100000000}},
     .run = run_chained_spawn,
+    .iterations = {50, 300, 40},
+    .rank_metric = "ns_per_unit",
+    .rank_better = "lower",
+    .standard_trim = "",
 };
 
 /* ---- spawn_remote ---------------------------------------------------------------------------- */
@@ -489,6 +505,10 @@ const weft_workload wl_spawn_remote = {
     .nparams = 1,
     .params = {{"n", "tasks spawned from outside", {10000, 100000, 1000000}, 1, 100000000}},
     .run = run_spawn_remote,
+    .iterations = {1, 1, 1},
+    .rank_metric = "ns_per_unit",
+    .rank_better = "lower",
+    .standard_trim = "",
 };
 
 /* ---- fanout_skew --------------------------------------------------------------------------------- */
@@ -591,4 +611,8 @@ const weft_workload wl_fanout_skew = {
     .params = {{"n", "tasks", {1000, 10000, 100000}, 1, 100000000},
                {"work_us", "busy work per task (us)", {5, 5, 5}, 0, 1000000}},
     .run = run_fanout_skew,
+    .iterations = {1, 1, 1},
+    .rank_metric = "ns_per_unit",
+    .rank_better = "lower",
+    .standard_trim = "",
 };

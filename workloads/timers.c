@@ -308,6 +308,10 @@ const weft_workload wl_timer_storm = {
                {"max_delay_us", "D: deadlines are drawn from [0, D] (us)", {20000, 50000, 100000},
                 0, 3600000000}},
     .run = run_timer_storm,
+    .iterations = {1, 1, 1},
+    .rank_metric = "p99_us",
+    .rank_better = "lower",
+    .standard_trim = "",
 };
 
 /* ---- timeout_cancel ------------------------------------------------------------------ */
@@ -430,9 +434,13 @@ const weft_workload wl_timeout_cancel = {
     .unit_name = "arm+cancel",
     .kind = "timer",
     .nparams = 2,
-    .params = {{"n", "arm+cancel pairs", {20000, 1000000, 10000000}, 1, 1000000000},
+    .params = {{"n", "arm+cancel pairs", {20000, 250000, 10000000}, 1, 1000000000},
                {"tasks", "tasks sharing the pairs", {16, 16, 16}, 1, 100000}},
     .run = run_timeout_cancel,
+    .iterations = {1, 1, 1},
+    .rank_metric = "ns_per_unit",
+    .rank_better = "lower",
+    .standard_trim = "n = 250 000 pairs, not 1 000 000 (full: 10 M): a peer at ~500 ns per pair would take 0.5 s per iteration",
 };
 
 /* ---- interval_jitter ---------------------------------------------------------------- */
@@ -585,6 +593,10 @@ const weft_workload wl_interval_jitter = {
     .nparams = 3,
     .params = {{"tasks", "K: interval tasks", {16, 16, 16}, 1, 100000},
                {"period_us", "P: interval period (us)", {1000, 1000, 1000}, 1, 60000000},
-               {"duration_ms", "L: how long each task ticks (ms)", {100, 1000, 10000}, 1, 3600000}},
+               {"duration_ms", "L: how long each task ticks (ms)", {100, 200, 10000}, 1, 3600000}},
     .run = run_interval_jitter,
+    .iterations = {1, 1, 1},
+    .rank_metric = "p99_us",
+    .rank_better = "lower",
+    .standard_trim = "L = 200 ms, not 1 s (full: 10 s): one iteration lasts L by design, and at 1 s its rows alone (weft and peers, 12 iterations each) took over 2.5 minutes",
 };

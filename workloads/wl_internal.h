@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "common/histogram.h"
-#include "weft/workload.h"
+#include "workloads/workload.h"
 
 /* Records a verified quantity for the driver to show. */
 static inline void wl_check(weft_wl_result *out, const char *name, double value)

@@ -13,7 +13,7 @@ extern const weft_workload wl_spawn_many, wl_yield_many, wl_ping_pong, wl_chaine
     wl_spawn_remote, wl_fanout_skew, wl_fib, wl_uts, wl_timer_storm, wl_timeout_cancel,
     wl_interval_jitter, wl_tcp_echo, wl_tcp_stream, wl_blocking_mix;
 
-/* The order of ../shared/WORKLOADS.md. */
+/* The order of docs/WORKLOADS.md. */
 static const weft_workload *const registry[] = {
     &wl_spawn_many, &wl_yield_many, &wl_ping_pong, &wl_chained_spawn, &wl_spawn_remote,
     &wl_fanout_skew, &wl_fib, &wl_uts, &wl_timer_storm, &wl_timeout_cancel,
@@ -23,9 +23,69 @@ static const weft_workload *const registry[] = {
 
 int weft_workload_count(void) { return NREG; }
 
-const weft_workload *weft_workload_at(int i) { return i >= 0 && i < NREG ? registry[i] : NULL; }
+/* The kinds of work, in the order of the reports, with their titles. */
+static const char *const kinds[][2] = {
+    {"spawn", "spawn-heavy"}, {"message", "message passing"}, {"fork-join", "fork-join"},
+    {"timer", "timers"},      {"io", "IO"},                   {"blocking", "blocking"},
+};
+
+const char *weft_workload_kind_title(const char *kind)
+{
+    for (size_t i = 0; kind && i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strcmp(kinds[i][0], kind) == 0) return kinds[i][1];
+    return NULL;
+}
 
 int rt_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+int weft_workload_check(const weft_workload *w)
+{
+    if (!w) return rt_fail(-EINVAL, "workload definition: NULL");
+    const char *n = w->name && *w->name ? w->name : "(unnamed)";
+#define WL_REQUIRE(cond, what)                                                              \
+    do {                                                                                    \
+        if (!(cond)) return rt_fail(-EINVAL, "workload %s: definition lacks %s", n, what); \
+    } while (0)
+    WL_REQUIRE(w->name && *w->name, "a name");
+    WL_REQUIRE(w->description && *w->description, "a description");
+    WL_REQUIRE(w->unit_name && *w->unit_name, "a unit (unit_name)");
+    WL_REQUIRE(w->kind && weft_workload_kind_title(w->kind),
+               "a kind of work (spawn, message, fork-join, timer, io or blocking)");
+    WL_REQUIRE(w->run, "a run function");
+    for (int p = 0; p < 3; p++)
+        WL_REQUIRE(w->iterations[p] >= 1, "iterations per repetition for every profile (>= 1)");
+    WL_REQUIRE(w->rank_metric && *w->rank_metric, "a ranking metric (rank_metric)");
+    WL_REQUIRE(w->rank_better && (strcmp(w->rank_better, "lower") == 0 ||
+                                  strcmp(w->rank_better, "higher") == 0),
+               "the ranking direction (rank_better: lower or higher)");
+    WL_REQUIRE(w->standard_trim, "standard_trim (\"\" when standard is the published size)");
+    WL_REQUIRE(w->nparams >= 0 && w->nparams <= WEFT_WL_MAX_PARAMS, "a parameter count in 0..8");
+    for (int i = 0; i < w->nparams; i++) {
+        const weft_wl_param *p = &w->params[i];
+        WL_REQUIRE(p->name && *p->name && p->help, "a name and help for every parameter");
+        for (int k = 0; k < 3; k++)
+            if (p->def[k] < p->min || p->def[k] > p->max)
+                return rt_fail(-EINVAL, "workload %s: parameter %s: the %s default %lld is outside %lld..%lld",
+                               n, p->name, weft_profile_name((weft_profile)k), (long long)p->def[k],
+                               (long long)p->min, (long long)p->max);
+    }
+#undef WL_REQUIRE
+    return 0;
+}
+
+int weft_workload_check_registry(void)
+{
+    for (int i = 0; i < NREG; i++) {
+        int rc = weft_workload_check(registry[i]);
+        if (rc < 0) return rc;
+        for (int j = 0; j < i; j++)
+            if (strcmp(registry[i]->name, registry[j]->name) == 0)
+                return rt_fail(-EINVAL, "workload %s is registered twice", registry[i]->name);
+    }
+    return 0;
+}
+
+const weft_workload *weft_workload_at(int i) { return i >= 0 && i < NREG ? registry[i] : NULL; }
 
 const weft_workload *weft_workload_find(const char *name)
 {

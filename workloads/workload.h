@@ -1,5 +1,8 @@
 /*
- * weft/workload.h - the standard workloads (docs/WORKLOADS.md), by name.
+ * workloads/workload.h - the standard workloads (docs/WORKLOADS.md), by name.
+ *
+ * Bench-only: compiled into weft_workloads (not libweft) and not installed;
+ * weft-bench and the tests include it.
  *
  * A workload has a name, a description, typed integer parameters with a
  * default per profile (quick for tests, standard for `make bench`, full for
@@ -66,9 +69,26 @@ struct weft_workload {
     const char *const *variants;        /* NULL-terminated, or NULL: no variants */
     const char *const *standard_variants; /* the variants `standard` runs (NULL: all) */
     weft_wl_run_fn run;
+    /* The rest of the workload's one definition (issue 12): what the driver
+     * exports as weft_workload_defs and `--list` prints, and what the peers
+     * are given. Every field is required: weft_workload_check refuses a
+     * workload without one, and weft-bench checks the registry at start-up. */
+    int iterations[3];         /* iterations per repetition, per weft_profile (>= 1) */
+    const char *rank_metric;   /* the counter rows are ranked by: ns_per_unit, p99_us, ... */
+    const char *rank_better;   /* "lower" or "higher" */
+    const char *standard_trim; /* where `standard` is smaller than the published
+                                * definition and why; "" when it is not */
 };
 
 int weft_workload_count(void);
+/* 0, or -EINVAL and a message naming the workload and its missing or bad
+ * field (name, description, unit, kind, iterations, ranking metric and
+ * direction, standard_trim, run, parameter names and defaults in range). */
+int weft_workload_check(const weft_workload *w);
+/* weft_workload_check over the registry (and no name twice). */
+int weft_workload_check_registry(void);
+/* The kind's title in reports ("spawn" -> "spawn-heavy"); NULL when unknown. */
+const char *weft_workload_kind_title(const char *kind);
 const weft_workload *weft_workload_at(int i);
 /* NULL and a message listing the known names when unknown. */
 const weft_workload *weft_workload_find(const char *name);
