@@ -90,11 +90,11 @@ def service_data(rows):
     return data, cells, quant
 
 
-def print_ranking(title, ranked, limit=8):
-    print("\n### %s" % title)
+def ranking_lines(title, ranked, limit=8):
+    out = ["", "### %s" % title, ""]
     if not ranked:
-        print("  (no configuration measured on every workload of it)")
-        return
+        out.append("  (no configuration measured on every workload of it)")
+        return out
     for i, r in enumerate(ranked[:limit]):
         if i == 0:
             note = "winner"
@@ -106,9 +106,73 @@ def print_ranking(title, ranked, limit=8):
         else:
             note = "%.2fx [%.2f, %.2f]: not told apart from the winner" % (
                 r.vs_winner.ratio, r.vs_winner.lo, r.vs_winner.hi)
-        print("  %d. %-48s %.3f  %s" % (i + 1, wk.config_label(r.config), r.score, note))
+        out.append("  %d. %-48s %.3f  %s" % (i + 1, wk.config_label(r.config), r.score, note))
     if len(ranked) > limit:
-        print("  ... %d more" % (len(ranked) - limit))
+        out.append("  ... %d more" % (len(ranked) - limit))
+    return out
+
+
+def analyse(rows, defs):
+    """(lines of text, the WEFT_KNOBS line or None), or (None, None) when
+    there is no weft row with a sweep or a service."""
+    cells = workload_cells(rows, defs)
+    sdata, scells, quant = service_data(rows)
+    if not cells and not sdata:
+        return None, None
+    out = []
+    allcells = cells + scells
+    effects = wk.main_effects(allcells)
+    out.append("## Knob main effects")
+    out.append("(speed relative to the first value of each --sweep; paired by launch; verdicts "
+          "Holm-Bonferroni over %d tests at a family-wise 5 %%, intervals Bonferroni-adjusted)"
+          % len(effects))
+    if not effects:
+        out.append("  no knob was swept (or no cell has a partner differing only in one knob)")
+    for line in wk.effect_lines(effects):
+        out.append("  " + line)
+
+    line = None
+    if cells:
+        out.append("\n## Configurations")
+        for kind, members in defs.kinds({c.workload for c in cells}):
+            out += ranking_lines(kind, wk.rank_configs([c for c in cells if c.workload in members]))
+        out += ranking_lines("all work", wk.rank_configs(cells))
+        cfg, chosen, none = wk.recommend(cells, [e for e in effects if not e.kind.startswith("service:")])
+        if cfg:
+            out.append("\nRecommended for these workloads: %s/workers:%d with %s%s" % (
+                cfg[0], cfg[1], wk.knobs_text(chosen) or "the default knobs",
+                "; no measurable effect: " + ", ".join(none) if none else ""))
+            line = wk.weft_knobs_line(cfg[0], cfg[1], chosen)
+
+    if sdata:
+        out.append("\n## Services (ranked by SLO attainment, then throughput)")
+        ranked = wk.rank_services(sdata, lambda s: quant.get(s, 0.99))
+        first = None
+        for svc in sorted(ranked):
+            out.append("\n### service:%s (SLO: %.1f %% of requests within the bound)" % (
+                svc, 100 * quant.get(svc, 0.99)))
+            for i, r in enumerate(ranked[svc][:8]):
+                if r.error:
+                    out.append("  %d. %-48s ERROR: %s" % (i + 1, wk.config_label(r.config), r.error))
+                else:
+                    out.append("  %d. %-48s within SLO %.2f %% (%s), %.0f req/s, p99 %.0f us" % (
+                        i + 1, wk.config_label(r.config), 100 * r.slo_fraction,
+                        "met" if r.slo_met else "missed", r.req_per_s, r.p99_us))
+            best = ranked[svc][0]
+            if best.error:
+                continue
+            kind = "service:" + svc
+            matters = {e.knob for e in effects if e.kind == kind and e.measurable}
+            chosen = tuple(kv for kv in best.config[2] if kv[0] in matters)
+            others = sorted({k for k, _ in best.config[2]} - matters)
+            out.append("  Run it with %s/workers:%d and %s%s" % (
+                best.config[0], best.config[1], wk.knobs_text(chosen) or "the default knobs",
+                "; no measurable effect on its p99: " + ", ".join(others) if others else ""))
+            if first is None:
+                first = wk.weft_knobs_line(best.config[0], best.config[1], chosen)
+        if first:
+            line = first
+    return out, line
 
 
 def main(argv):
@@ -120,67 +184,17 @@ def main(argv):
     except wp.BenchError as e:
         print("advise: %s" % e, file=sys.stderr)
         return 2
-    cells = workload_cells(rows, defs)
-    sdata, scells, quant = service_data(rows)
-    if not cells and not sdata:
+    lines, line = analyse(rows, defs)
+    if lines is None:
         print("advise: no weft rows in %s" % ", ".join(argv[1:]), file=sys.stderr)
         return 2
-    allcells = cells + scells
-    effects = wk.main_effects(allcells)
-    print("## Knob main effects")
-    print("(speed relative to the first value of each --sweep; paired by launch; verdicts "
-          "Holm-Bonferroni over %d tests at a family-wise 5 %%, intervals Bonferroni-adjusted)"
-          % len(effects))
-    if not effects:
-        print("  no knob was swept (or no cell has a partner differing only in one knob)")
-    for line in wk.effect_lines(effects):
-        print("  " + line)
-
-    line = None
-    if cells:
-        print("\n## Configurations")
-        for kind, members in defs.kinds({c.workload for c in cells}):
-            print_ranking(kind, wk.rank_configs([c for c in cells if c.workload in members]))
-        print_ranking("all work", wk.rank_configs(cells))
-        cfg, chosen, none = wk.recommend(cells, [e for e in effects if not e.kind.startswith("service:")])
-        if cfg:
-            print("\nRecommended for these workloads: %s/workers:%d with %s%s" % (
-                cfg[0], cfg[1], wk.knobs_text(chosen) or "the default knobs",
-                "; no measurable effect: " + ", ".join(none) if none else ""))
-            line = wk.weft_knobs_line(cfg[0], cfg[1], chosen)
-
-    if sdata:
-        print("\n## Services (ranked by SLO attainment, then throughput)")
-        ranked = wk.rank_services(sdata, lambda s: quant.get(s, 0.99))
-        first = None
-        for svc in sorted(ranked):
-            print("\n### service:%s (SLO: %.1f %% of requests within the bound)" % (
-                svc, 100 * quant.get(svc, 0.99)))
-            for i, r in enumerate(ranked[svc][:8]):
-                if r.error:
-                    print("  %d. %-48s ERROR: %s" % (i + 1, wk.config_label(r.config), r.error))
-                else:
-                    print("  %d. %-48s within SLO %.2f %% (%s), %.0f req/s, p99 %.0f us" % (
-                        i + 1, wk.config_label(r.config), 100 * r.slo_fraction,
-                        "met" if r.slo_met else "missed", r.req_per_s, r.p99_us))
-            best = ranked[svc][0]
-            if best.error:
-                continue
-            kind = "service:" + svc
-            matters = {e.knob for e in effects if e.kind == kind and e.measurable}
-            chosen = tuple(kv for kv in best.config[2] if kv[0] in matters)
-            others = sorted({k for k, _ in best.config[2]} - matters)
-            print("  Run it with %s/workers:%d and %s%s" % (
-                best.config[0], best.config[1], wk.knobs_text(chosen) or "the default knobs",
-                "; no measurable effect on its p99: " + ", ".join(others) if others else ""))
-            if first is None:
-                first = wk.weft_knobs_line(best.config[0], best.config[1], chosen)
-        if first:
-            line = first
+    for l in lines:
+        print(l)
     if line:
         print()
         print(line)
     return 0
+
 
 
 if __name__ == "__main__":

@@ -120,10 +120,14 @@ def cells_from_rows(rows, defs, metric_of):
         if r.is_error or r.kind != "weft":
             continue
         variant, knobs = split_variant(r.variant)
+        sched = r.scheduler
+        if "[" in sched and sched.endswith("]"):   # wb_parse folds the knobs in: ws[a=1]
+            knobs = parse_knobs(sched.split("[", 1)[1][:-1])
+            sched = sched.split("[", 1)[0]
         vals = metric_of(r)
         if not vals:
             continue
-        cells.append(Cell(r.workload, defs.kind(r.workload) or "other", r.scheduler, r.workers,
+        cells.append(Cell(r.workload, defs.kind(r.workload) or "other", sched, r.workers,
                           variant, knobs, vals))
     return cells
 
@@ -175,8 +179,9 @@ class Effect:
                 head, 100 * (self.ratio - 1), 100 * (self.lo - 1), 100 * (self.hi - 1), where)
         if self.lo is None:
             return "%s: no measurable effect on %s (no interval: %s)" % (head, where, self.method)
-        return "%s: no measurable effect on %s (within the run's resolution, +/-%.1f %%)" % (
-            head, where, 100 * self.resolution)
+        res = self.resolution
+        return "%s: no measurable effect on %s (within the run's resolution, %s)" % (
+            head, where, "+/-%.1f %%" % (100 * res) if res < 1 else "wider than +/-100 %: too few launches")
 
 
 def swept_values(cells):
