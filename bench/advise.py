@@ -43,7 +43,17 @@ def load(paths):
     rows = wp.collect_rows(docs)
     ctx, _ = wp.merged_context(docs)
     defs = wp.workload_defs(ctx)
-    return rows, defs
+    return rows, defs, ctx
+
+
+def sweep_baselines(ctx):
+    """{knob: the first value of its --sweep} from the context's weft_sweep."""
+    out = {}
+    for sw in str((ctx or {}).get("weft_sweep") or "").split():
+        name, _, vals = sw.partition("=")
+        if name and vals:
+            out[name] = vals.split(",")[0]
+    return out
 
 
 def workload_cells(rows, defs):
@@ -112,7 +122,7 @@ def ranking_lines(title, ranked, limit=8):
     return out
 
 
-def analyse(rows, defs):
+def analyse(rows, defs, ctx=None):
     """(lines of text, the WEFT_KNOBS line or None), or (None, None) when
     there is no weft row with a sweep or a service."""
     cells = workload_cells(rows, defs)
@@ -121,7 +131,7 @@ def analyse(rows, defs):
         return None, None
     out = []
     allcells = cells + scells
-    effects = wk.main_effects(allcells)
+    effects = wk.main_effects(allcells, baselines=sweep_baselines(ctx))
     out.append("## Knob main effects")
     out.append("(speed relative to the first value of each --sweep; paired by launch; verdicts "
           "Holm-Bonferroni over %d tests at a family-wise 5 %%, intervals Bonferroni-adjusted)"
@@ -180,11 +190,11 @@ def main(argv):
         print(__doc__.strip())
         return 0 if len(argv) >= 2 else 2
     try:
-        rows, defs = load(argv[1:])
+        rows, defs, ctx = load(argv[1:])
     except wp.BenchError as e:
         print("advise: %s" % e, file=sys.stderr)
         return 2
-    lines, line = analyse(rows, defs)
+    lines, line = analyse(rows, defs, ctx)
     if lines is None:
         print("advise: no weft rows in %s" % ", ".join(argv[1:]), file=sys.stderr)
         return 2

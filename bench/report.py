@@ -658,7 +658,7 @@ def method_section(alpha):
     ]
 
 
-def sweep_section(rows, defs):
+def sweep_section(rows, defs, ctx=None):
     """Knob sweeps (rows with /knobs:...) and services (service:NAME rows):
     bench/advise.py's analysis — each knob's main effect with a simultaneous
     interval (Holm-Bonferroni verdicts, Bonferroni intervals), configurations
@@ -667,7 +667,7 @@ def sweep_section(rows, defs):
     if not any("[" in r.scheduler or r.workload.startswith("service:") for r in rows.values()):
         return []
     import advise
-    text, knobs_line = advise.analyse(rows, defs)
+    text, knobs_line = advise.analyse(rows, defs, ctx)
     if not text:
         return []
     out = ["## Knob sweeps and services", "",
@@ -717,7 +717,7 @@ def build_report(docs, rid, alpha=wb.ALPHA, plots_dir=None, wrote_xml=False):
     lines += identity_section(ctx)
     lines += machine_state_section(launches)
     lines += recommendation_section(kinds, largest, per_count, ctx)
-    lines += sweep_section(rows, defs)
+    lines += sweep_section(rows, defs, ctx)
     lines += peers_section(tables, comps, sums, ctx)
     lines += ["## Results by workload", ""]
     for key, t in tables.items():

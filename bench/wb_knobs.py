@@ -197,10 +197,13 @@ def swept_values(cells):
 
 def main_effects(cells, alpha=ALPHA, baselines=None):
     """[Effect] for every swept knob, every non-baseline value, every kind of
-    work and "all". baselines: {knob: value}; default the first value seen
-    (the first value of its --sweep)."""
-    baselines = dict(baselines or {})
+    work and "all". baselines: {knob: value} (advise.py: the first value of
+    its --sweep, from the context); default the first value seen."""
+    baselines = {k: v for k, v in (baselines or {}).items()}
     values = swept_values(cells)
+    for k, v in list(baselines.items()):
+        if k not in values or v not in values[k]:
+            del baselines[k]
     index = {}
     for c in cells:
         index[(c.key, c.scheduler, c.workers, c.knobs)] = c
