@@ -20,7 +20,8 @@ CMAKE_FLAGS ?=
 DEB_PACKAGES := build-essential cmake pkg-config clang libhwloc-dev libjemalloc-dev \
 	libcmocka-dev libcjson-dev libbenchmark-dev libbenchmark-tools libssl-dev python3 \
 	python3-matplotlib python3-scipy git nlohmann-json3-dev \
-	cargo rustc librust-tokio-dev librust-async-std-dev librust-sha1-dev golang-go
+	cargo rustc librust-tokio-dev librust-async-std-dev librust-async-io-dev \
+	librust-futures-lite-dev librust-sha1-dev librust-smallvec-dev librust-libc-dev golang-go
 
 .PHONY: all deps build peers test test-asan test-tsan bench bench-quick advise compare reproduce clean install
 
@@ -111,7 +112,7 @@ compare:
 	$(PYTHON) bench/compare.py $(A) $(B)
 
 # make reproduce RESULT=results/<machine>-<date>-<commit>
-reproduce: build
+reproduce: build $(if $(filter none,$(PEERS)),,peers)
 	@test -n "$(RESULT)" || { echo "usage: make reproduce RESULT=results/<dir>"; exit 2; }
 	WEFT_BENCH=$(BUILD)/release/bench/weft-bench $(PYTHON) bench/reproduce.py $(RESULT)
 

@@ -14,7 +14,7 @@
  * slot i & (capacity - 1). The memory orders are those of Lê, Pop, Cohen and
  * Zappa Nardelli, "Correct and Efficient Work-Stealing for Weak Memory Models"
  * (PPoPP 2013), who proved the C11 version correct, with the fixes that model
- * checkers later found in their published code (see NOTES.md):
+ * checkers later found in their published code (listed below as the fixes):
  *   push  bottom relaxed; top ACQUIRE; slot relaxed store; RELEASE fence;
  *         bottom relaxed store.                       [deque_push]
  *   pop   bottom := b-1 relaxed; SEQ_CST fence; top relaxed; if last element,
@@ -144,6 +144,7 @@
  * TSAN_OPTIONS. The normal build keeps the paper's orders exactly.
  */
 #include "common/deque.h"
+#include "common/error.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -215,11 +216,10 @@ int deque_init(deque *d, size_t initial_capacity)
 {
     if (initial_capacity < 2 || (initial_capacity & (initial_capacity - 1)) != 0 ||
         initial_capacity > DEQUE_CAPACITY_MAX) {
-        fprintf(stderr,
-                "deque_init: initial capacity %zu is invalid: it must be a power of two "
-                "between 2 and %zu\n",
-                initial_capacity, (size_t)DEQUE_CAPACITY_MAX);
-        return -EINVAL;
+        return err_fail(-EINVAL,
+                        "deque_init: initial capacity %zu is invalid: it must be a power of two "
+                        "between 2 and %zu",
+                        initial_capacity, (size_t)DEQUE_CAPACITY_MAX);
     }
     deque_array *a = deque_array_new((int64_t)initial_capacity);
     if (a == NULL) return -ENOMEM;
@@ -271,8 +271,7 @@ static deque_array *deque_grow(deque *d, deque_array *a, int64_t t, int64_t b, i
 int deque_push(deque *d, void *item)
 {
     if (item == NULL) {
-        fprintf(stderr, "deque_push: refusing a NULL item (NULL means \"empty\")\n");
-        return -EINVAL;
+        return err_fail(-EINVAL, "deque_push: refusing a NULL item (NULL means \"empty\")");
     }
     assert(deque_invariants_owner(d));
     /* relaxed: bottom is written only by this thread */
@@ -432,7 +431,7 @@ static int deque_reserve_owner(deque *d, int64_t extra)
 size_t deque_steal_half(deque *victim, deque *into)
 {
     if (victim == into) {
-        fprintf(stderr, "deque_steal_half: a deque cannot steal from itself\n");
+        err_fail(-EINVAL, "deque_steal_half: a deque cannot steal from itself");
         return 0;
     }
     int64_t n = deque_len_estimate(victim);

@@ -21,9 +21,11 @@
  * may still read it; retired arrays stay on a list until deque_destroy. Their
  * sizes are initial, 2*initial, ..., final/2, so they sum to less than the final
  * array: all memory held is bounded by 2x the final array (plus headers). The
- * array never shrinks. This is the "keep until destroy" reclamation of
- * NOTES.md; epochs or hazard pointers were rejected as machinery that a
- * per-worker queue that stops growing after warm-up does not need.
+ * array never shrinks ("keep until destroy" reclamation: a thief may still
+ * read an old array after a grow, and freeing it only at destroy makes that
+ * safe without tracking readers); epochs or hazard pointers were rejected as
+ * machinery that a per-worker queue that stops growing after warm-up does
+ * not need.
  */
 #ifndef WEFT_COMMON_DEQUE_H
 #define WEFT_COMMON_DEQUE_H
@@ -135,7 +137,7 @@ enum {
  * (a power of two, 2 <= initial_capacity <= DEQUE_CAPACITY_MAX). Hand `d` to
  * thieves only after this returns, through something that orders memory
  * (thread creation, a mutex, a release store).
- * Returns 0, -EINVAL (bad capacity; a message goes to stderr) or -ENOMEM. */
+ * Returns 0, -EINVAL (bad capacity; the message in err_last()) or -ENOMEM. */
 int deque_init(deque *d, size_t initial_capacity);
 
 /* Free the arrays (current and retired). No other thread may use `d` any more:

@@ -17,6 +17,7 @@
  * counts_len = (bucket_count + 1) * half.
  */
 #include "common/histogram.h"
+#include "common/error.h"
 
 #include <errno.h>
 #include <math.h>
@@ -89,19 +90,16 @@ int hist_init(hist *h, uint64_t lowest, uint64_t highest, int sigfigs)
 {
     memset(h, 0, sizeof *h);
     if (lowest < 1) {
-        fprintf(stderr, "hist_init: lowest must be >= 1 (got 0); use 1 for nanoseconds\n");
-        return -EINVAL;
+        return err_fail(-EINVAL, "hist_init: lowest must be >= 1 (got 0); use 1 for nanoseconds");
     }
     if (highest > HIST_HIGHEST_MAX || highest / 2 < lowest) {
-        fprintf(stderr,
-                "hist_init: need 2 * lowest <= highest <= 2^62, got lowest=%llu highest=%llu\n",
-                (unsigned long long)lowest, (unsigned long long)highest);
-        return -EINVAL;
+        return err_fail(-EINVAL,
+                        "hist_init: need 2 * lowest <= highest <= 2^62, got lowest=%llu highest=%llu",
+                        (unsigned long long)lowest, (unsigned long long)highest);
     }
     if (sigfigs < HIST_SIGFIGS_MIN || sigfigs > HIST_SIGFIGS_MAX) {
-        fprintf(stderr, "hist_init: sigfigs must be in [%d, %d], got %d\n", HIST_SIGFIGS_MIN,
-                HIST_SIGFIGS_MAX, sigfigs);
-        return -EINVAL;
+        return err_fail(-EINVAL, "hist_init: sigfigs must be in [%d, %d], got %d", HIST_SIGFIGS_MIN,
+                        HIST_SIGFIGS_MAX, sigfigs);
     }
 
     /* Largest value that must keep unit resolution: 2 * 10^s (so that the
@@ -114,9 +112,8 @@ int hist_init(hist *h, uint64_t lowest, uint64_t highest, int sigfigs)
     int unit_magnitude = hist_bit_length(lowest) - 1; /* floor(log2) */
     /* sub_bucket_count << unit_magnitude must fit in 63 bits. */
     if (unit_magnitude + half_magnitude > 61) {
-        fprintf(stderr, "hist_init: lowest=%llu with %d significant figures exceeds 64 bits\n",
-                (unsigned long long)lowest, sigfigs);
-        return -EINVAL;
+        return err_fail(-EINVAL, "hist_init: lowest=%llu with %d significant figures exceeds 64 bits",
+                        (unsigned long long)lowest, sigfigs);
     }
 
     h->lowest = lowest;
@@ -326,9 +323,8 @@ int hist_check(const hist *h)
     else if (h->overflows > h->total_count)
         bad = "more overflows than samples";
     if (bad) {
-        fprintf(stderr, "hist_check: %s (total %llu, slots %llu)\n", bad,
-                (unsigned long long)h->total_count, (unsigned long long)sum);
-        return -EINVAL;
+        return err_fail(-EINVAL, "hist_check: %s (total %llu, slots %llu)", bad,
+                        (unsigned long long)h->total_count, (unsigned long long)sum);
     }
     return 0;
 }

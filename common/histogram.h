@@ -114,7 +114,7 @@ typedef struct hist {
 
 /* Set up an empty histogram for values in [lowest, highest] with `sigfigs`
  * significant digits. Requires 1 <= lowest, 2 * lowest <= highest <=
- * HIST_HIGHEST_MAX, 1 <= sigfigs <= 5. Returns 0, -EINVAL (message on stderr)
+ * HIST_HIGHEST_MAX, 1 <= sigfigs <= 5. Returns 0, -EINVAL (message in err_last())
  * or -ENOMEM. Typical latency use: hist_init(&h, 1, 3600000000000, 3). */
 int hist_init(hist *h, uint64_t lowest, uint64_t highest, int sigfigs);
 /* Free the counts; h may be destroyed twice or after a failed init. */
@@ -147,7 +147,7 @@ double hist_relative_error(const hist *h);
 uint64_t hist_lowest_equivalent(const hist *h, uint64_t v);
 uint64_t hist_highest_equivalent(const hist *h, uint64_t v);
 /* Check the invariants above in O(counts_len): 0 if they hold, else -EINVAL
- * with a message on stderr. For assert() in tests and debug builds. */
+ * with the message in err_last(). For assert() in tests and debug builds. */
 int hist_check(const hist *h);
 
 #ifdef __cplusplus

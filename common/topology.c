@@ -260,6 +260,41 @@ static bool topo_sane(const topo *t)
 
 /* ---- open / close ---------------------------------------------------------- */
 
+/* The largest synthetic topology topo_open loads, in PUs: checked before
+ * hwloc sees the string, because hwloc's load of a large one runs for tens
+ * of seconds with no output (pack:256 pu:256) or longer. weft runs at most
+ * 256 workers (weft_config), and 4096 PUs is more hardware threads than
+ * the largest machines it targets have, so nothing real is refused. */
+#define TOPO_SYNTHETIC_MAX_PUS 4096
+
+/* The number of PUs a synthetic string describes: the product of the
+ * TYPE:COUNT levels (attributes in parentheses are skipped; a level hwloc
+ * would reject counts as 1 here and is refused by hwloc afterwards).
+ * Saturates far above the limit instead of overflowing. */
+static unsigned long long topo_synthetic_pus(const char *spec)
+{
+    unsigned long long total = 1;
+    const char *p = spec;
+    while (*p) {
+        while (*p == ' ' || *p == '\t') p++;
+        if (!*p) break;
+        const char *tok = p;
+        int depth = 0;
+        while (*p && (depth > 0 || (*p != ' ' && *p != '\t'))) {
+            if (*p == '(') depth++;
+            else if (*p == ')' && depth > 0) depth--;
+            p++;
+        }
+        const char *colon = memchr(tok, ':', (size_t)(p - tok));
+        if (!colon) continue;
+        char *end;
+        unsigned long long n = strtoull(colon + 1, &end, 10);
+        if (end == colon + 1 || n == 0) n = 1;
+        total = total > (1ull << 40) / n ? (1ull << 40) : total * n;
+    }
+    return total;
+}
+
 /* After hwloc rejected a synthetic string: name the first level that is not
  * TYPE:COUNT with a numeric count, if we can see one. */
 static void topo_synthetic_hint(const char *spec, char *hint, size_t len)
@@ -400,6 +435,14 @@ int topo_open(topo **out, const char *spec, char *err, size_t errlen)
         rc = -ENOMEM;
         topo_msg(err, errlen, "topology %s\"%s\": hwloc_topology_init failed: %s",
                  origin, spec, strerror(errno));
+        goto fail;
+    }
+    unsigned long long pus = 0;
+    if (t->kind == TOPO_KIND_SYNTHETIC && (pus = topo_synthetic_pus(spec)) > TOPO_SYNTHETIC_MAX_PUS) {
+        topo_msg(err, errlen, "topology %s\"%s\" describes %llu PUs; synthetic topologies are "
+                 "limited to %d PUs (hwloc's load time grows with the PU count: 65536 took "
+                 "tens of seconds), e.g. \"pack:2 numa:2 core:4 pu:1\"",
+                 origin, spec, pus, TOPO_SYNTHETIC_MAX_PUS);
         goto fail;
     }
     if (t->kind == TOPO_KIND_SYNTHETIC && hwloc_topology_set_synthetic(t->h, spec) < 0) {

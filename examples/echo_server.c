@@ -11,16 +11,13 @@
  * message and exit status 2.
  *
  * How a signal reaches the accept loop. A signal handler may not call a
- * waker (wakers lock and allocate), so the signals are blocked in every
- * thread (the mask is set before the runtime starts its workers, which
- * inherit it) and a plain thread takes them with sigwait(). That thread sets
- * a "stop" flag and wakes the accept loop's task through a waker the loop
- * left in a small mutex-protected slot (stop_signal below). The accept loop
- * polls the stop signal before each accept, so it is a two-way select:
- * whichever of "connection ready" and "stop requested" comes first wakes it.
- * Rejected: a flag checked by a periodic timer (adds latency and idle
- * wake-ups), and a signalfd registered with the reactor (the reactor is
- * internal; this example uses only the public API).
+ * waker, so the signals are blocked in every thread (the mask is set before
+ * the runtime starts its workers, which inherit it) and a plain thread takes
+ * them with sigwait() and fires a cancellation token (weft/cancel.h), which
+ * is safe from any thread at any time before the token is freed, also while
+ * the runtime is being freed. The accept loop awaits
+ * weft_cancel_poll(stop, accept): whichever of "connection ready" and "stop
+ * requested" comes first wakes it.
  */
 #include <errno.h>
 #include <limits.h>
@@ -32,44 +29,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "weft/cancel.h"
 #include "weft/net.h"
 #include "weft/runtime.h"
 
-/* ---- the stop signal: set by the signal thread, awaited by the accept loop ---------- */
-
-typedef struct stop_signal {
-    pthread_mutex_t mu;
-    bool fired;        /* under mu */
-    weft_waker waker;  /* under mu: the accept loop's task */
-} stop_signal;
-
-static stop_signal g_stop = {PTHREAD_MUTEX_INITIALIZER, false, {NULL, NULL}};
-
-static weft_poll stop_signal_poll(stop_signal *s, weft_context *cx)
-{
-    pthread_mutex_lock(&s->mu);
-    bool fired = s->fired;
-    if (!fired) weft_waker_store(&s->waker, weft_context_waker(cx));
-    pthread_mutex_unlock(&s->mu);
-    return fired ? WEFT_READY : WEFT_PENDING;
-}
-
-static void stop_signal_fire(stop_signal *s)
-{
-    pthread_mutex_lock(&s->mu);
-    s->fired = true;
-    weft_waker w = s->waker;
-    s->waker = WEFT_WAKER_NONE;
-    pthread_mutex_unlock(&s->mu);
-    weft_waker_wake(&w); /* outside the lock: waking may run scheduler code */
-}
-
-static void stop_signal_clear(stop_signal *s)
-{
-    pthread_mutex_lock(&s->mu);
-    weft_waker_drop(&s->waker);
-    pthread_mutex_unlock(&s->mu);
-}
+static weft_cancel *g_stop; /* fired by the signal thread */
 
 /* SIGUSR1 is internal: main sends it to end the signal thread when the
  * server stopped for another reason. */
@@ -79,7 +43,7 @@ static void *signal_thread(void *arg)
     for (;;) {
         int sig = 0;
         if (sigwait(set, &sig) != 0) continue;
-        if (sig == SIGINT || sig == SIGTERM) stop_signal_fire(&g_stop);
+        if (sig == SIGINT || sig == SIGTERM) weft_cancel_fire(g_stop);
         return NULL;
     }
 }
@@ -120,20 +84,10 @@ typedef struct server {
     int coro;
     uint16_t port;
     int res;
-    bool stop;
+    weft_cancel_wait stop;
     weft_tcp_listener l;
     weft_tcp_stream s;
 } server;
-
-/* A two-way select: READY when stop was requested or a connection came. */
-static weft_poll server_next(server *st, weft_context *cx)
-{
-    if (stop_signal_poll(&g_stop, cx) == WEFT_READY) {
-        st->stop = true;
-        return WEFT_READY;
-    }
-    return weft_tcp_accept(&st->l, cx, &st->s, &st->res);
-}
 
 /* Output int: the exit status. */
 static weft_poll server_poll(void *p, weft_context *cx, void *out)
@@ -148,9 +102,10 @@ static weft_poll server_poll(void *p, weft_context *cx, void *out)
     }
     printf("listening on 127.0.0.1:%u\n", (unsigned)weft_tcp_listener_port(&st->l));
     fflush(stdout);
+    weft_cancel_wait_init(&st->stop, g_stop);
     for (;;) {
-        WEFT_AWAIT(st, server_next(st, cx));
-        if (st->stop) break;
+        WEFT_AWAIT(st, weft_cancel_poll(&st->stop, cx, weft_tcp_accept(&st->l, cx, &st->s, &st->res)));
+        if (weft_cancel_wait_result(&st->stop) == -ECANCELED) break;
         if (st->res < 0) { /* EMFILE and friends never come here: accept backs off */
             fprintf(stderr, "echo_server: accept: %s\n", strerror(-st->res));
             weft_tcp_listener_close(&st->l);
@@ -168,7 +123,11 @@ static weft_poll server_poll(void *p, weft_context *cx, void *out)
     WEFT_CORO_RETURN(st, out, int, 0);
     WEFT_CORO_END(st);
 }
-static void server_drop(void *p) { weft_tcp_listener_close(&((server *)p)->l); }
+static void server_drop(void *p)
+{
+    weft_cancel_wait_drop(&((server *)p)->stop);
+    weft_tcp_listener_close(&((server *)p)->l);
+}
 WEFT_FUTURE_TYPE(server_type, server_poll, server_drop, server, sizeof(int));
 
 /* ---- main ---------------------------------------------------------------------------------- */
@@ -242,6 +201,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN); /* belt and braces: weft already writes with MSG_NOSIGNAL */
 
+    if (weft_cancel_new(&g_stop) < 0) return 1;
     pthread_t sig_th;
     if (pthread_create(&sig_th, NULL, signal_thread, &set) != 0) {
         fprintf(stderr, "echo_server: cannot start the signal thread\n");
@@ -261,15 +221,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "echo_server: %s\n", weft_last_error());
             status = 1;
         }
-        /* The accept loop's task is done: drop the waker it left in the
-         * slot. A signal that arrives now (the signal thread is still up)
-         * wakes a completed task, which is a no-op, and a wake that is still
-         * inside the runtime when weft_runtime_free starts is waited for by
-         * it: wakers are safe from any thread until they are dropped. */
-        stop_signal_clear(&g_stop);
         weft_runtime_free(rt); /* cancels the connection tasks: their drops close the sockets */
     }
     pthread_kill(sig_th, SIGUSR1); /* ends the signal thread; harmless if it already returned */
     pthread_join(sig_th, NULL);
+    weft_cancel_free(g_stop); /* after the signal thread: its fire may still be running */
     return status;
 }

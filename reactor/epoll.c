@@ -167,6 +167,7 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/error.h"
 #include "common/spinlock.h"
 #include "reactor/reactor.h"
 
@@ -210,7 +211,15 @@ struct reactor {
     _Atomic int wake_pending; /* 1 while an eventfd write is pending or being drained */
     _Atomic int polling;      /* 1 while a thread is inside reactor_poll */
     _Atomic int nregistered;  /* live registrations (reactor_has_registrations) */
-    bool use_pwait2;          /* only the polling thread writes it */
+    /* Written by the polling thread (the ENOSYS fall-back) and the test hook,
+     * read by anyone (reactor_uses_pwait2): relaxed, a flag with no data
+     * behind it. */
+    _Atomic bool use_pwait2;
+    /* Test hooks (reactor_debug_inject): an errno the next eventfd write
+     * fails with once, and one every wait fails with; relaxed, set by a
+     * test between polls. */
+    _Atomic int inject_wake_errno;
+    _Atomic int inject_wait_errno;
 
     /* driver-only (holder of `polling`) */
     int max_events;
@@ -313,13 +322,14 @@ int reactor_new(reactor **out, int max_events)
     if (!out) return -EINVAL;
     *out = NULL;
     if (max_events < 1 || max_events > REACTOR_MAX_EVENTS) {
-        fprintf(stderr, "weft reactor: max_events must be 1..%d, not %d\n", REACTOR_MAX_EVENTS,
-                max_events);
-        return -EINVAL;
+        return err_fail(-EINVAL, "reactor: max_events must be 1..%d, not %d", REACTOR_MAX_EVENTS,
+                        max_events);
     }
     reactor *r = calloc(1, sizeof *r);
     if (!r) return -ENOMEM;
     r->epfd = r->wakefd = -1;
+    /* first, so every failure path below may destroy it */
+    pthread_mutex_init(&r->slab_mu, NULL);
     r->max_events = max_events;
     r->events = calloc((size_t)max_events, sizeof *r->events);
     r->backlog_cap = 2 * (size_t)max_events; /* at most a read and a write waker per event */
@@ -330,11 +340,12 @@ int reactor_new(reactor **out, int max_events)
     atomic_init(&r->nregistered, 0);
     for (int p = 0; p < REACTOR_SLAB_PAGES; p++) atomic_init(&r->pages[p], NULL);
     r->free_head = REACTOR_NO_SLOT;
-    pthread_mutex_init(&r->slab_mu, NULL);
+    atomic_init(&r->inject_wake_errno, 0);
+    atomic_init(&r->inject_wait_errno, 0);
 #ifdef SYS_epoll_pwait2
-    r->use_pwait2 = true;
+    atomic_init(&r->use_pwait2, true);
 #else
-    r->use_pwait2 = false;
+    atomic_init(&r->use_pwait2, false);
 #endif
     int err;
     r->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -582,7 +593,12 @@ static void reactor_lower_slack(void)
 static int wait_once(reactor *r, uint64_t timeout_ns)
 {
 #ifdef SYS_epoll_pwait2
-    if (r->use_pwait2) {
+    int injected = atomic_load_explicit(&r->inject_wait_errno, memory_order_relaxed);
+    if (injected) {
+        errno = injected;
+        return -1;
+    }
+    if (atomic_load_explicit(&r->use_pwait2, memory_order_relaxed)) {
         struct timespec ts, *tsp = NULL;
         if (timeout_ns != UINT64_MAX) {
             uint64_t ask = reactor_slack_compensate(timeout_ns);
@@ -593,7 +609,8 @@ static int wait_once(reactor *r, uint64_t timeout_ns)
         /* sigmask NULL: the kernel ignores sigsetsize; 8 is the kernel's sigset size */
         long n = syscall(SYS_epoll_pwait2, r->epfd, r->events, r->max_events, tsp, NULL, 8);
         if (n >= 0 || (errno != ENOSYS && errno != EPERM)) return (int)n;
-        r->use_pwait2 = false; /* old kernel or seccomp filter: fall back for good */
+        /* old kernel or seccomp filter: fall back for good */
+        atomic_store_explicit(&r->use_pwait2, false, memory_order_relaxed);
     }
 #endif
     int ms;
@@ -626,7 +643,8 @@ static int reactor_wait(reactor *r, uint64_t timeout_ns)
         deadline = timeout_ns > UINT64_MAX - 1 - now ? UINT64_MAX - 1 : now + timeout_ns;
     }
     for (;;) {
-        bool split = deadline && r->use_pwait2 && timeout_ns > REACTOR_SPLIT_NS;
+        bool split = deadline && atomic_load_explicit(&r->use_pwait2, memory_order_relaxed) &&
+                     timeout_ns > REACTOR_SPLIT_NS;
         int n = wait_once(r, split ? timeout_ns - REACTOR_FINAL_NS : timeout_ns);
         if (n > 0) return n;
         if (n < 0 && errno != EINTR) return -errno;
@@ -670,21 +688,39 @@ int reactor_wake(reactor *r)
      * are released to the driver; only the 0 -> 1 transition writes */
     if (atomic_exchange_explicit(&r->wake_pending, 1, memory_order_acq_rel)) return 0;
     uint64_t one = 1;
-    if (write(r->wakefd, &one, sizeof one) < 0 && errno != EAGAIN) return -errno;
+    int injected = atomic_exchange_explicit(&r->inject_wake_errno, 0, memory_order_relaxed);
+    ssize_t n = injected ? (errno = injected, -1) : write(r->wakefd, &one, sizeof one);
+    if (n < 0 && errno != EAGAIN) {
+        int err = errno;
+        /* Nothing is pending after all: clear the flag, or every later wake
+         * would see 1 and skip its write, and the driver would never wake.
+         * release: pairs with the next waker's acq_rel exchange. */
+        atomic_store_explicit(&r->wake_pending, 0, memory_order_release);
+        return err_fail(-err, "reactor_wake: eventfd write failed: %s", strerror(err));
+    }
     return 0;
+}
+
+void reactor_debug_inject(reactor *r, int wake_errno, int wait_errno)
+{
+    atomic_store_explicit(&r->inject_wake_errno, wake_errno, memory_order_relaxed);
+    atomic_store_explicit(&r->inject_wait_errno, wait_errno, memory_order_relaxed);
 }
 
 void reactor_debug_force_epoll_wait(reactor *r, bool on)
 {
 #ifdef SYS_epoll_pwait2
-    r->use_pwait2 = !on;
+    atomic_store_explicit(&r->use_pwait2, !on, memory_order_relaxed);
 #else
     (void)on;
     (void)r;
 #endif
 }
 
-bool reactor_uses_pwait2(const reactor *r) { return r->use_pwait2; }
+bool reactor_uses_pwait2(const reactor *r)
+{
+    return atomic_load_explicit(&((reactor *)r)->use_pwait2, memory_order_relaxed);
+}
 
 bool reactor_has_registrations(reactor *r)
 {

@@ -132,17 +132,15 @@ int reactor_wake(reactor *r);
 /* Test hook: force the millisecond epoll_wait path (as on kernels without
  * epoll_pwait2). Single-threaded, between polls. */
 void reactor_debug_force_epoll_wait(reactor *r, bool on);
-/* Whether the precise epoll_pwait2 path is in use. */
+/* Test hook (fault injection): the next eventfd write of reactor_wake fails
+ * once with wake_errno (0: none), and every wait fails with wait_errno
+ * until it is set back to 0. Any thread; takes effect at the next call. */
+void reactor_debug_inject(reactor *r, int wake_errno, int wait_errno);
+/* Whether the precise epoll_pwait2 path is in use (any thread). */
 bool reactor_uses_pwait2(const reactor *r);
 /* True while any fd is registered (relaxed; a hint). The workers' periodic
  * non-blocking poll skips the epoll syscall when nothing is registered: no
  * fd can be ready then, and eventfd wakes are meant for a parked driver. */
 bool reactor_has_registrations(reactor *r);
-
-/* ---- from the runtime ------------------------------------------------------ */
-
-/* The reactor of a runtime (implemented by the runtime core, which owns one
- * reactor per runtime). Never NULL for a live runtime. */
-reactor *weft_runtime_reactor(weft_runtime *rt);
 
 #endif

@@ -28,7 +28,8 @@
  * finished and is joined by the next submit or by shutdown, so no thread
  * ever touches the pool after it is freed. Shutdown waits for running jobs
  * (a blocking job cannot be interrupted) and cancels queued ones, whose
- * joiners see -ECANCELED.
+ * joiners see -ECANCELED and whose argument drop function runs (as it does
+ * after a job ran, or when an aborted job is popped: exactly once).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -180,10 +181,7 @@ void blocking_pool_free(blocking_pool *bp)
     while (bp->threads > 0) pthread_cond_wait(&bp->cv, &bp->mu);
     reap_finished(bp);
     pthread_mutex_unlock(&bp->mu);
-    for (task *t; (t = taskq_pop(&queued));) {
-        (void)task_transition_to_running(t);
-        task_complete(t, true);
-    }
+    for (task *t; (t = taskq_pop(&queued));) blocking_cancel_queued(t); /* arg_drop runs */
     pthread_mutex_destroy(&bp->mu);
     pthread_cond_destroy(&bp->cv);
     free(bp);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/error.h"
 #include "schedulers/runtime_internal.h"
 #include "schedulers/sched.h"
 #include "weft/runtime.h"
@@ -97,7 +98,7 @@ static int known_knobs(char *buf, size_t len)
 
 int weft_config_set(weft_config *c, const char *name, const char *value)
 {
-    if (!c || !name || !value) return rt_fail(-EINVAL, "weft_config_set: NULL argument");
+    if (!c || !name || !value) return err_fail(-EINVAL, "weft_config_set: NULL argument");
     for (size_t i = 0; i < NKNOBS; i++) {
         const knob *k = &knobs[i];
         if (strcmp(k->name, name) != 0) continue;
@@ -109,17 +110,17 @@ int weft_config_set(weft_config *c, const char *name, const char *value)
         errno = 0;
         long v = strtol(value, &end, 10);
         if (errno || end == value || *end)
-            return rt_fail(-EINVAL, "knob %s: '%s' is not an integer (%s, %ld..%ld)", name, value,
+            return err_fail(-EINVAL, "knob %s: '%s' is not an integer (%s, %ld..%ld)", name, value,
                            k->help, k->lo, k->hi);
         if (v < k->lo || v > k->hi)
-            return rt_fail(-EINVAL, "knob %s: %ld is out of range %ld..%ld (%s)", name, v, k->lo,
+            return err_fail(-EINVAL, "knob %s: %ld is out of range %ld..%ld (%s)", name, v, k->lo,
                            k->hi, k->help);
         *(int *)((char *)c + k->off) = (int)v;
         return 0;
     }
     char list[1024];
     known_knobs(list, sizeof list);
-    return rt_fail(-EINVAL, "unknown knob '%s'; known knobs: %s", name, list);
+    return err_fail(-EINVAL, "unknown knob '%s'; known knobs: %s", name, list);
 }
 
 int weft_config_from_env(weft_config *c)
@@ -134,12 +135,12 @@ int weft_config_from_env(weft_config *c)
         /* "name=value,name=value": parsed into static storage that lives as
          * long as the process (the config keeps pointers into it) */
         static char buf[4096];
-        if (strlen(v) >= sizeof buf) return rt_fail(-EINVAL, "WEFT_KNOBS is longer than %zu bytes", sizeof buf - 1);
+        if (strlen(v) >= sizeof buf) return err_fail(-EINVAL, "WEFT_KNOBS is longer than %zu bytes", sizeof buf - 1);
         strcpy(buf, v);
         char *save = NULL;
         for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
             char *eq = strchr(tok, '=');
-            if (!eq) return rt_fail(-EINVAL, "WEFT_KNOBS: '%s' is not name=value", tok);
+            if (!eq) return err_fail(-EINVAL, "WEFT_KNOBS: '%s' is not name=value", tok);
             *eq = 0;
             if ((rc = weft_config_set(c, tok, eq + 1)) < 0) return rc;
         }
@@ -151,8 +152,8 @@ static int is_pow2(long v) { return v > 0 && (v & (v - 1)) == 0; }
 
 int weft_config_validate(const weft_config *c)
 {
-    if (!c) return rt_fail(-EINVAL, "NULL configuration");
-    if (!c->scheduler || !*c->scheduler) return rt_fail(-EINVAL, "no scheduler named");
+    if (!c) return err_fail(-EINVAL, "NULL configuration");
+    if (!c->scheduler || !*c->scheduler) return err_fail(-EINVAL, "no scheduler named");
     const sched_ops *ops = sched_find(c->scheduler);
     if (!ops) {
         char list[512];
@@ -161,29 +162,29 @@ int weft_config_validate(const weft_config *c)
         for (int i = 0; i < sched_registry_count; i++)
             n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "",
                                   sched_registry[i]->name);
-        return rt_fail(-EINVAL, "unknown scheduler '%s'; known schedulers: %s", c->scheduler, list);
+        return err_fail(-EINVAL, "unknown scheduler '%s'; known schedulers: %s", c->scheduler, list);
     }
     if (c->workers < 1 || c->workers > WEFT_MAX_WORKERS)
-        return rt_fail(-EINVAL, "workers = %d: must be between 1 and %d", c->workers, WEFT_MAX_WORKERS);
+        return err_fail(-EINVAL, "workers = %d: must be between 1 and %d", c->workers, WEFT_MAX_WORKERS);
     if (ops->runs_on_caller && c->workers != 1)
-        return rt_fail(-EINVAL, "scheduler '%s' runs on the thread inside weft_block_on and takes "
+        return err_fail(-EINVAL, "scheduler '%s' runs on the thread inside weft_block_on and takes "
                                 "exactly 1 worker, not %d", ops->name, c->workers);
     if (c->budget == 0 || c->budget < -1 || c->budget > WEFT_MAX_BUDGET)
-        return rt_fail(-EINVAL, "budget = %d: must be 1..%d leaf polls per turn, or -1 for unlimited",
+        return err_fail(-EINVAL, "budget = %d: must be 1..%d leaf polls per turn, or -1 for unlimited",
                        c->budget, WEFT_MAX_BUDGET);
     for (size_t i = 0; i < NKNOBS; i++) {
         const knob *k = &knobs[i];
         if (k->kind != K_INT) continue;
         int v = *(const int *)((const char *)c + k->off);
         if (v < k->lo || v > k->hi)
-            return rt_fail(-EINVAL, "knob %s = %d is out of range %ld..%ld (%s)", k->name, v, k->lo,
+            return err_fail(-EINVAL, "knob %s = %d is out of range %ld..%ld (%s)", k->name, v, k->lo,
                            k->hi, k->help);
     }
     if (!is_pow2(c->local_queue_capacity))
-        return rt_fail(-EINVAL, "local_queue_capacity = %d: must be a power of two >= 2",
+        return err_fail(-EINVAL, "local_queue_capacity = %d: must be a power of two >= 2",
                        c->local_queue_capacity);
     if (c->pin && strcmp(c->pin, "none") && strcmp(c->pin, "compact") && strcmp(c->pin, "scatter"))
-        return rt_fail(-EINVAL, "pin = '%s': must be none, compact or scatter", c->pin);
+        return err_fail(-EINVAL, "pin = '%s': must be none, compact or scatter", c->pin);
     return 0;
 }
 

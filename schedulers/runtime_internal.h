@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/context.h"
+#include "common/error.h"
 #include "common/spinlock.h"
 #include "schedulers/sched.h"
 #include "schedulers/task.h"
@@ -56,6 +58,8 @@ typedef struct worker {
     int index;
     int node;                 /* NUMA node from the placement (0 without topology) */
     void *policy_local;       /* the policy's per-worker data */
+    weft_drivers drivers;     /* immutable after creation: this worker's timer shard and the
+                                 reactor, passed down in every weft_context it polls with */
     uint32_t rng;             /* owner only: xorshift state for victim order */
     uint32_t tick;            /* owner only: loop iterations */
     uint32_t interval_left;   /* owner only: iterations until the next interval tick */
@@ -115,10 +119,19 @@ struct weft_runtime {
     pthread_t driver_thread;      /* cfg.reactor_thread */
     bool driver_thread_started;
 
+    /* A fault that stopped the runtime (a reactor that keeps failing): the
+     * first -errno, 0 while healthy; written once under fault_mu (release),
+     * read by anyone (acquire). fault_msg is written before the store. */
+    _Atomic int fault;
+    char fault_msg[256];
+    pthread_mutex_t fault_mu;
+    struct thread_parker *fault_waiters; /* under fault_mu: rt_block_on_wait's parkers */
+
     /* lifecycle */
     _Atomic int shutdown;
     _Atomic int workers_started;  /* workers that bound themselves and entered the loop */
-    _Atomic int block_on_active;  /* fifo: one block_on at a time */
+    _Atomic int block_on_active;  /* fifo: one block_on at a time; runtime_destroy waits for 0 */
+    bool workers_ready;           /* every worker's parker initialised (runtime_new) */
     owned_shard *owned;           /* nworkers + 1 shards; the last is for outside threads */
 
     struct blocking_pool *blocking;
@@ -127,29 +140,103 @@ struct weft_runtime {
     char placement_desc[4096];
 };
 
-/* The owned list (task.c): the owner of `shard` unlinks reaped tasks. */
+/* The owned list (task.c): every live task is on one shard (the spawning
+ * worker's, or the last one for outside threads); the owner of `shard`
+ * unlinks reaped tasks. */
+void owned_insert(struct weft_runtime *rt, task *t, uint32_t shard);
 void owned_reap(struct weft_runtime *rt, uint32_t shard);
 
-/* The worker the calling thread is, or NULL. */
+/* ---- the runtime core's internal calls, by file ---------------------------------- */
+
+/* worker.c. rt_tls_worker: the worker the calling thread is, or NULL
+ * (hidden: the compiler and linker give it the access model of a file-static
+ * TLS variable, so the split into files costs the hot paths nothing). */
+extern _Thread_local worker *rt_tls_worker __attribute__((visibility("hidden")));
 worker *rt_current_worker(void);
+void rt_worker_loop(worker *w, _Atomic int *until); /* until: stop once *until != 0 */
+void *rt_worker_main(void *arg);                   /* pthread entry of a worker */
+void rt_task_cancel_running(task *t);              /* drops its future, completes it cancelled */
+
+/* park.c */
+void rt_worker_unpark(worker *w);
+void rt_worker_park_idle(worker *w, _Atomic int *until);
+
+/* driver.c. The caller of rt_driver_turn holds driver_busy or is the driver
+ * thread; rt_maintenance is the workers' non-blocking turn every
+ * global_interval ticks. */
+size_t rt_timers_fire_all(struct weft_runtime *rt);
+uint64_t rt_timers_park_begin(struct weft_runtime *rt);
+void rt_timers_park_end(struct weft_runtime *rt);
+bool rt_timers_any_armed(struct weft_runtime *rt);
+size_t rt_driver_turn(struct weft_runtime *rt, uint64_t timeout_ns);
+uint64_t rt_timeout_until(uint64_t deadline_ns);
+void rt_maintenance(worker *w);
+void *rt_driver_main(void *arg);    /* pthread entry of cfg.reactor_thread's driver */
+void rt_timers_notify(void *ctx);  /* timer_driver notify: wakes the driver */
+
+/* Whether the loop of w (with block_on's flag `until`, may be NULL) must stop. */
+static inline bool rt_loop_should_stop(worker *w, _Atomic int *until)
+{
+    if (until && atomic_load_explicit(until, memory_order_acquire)) return true; /* pairs with uf_wake_by_ref */
+    return atomic_load_explicit(&w->rt->shutdown, memory_order_acquire) != 0; /* pairs with runtime_destroy */
+}
+
+/* A counter of threads outside the runtime (any thread: an atomic add). */
+static inline void rt_external_stat_inc(struct weft_runtime *rt, int idx)
+{
+    atomic_fetch_add_explicit(&rt->external.v[idx], 1, memory_order_relaxed);
+}
 
 /* Queue t for running (the core picks local or remote). */
 void rt_schedule(task *t, sched_hint hint);
 /* Called by policies/pushers after making work visible to other workers. */
 void rt_notify_parked(struct weft_runtime *rt, int node);
 
-/* Error message helper: formats into the thread's weft_last_error buffer. */
-int rt_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The timer driver a future polled on this thread arms on (the calling
+ * worker's shard, shard 0 off the workers; NULL without timers), and the
+ * entries armed on all of rt's shards. The futures themselves get their
+ * driver from the context (common/context.h); these are for the harness
+ * and the tests. */
+struct timer_driver *weft_runtime_timers(weft_runtime *rt);
+size_t weft_runtime_timers_armed(weft_runtime *rt);
+
+/* Faults (driver.c): records the first one, stops the runtime (as
+ * weft_runtime_free's first step does) and wakes every weft_block_on
+ * caller, which returns err with the message. Any thread. */
+void rt_runtime_fault(struct weft_runtime *rt, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* task.c: weft_join_wait that a fault also ends; the wake of the waiters
+ * (the caller holds fault_mu). */
+int rt_block_on_wait(struct weft_runtime *rt, weft_join_handle *h, void *out);
+void rt_fault_wake_waiters(struct weft_runtime *rt);
 
 /* The blocking pool (schedulers/blocking.c). */
 int blocking_pool_new(struct weft_runtime *rt, struct blocking_pool **out);
 int blocking_pool_submit(struct blocking_pool *bp, task *t);
 void blocking_pool_free(struct blocking_pool *bp); /* waits for running jobs */
 void blocking_run_task(task *t);                   /* in runtime.c: runs one job */
+void blocking_cancel_queued(task *t);              /* in runtime.c: drops a never-run job */
 
 /* Task memory (the numa policy may place it on a node). */
 task *rt_task_alloc(struct weft_runtime *rt, size_t size);
 void rt_task_free(task *t);
+
+/* ---- the policies' environment (sched.h) ------------------------------------ */
+
+/* Whether any worker of rt is idle or searching: a relaxed hint (no data is
+ * read on its strength; the Dekker pair is in rt_notify_parked), for a
+ * policy deciding whether to publish private work. */
+static inline bool sched_env_anyone_hungry(const struct weft_runtime *rt)
+{
+    return atomic_load_explicit(&rt->num_idle, memory_order_relaxed) != 0 ||
+           atomic_load_explicit(&rt->num_searching, memory_order_relaxed) != 0;
+}
+
+/* Wakes one idle worker, preferring node `node` (-1: any), unless someone
+ * is already searching: the core's notification after a policy made work
+ * visible (E4 in sched.h); it issues the parking protocol's fence itself. */
+static inline void sched_env_wake_near(struct weft_runtime *rt, int node) { rt_notify_parked(rt, node); }
 
 static inline uint32_t worker_rand(worker *w)
 {

@@ -23,6 +23,8 @@
  */
 #include "schedulers/task.h"
 
+#include "common/error.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
@@ -54,7 +56,10 @@ static void task_dealloc(task *t)
 
 void task_drop_reference(task *t)
 {
-    /* release pairs with the acquire fence below in whichever thread frees */
+    /* acq_rel: the release half orders this thread's uses of the task before
+     * the decrement; the acquire half makes the last decrementer (the one
+     * that frees) see every other thread's uses (pairs with the other
+     * decrements of the count; no separate fence) */
     uint64_t prev = atomic_fetch_sub_explicit(&t->state, TASK_REF_ONE, memory_order_acq_rel);
     ALWAYS_ASSERT(TASK_REFS(prev) >= 1, "task reference count underflow");
     if (TASK_REFS(prev) == 1) task_dealloc(t);
@@ -248,7 +253,6 @@ void owned_reap(weft_runtime *rt, uint32_t shard)
     }
 }
 
-void owned_insert(weft_runtime *rt, task *t, uint32_t shard);
 void owned_insert(weft_runtime *rt, task *t, uint32_t shard)
 {
     owned_shard *s = &rt->owned[shard];
@@ -310,7 +314,7 @@ weft_poll weft_join_poll(weft_join_handle *h, weft_context *cx, void *out, int *
     if (!result) result = &dummy;
     task *t = h ? h->task : NULL;
     if (!t) {
-        *result = rt_fail(-EINVAL, "weft_join_poll: the handle is empty (already joined or detached)");
+        *result = err_fail(-EINVAL, "weft_join_poll: the handle is empty (already joined or detached)");
         return WEFT_READY;
     }
     /* the budget is charged first, ready or not (Tokio's rule): a loop over
@@ -326,7 +330,10 @@ weft_poll weft_join_poll(weft_join_handle *h, weft_context *cx, void *out, int *
     if (cur & TASK_JOIN_WAKER) {
         /* both sides only read the field while the bit is set */
         if (weft_waker_will_wake(&t->join_waker, w)) return WEFT_PENDING;
-        /* take the field back: clear the bit unless COMPLETE appeared */
+        /* take the field back: clear the bit unless COMPLETE appeared.
+         * acq_rel/acquire: pairs with task_complete's release RMW of the
+         * state word (whichever comes second sees the other's writes: the
+         * output if COMPLETE won, the field ours again if we won) */
         while (!(cur & TASK_COMPLETE)) {
             if (atomic_compare_exchange_weak_explicit(&t->state, &cur,
                                                       cur & ~(uint64_t)TASK_JOIN_WAKER,
@@ -363,6 +370,8 @@ bool weft_join_is_finished(const weft_join_handle *h)
 {
     task *t = h ? h->task : NULL;
     if (!t) return false;
+    /* acquire pairs with task_complete's release: a true answer comes with
+     * the output, so a join_poll after it reads it */
     return atomic_load_explicit(&t->state, memory_order_acquire) & TASK_COMPLETE;
 }
 
@@ -370,6 +379,10 @@ void weft_join_detach(weft_join_handle *h)
 {
     task *t = h ? h->task : NULL;
     if (!t) return;
+    /* acquire (load, CAS success and failure) pairs with task_complete's
+     * release RMW: if COMPLETE won, the runtime consumed the join waker and
+     * we must not touch it; if our CAS won, the runtime will not read the
+     * field any more (it checks JOIN_WAKER in the same word) */
     uint64_t cur = atomic_load_explicit(&t->state, memory_order_acquire);
     while (!(cur & TASK_COMPLETE)) {
         uint64_t next = cur & ~(uint64_t)(TASK_JOIN_INTEREST | TASK_JOIN_WAKER);
@@ -387,11 +400,17 @@ void weft_join_detach(weft_join_handle *h)
 int weft_join_abort(weft_join_handle *h)
 {
     task *t = h ? h->task : NULL;
-    if (!t) return rt_fail(-EINVAL, "weft_join_abort: the handle is empty (already joined or detached)");
+    if (!t) return err_fail(-EINVAL, "weft_join_abort: the handle is empty (already joined or detached)");
+    /* acquire pairs with task_complete's release (COMPLETE and CANCELLED
+     * read together); the acq_rel CAS below publishes CANCELLED to the
+     * poller's acquire in task_begin_poll / task_transition_to_idle, and
+     * with NOTIFIED set takes the reference the queue will own */
     uint64_t cur = atomic_load_explicit(&t->state, memory_order_acquire);
     for (;;) {
         if (cur & TASK_COMPLETE)
-            return (cur & TASK_CANCELLED) ? 0 : rt_fail(-EALREADY, "weft_join_abort: the task already completed");
+            return (cur & TASK_CANCELLED) ? 0 : err_fail(-EALREADY, "weft_join_abort: the task already completed");
+        if ((cur & TASK_RUNNING) && t->is_blocking) /* a pool thread is inside fn */
+            return err_fail(-EBUSY, "weft_join_abort: the blocking job is running and cannot be stopped");
         if (cur & TASK_CANCELLED) return 0;
         uint64_t next = cur | TASK_CANCELLED;
         bool schedule = false;
@@ -417,6 +436,7 @@ typedef struct thread_parker {
     int notified; /* under mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    struct thread_parker *next_waiter; /* under rt->fault_mu: rt_block_on_wait's list */
 } thread_parker;
 
 static void tp_release(const void *d)
@@ -451,20 +471,74 @@ static void tp_wake(const void *d)
 static const weft_waker_vtable thread_parker_vtable = {tp_clone, tp_wake, tp_wake_by_ref,
                                                        tp_release};
 
+/* weft_join_wait, plus: registered in rt's fault list, so a runtime fault
+ * (rt_runtime_fault) wakes it; then the handle is detached and the fault
+ * returned with its message. For weft_block_on on a multi-worker runtime. */
+int rt_block_on_wait(weft_runtime *rt, weft_join_handle *h, void *out)
+{
+    thread_parker *p = calloc(1, sizeof *p);
+    if (!p) {
+        weft_join_detach(h);
+        return err_fail(-ENOMEM, "weft_block_on: out of memory");
+    }
+    atomic_init(&p->refs, 2); /* ours, and the fault list's */
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    pthread_mutex_lock(&rt->fault_mu);
+    p->next_waiter = rt->fault_waiters;
+    rt->fault_waiters = p;
+    pthread_mutex_unlock(&rt->fault_mu);
+    weft_context cx = {{&thread_parker_vtable, p}, NULL, NULL, -1, 0, NULL};
+    int result = 0;
+    for (;;) {
+        if (weft_join_poll(h, &cx, out, &result) == WEFT_READY) break;
+        pthread_mutex_lock(&p->mu);
+        /* acquire pairs with rt_runtime_fault's release store, made before
+         * it signals every registered parker under their mutexes */
+        while (!p->notified && !atomic_load_explicit(&rt->fault, memory_order_acquire))
+            pthread_cond_wait(&p->cv, &p->mu);
+        p->notified = 0;
+        pthread_mutex_unlock(&p->mu);
+        if (atomic_load_explicit(&rt->fault, memory_order_acquire)) {
+            if (weft_join_poll(h, &cx, out, &result) == WEFT_READY) break; /* finished anyway */
+            weft_join_detach(h);
+            result = err_fail(atomic_load_explicit(&rt->fault, memory_order_relaxed), "weft_block_on: %s",
+                              rt->fault_msg);
+            break;
+        }
+    }
+    pthread_mutex_lock(&rt->fault_mu);
+    for (struct thread_parker **pp = &rt->fault_waiters; *pp; pp = &(*pp)->next_waiter)
+        if (*pp == p) {
+            *pp = p->next_waiter;
+            break;
+        }
+    pthread_mutex_unlock(&rt->fault_mu);
+    tp_release(p); /* the list's reference */
+    tp_release(p); /* ours */
+    return result;
+}
+
+void rt_fault_wake_waiters(weft_runtime *rt)
+{
+    /* under rt->fault_mu (the caller holds it) */
+    for (thread_parker *p = rt->fault_waiters; p; p = p->next_waiter) tp_wake_by_ref(p);
+}
+
 int weft_join_wait(weft_join_handle *h, void *out)
 {
     task *t = h ? h->task : NULL;
-    if (!t) return rt_fail(-EINVAL, "weft_join_wait: the handle is empty (already joined or detached)");
+    if (!t) return err_fail(-EINVAL, "weft_join_wait: the handle is empty (already joined or detached)");
     worker *w = rt_current_worker();
     if (w && w->rt == t->rt)
-        return rt_fail(-EDEADLK, "weft_join_wait: called on a worker thread of the task's runtime; "
+        return err_fail(-EDEADLK, "weft_join_wait: called on a worker thread of the task's runtime; "
                                  "await the handle with weft_join_poll instead");
     thread_parker *p = calloc(1, sizeof *p);
-    if (!p) return rt_fail(-ENOMEM, "weft_join_wait: out of memory");
+    if (!p) return err_fail(-ENOMEM, "weft_join_wait: out of memory");
     atomic_init(&p->refs, 1);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
-    weft_context cx = {{&thread_parker_vtable, p}, NULL, NULL, -1, 0};
+    weft_context cx = {{&thread_parker_vtable, p}, NULL, NULL, -1, 0, NULL};
     int result = 0;
     for (;;) {
         if (weft_join_poll(h, &cx, out, &result) == WEFT_READY) break;

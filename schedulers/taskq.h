@@ -37,13 +37,6 @@ static inline void taskq_push(taskq *q, task *t)
     q->len++;
 }
 
-static inline void taskq_push_front(taskq *q, task *t)
-{
-    t->next = q->head;
-    q->head = t;
-    if (!q->tail) q->tail = t;
-    q->len++;
-}
 
 static inline task *taskq_pop(taskq *q)
 {
@@ -91,14 +84,6 @@ static inline void injectq_push(injectq *iq, task *t)
     taskq_push(&iq->q, t);
     /* relaxed: the lock orders the list; readers only use len as a hint and
      * take the lock before touching the list */
-    atomic_store_explicit(&iq->len, iq->q.len, memory_order_relaxed);
-    spinlock_unlock(&iq->lock);
-}
-
-static inline void injectq_push_batch(injectq *iq, taskq *batch)
-{
-    spinlock_lock(&iq->lock);
-    taskq_append(&iq->q, batch);
     atomic_store_explicit(&iq->len, iq->q.len, memory_order_relaxed);
     spinlock_unlock(&iq->lock);
 }

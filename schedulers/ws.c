@@ -19,7 +19,7 @@
  *    "Dynamic Circular Work-Stealing Deque", SPAA 2005), with the C11 memory
  *    orders proved by Lê, Pop, Cohen & Zappa Nardelli, "Correct and
  *    Efficient Work-Stealing for Weak Memory Models" (PPoPP 2013), and the
- *    fixes model checkers found since (see deque.c's essay, and NOTES.md).
+ *    fixes model checkers found since (common/deque.c lists them).
  *    The owner's push is plain stores and a release fence (free on x86); its
  *    pop is one seq_cst fence, plus a CAS only for the last item; a thief
  *    pays a fence and a CAS. The deque starts at `local_queue_capacity`
@@ -50,9 +50,9 @@
  *    run when the deque and the injection queue are empty. Slot evictions
  *    (point 3) go there too. Because it is private, other workers cannot
  *    steal from it; so whenever the owner takes from `later` while another
- *    worker is idle or searching (two relaxed loads of the core's counters)
+ *    worker is idle or searching (sched_env_anyone_hungry: two relaxed loads)
  *    and more tasks wait there, it publishes them into its deque and calls
- *    rt_notify_parked. A stale read only delays that by one task: the owner
+ *    sched_env_wake_near. A stale read only delays that by one task: the owner
  *    runs its private work itself and never parks holding it.
  *
  * 5. The fairness tick. Every `global_interval` ticks (61, Go's and Tokio's
@@ -112,8 +112,8 @@
  * wake-up.
  *
  * SYNCHRONISATION. Every cross-thread access is inside deque.c (the orders
- * above) or taskq.h (the spinlock). This file adds relaxed loads of the
- * core's num_idle / num_searching (hints, see point 4) and the relaxed
+ * above) or taskq.h (the spinlock). This file adds the core's hint
+ * sched_env_anyone_hungry (relaxed loads, see point 4) and the relaxed
  * round-robin counter of push_remote (a spread, nothing is published by it).
  *
  * COUNTERS (per worker, runtime_internal.h): steal_attempts (victims tried,
@@ -334,9 +334,8 @@ static task *ws_inject_take(ws_policy *p, worker *w, ws_local *l, int q, size_t 
 /* True when another worker could use work that w holds privately. */
 static bool ws_someone_hungry(const ws_policy *p)
 {
-    /* relaxed: a hint (see point 4 of the essay); no data is read on its strength */
-    return atomic_load_explicit(&p->rt->num_idle, memory_order_relaxed) != 0 ||
-           atomic_load_explicit(&p->rt->num_searching, memory_order_relaxed) != 0;
+    /* a hint (see point 4 of the essay); no data is read on its strength */
+    return sched_env_anyone_hungry(p->rt);
 }
 
 /* OWNER. The oldest task of `later`; publishes the rest to the deque when
@@ -346,7 +345,7 @@ static inline task *ws_later_take(ws_policy *p, worker *w, ws_local *l)
     task *t = taskq_pop(&l->later);
     if (p->nworkers > 1 && t && l->later.head && ws_someone_hungry(p)) {
         for (task *u; (u = taskq_pop(&l->later));) ws_deque_push(p, w, l, u);
-        rt_notify_parked(p->rt, w->node);
+        sched_env_wake_near(p->rt, w->node); /* E4 in sched.h */
     }
     return t;
 }

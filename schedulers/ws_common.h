@@ -121,7 +121,8 @@ void ws_inject_push(ws_policy *p, int q, task *t);
  * random draw is `r` (ws_steal draws r = worker_rand(w)): writes the
  * nworkers - 1 indices to order[] and the size of the near tier (tried first,
  * starting at r % nlocal) to *nlocal; the far tier follows, starting at
- * r % nremote. Returns nworkers - 1. For tests and for ws_steal itself. */
+ * r % nremote. Returns nworkers - 1. ws_steal walks the same order inline
+ * (without the array); the tests use this to check it. */
 int ws_victim_order(const ws_policy *p, int self, uint32_t r, int *order, int *nlocal);
 
 /* Always-on check of the invariants above (for tests and assert()). */

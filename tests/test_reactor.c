@@ -28,7 +28,7 @@
 
 #include "common/clock.h"
 #include "reactor/reactor.h"
-#include "weft/runtime.h" /* WEFT_MS and friends (header only) */
+#include "weft/runtime.h" /* WEFT_MS and friends, weft_last_error */
 
 /* ---- a counting waker ---------------------------------------------------------- */
 
@@ -748,6 +748,68 @@ static void test_concurrent_driver(void **state)
     free(c);
 }
 
+/* A failed eventfd write must not leave the wake flag set: before the fix
+ * every later reactor_wake saw the flag, skipped its write, and a driver
+ * blocked in reactor_poll slept its whole timeout. */
+static void test_wake_after_failed_write(void **state)
+{
+    (void)state;
+    reactor *r;
+    assert_int_equal(reactor_new(&r, 16), 0);
+    reactor_debug_inject(r, EBADF, 0);
+    assert_int_equal(reactor_wake(r), -EBADF);
+    assert_non_null(strstr(weft_last_error(), "eventfd write failed"));
+    assert_int_equal(reactor_wake(r), 0); /* this one writes */
+    weft_waker ready[4];
+    size_t n = 9;
+    uint64_t t0 = clock_now_ns();
+    assert_int_equal(reactor_poll(r, 2 * WEFT_SEC, ready, 4, &n), 0);
+    assert_int_equal(n, 0);
+    assert_true(clock_now_ns() - t0 < WEFT_SEC / 2); /* woken, not timed out */
+    reactor_free(r);
+}
+
+/* A failing wait is reported by every poll (the runtime's driver acts on it). */
+static void test_wait_failure_reported(void **state)
+{
+    (void)state;
+    reactor *r;
+    assert_int_equal(reactor_new(&r, 16), 0);
+    reactor_debug_inject(r, 0, EBADF);
+    weft_waker ready[4];
+    size_t n = 9;
+    assert_int_equal(reactor_poll(r, 0, ready, 4, &n), -EBADF);
+    assert_int_equal(reactor_poll(r, WEFT_SEC, ready, 4, &n), -EBADF);
+    assert_int_equal(n, 0);
+    reactor_debug_inject(r, 0, 0);
+    assert_int_equal(reactor_poll(r, 0, ready, 4, &n), 0);
+    reactor_free(r);
+}
+
+/* use_pwait2 is written by the polling thread and read by anyone: under
+ * TSan this raced while it was a plain bool. */
+static void *pwait2_toggler(void *arg)
+{
+    reactor *r = arg;
+    for (int i = 0; i < 20000; i++) reactor_debug_force_epoll_wait(r, (i & 1) != 0);
+    return NULL;
+}
+
+static void test_uses_pwait2_any_thread(void **state)
+{
+    (void)state;
+    reactor *r;
+    assert_int_equal(reactor_new(&r, 16), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, pwait2_toggler, r), 0);
+    int seen = 0;
+    for (int i = 0; i < 20000; i++) seen += reactor_uses_pwait2(r);
+    pthread_join(th, NULL);
+    (void)seen;
+    reactor_debug_force_epoll_wait(r, false);
+    reactor_free(r);
+}
+
 int main(void)
 {
     alarm(120); /* a hang fails the test instead of stalling the suite */
@@ -762,6 +824,9 @@ int main(void)
         cmocka_unit_test(test_stale_token_ignored),
         cmocka_unit_test(test_many_registrations),
         cmocka_unit_test(test_concurrent_driver),
+        cmocka_unit_test(test_wake_after_failed_write),
+        cmocka_unit_test(test_wait_failure_reported),
+        cmocka_unit_test(test_uses_pwait2_any_thread),
     };
     return cmocka_run_group_tests_name("reactor", tests, NULL, NULL);
 }

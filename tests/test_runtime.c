@@ -9,6 +9,9 @@
  * allocator.
  */
 #include <dlfcn.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -23,6 +26,9 @@
 #include <cmocka.h>
 
 #include "test_util.h"
+#include "reactor/reactor.h"
+#include "schedulers/runtime_internal.h"
+#include "weft/time.h"
 #include "weft/runtime.h"
 #include "weft/sync.h"
 
@@ -847,6 +853,185 @@ static void test_build_info(void **unused)
     assert_true(b >= a && a > 0);
 }
 
+/* ---- weft_runtime_free: in-flight fifo block_on, and from inside a task ---------- */
+
+typedef struct forever { _Atomic int *started; } forever;
+static weft_poll forever_poll(void *p, weft_context *cx, void *out)
+{
+    (void)cx;
+    (void)out;
+    /* release pairs with the test's acquire wait */
+    atomic_store_explicit(((forever *)p)->started, 1, memory_order_release);
+    return WEFT_PENDING; /* nobody will wake it: only shutdown ends it */
+}
+static const weft_future_type forever_type = {"forever", forever_poll, NULL, sizeof(forever), 0};
+
+typedef struct blocker_arg {
+    weft_runtime *rt;
+    _Atomic int started;
+    int rc;
+} blocker_arg;
+static void *blocker_main(void *p)
+{
+    blocker_arg *a = p;
+    forever f = {&a->started};
+    a->rc = weft_block_on(a->rt, &forever_type, &f, NULL);
+    return NULL;
+}
+
+/* Before the fix, with reactor_thread=1 nothing unparked the fifo worker
+ * (the block_on thread sleeping on its condition variable): the free hung,
+ * and without the knob it freed what the block_on thread still used. */
+static void test_free_waits_for_fifo_block_on(void **state)
+{
+    (void)state;
+    for (int knob = 0; knob < 2; knob++) {
+        weft_runtime *rt = tu_rt_new("fifo", 1, knob ? "reactor_thread=1" : "reactor_thread=0", NULL);
+        blocker_arg a = {rt, 0, 1};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, blocker_main, &a), 0);
+        assert_true(tu_wait_flag(&a.started, 10000));
+        tu_sleep_ms(20); /* let it park */
+        weft_runtime_free(rt);
+        pthread_join(th, NULL);
+        assert_int_equal(a.rc, -ESHUTDOWN);
+    }
+}
+
+static weft_poll free_self_poll(void *p, weft_context *cx, void *out)
+{
+    (void)p;
+    (void)out;
+    weft_runtime_free(weft_context_runtime(cx));
+    return WEFT_READY;
+}
+static const weft_future_type free_self_type = {"free_self", free_self_poll, NULL, 0, 0};
+
+/* Inside one of its own tasks, weft_runtime_free aborted with a message
+ * instead of spinning for ever (each scheduler, in a child process). */
+static void test_free_from_own_task_aborts(void **state)
+{
+    (void)state;
+    const char *scheds[] = {"fifo", "global", "ws", "numa"};
+    for (size_t i = 0; i < sizeof scheds / sizeof scheds[0]; i++) {
+        int pipefd[2];
+        assert_int_equal(pipe(pipefd), 0);
+        fflush(NULL);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            dup2(pipefd[1], 2);
+            alarm(20); /* a hang fails as SIGALRM, not as a stalled suite */
+            weft_config cfg;
+            weft_config_default(&cfg);
+            cfg.scheduler = scheds[i];
+            cfg.workers = strcmp(scheds[i], "fifo") ? 2 : 1;
+            weft_runtime *rt;
+            if (weft_runtime_new(&cfg, &rt)) _exit(3);
+            weft_block_on(rt, &free_self_type, NULL, NULL);
+            _exit(4);
+        }
+        close(pipefd[1]);
+        char buf[1024] = {0};
+        size_t got = 0;
+        ssize_t n;
+        while (got < sizeof buf - 1 && (n = read(pipefd[0], buf + got, sizeof buf - 1 - got)) > 0)
+            got += (size_t)n;
+        close(pipefd[0]);
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT)
+            fail_msg("%s: expected SIGABRT, got status %#x; stderr: %s", scheds[i], status, buf);
+        if (!strstr(buf, "weft_runtime_free called from inside a task"))
+            fail_msg("%s: stderr lacks the reason: %s", scheds[i], buf);
+    }
+}
+
+/* Huge state or output sizes are refused before any size arithmetic (before
+ * the bound, SIZE_MAX-ish sizes wrapped: ASan saw negative-size-param and
+ * heap-buffer-overflow, release builds crashed or got an undersized task). */
+static weft_poll never_polled(void *p, weft_context *cx, void *out)
+{
+    (void)p;
+    (void)cx;
+    (void)out;
+    return WEFT_READY;
+}
+
+static void test_spawn_huge_sizes(void **state)
+{
+    (void)state;
+    const size_t sizes[][2] = {
+        {SIZE_MAX, 0}, {0, SIZE_MAX}, {SIZE_MAX - 8, SIZE_MAX - 8}, {SIZE_MAX / 2, SIZE_MAX / 2 + 64},
+        {WEFT_FUTURE_SIZE_MAX + 1, 0}, {0, WEFT_FUTURE_SIZE_MAX + 1},
+    };
+    const char *scheds[] = {"fifo", "ws"};
+    for (int s = 0; s < 2; s++) {
+        weft_runtime *rt = tu_rt_new(scheds[s], s ? 2 : 1, NULL);
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            weft_future_type huge = {"huge", never_polled, NULL, sizes[i][0], sizes[i][1]};
+            weft_join_handle h;
+            assert_int_equal(weft_spawn(rt, &huge, NULL, &h), -EINVAL);
+            assert_null(h.task);
+            assert_non_null(strstr(weft_last_error(), "WEFT_FUTURE_SIZE_MAX"));
+            assert_int_equal(weft_block_on(rt, &huge, NULL, NULL), -EINVAL);
+            assert_non_null(strstr(weft_last_error(), "weft_spawn: future type 'huge'"));
+        }
+        weft_runtime_free(rt);
+    }
+}
+
+/* A reactor whose wait keeps failing stops the runtime, and weft_block_on
+ * reports it. Before the fix the driver ignored the error and spun: the
+ * block_on below waited out its 10 s sleep (or, with the sleep's timer
+ * never firing, for ever). */
+typedef struct sleeper10 { int coro; weft_sleep s; } sleeper10;
+static weft_poll sleeper10_poll(void *p, weft_context *cx, void *out)
+{
+    sleeper10 *st = p;
+    (void)out;
+    WEFT_CORO_BEGIN(st);
+    weft_sleep_init(&st->s, 10 * WEFT_SEC);
+    WEFT_AWAIT(st, weft_sleep_poll(&st->s, cx));
+    WEFT_CORO_END(st);
+}
+static void sleeper10_drop(void *p) { weft_sleep_drop(&((sleeper10 *)p)->s); }
+static const weft_future_type sleeper10_type = {"sleeper10", sleeper10_poll, sleeper10_drop,
+                                                sizeof(sleeper10), 0};
+
+static void *inject_later(void *p)
+{
+    weft_runtime *rt = p;
+    tu_sleep_ms(100);
+    reactor_debug_inject(rt->reactor, 0, EBADF);
+    reactor_wake(rt->reactor);
+    return NULL;
+}
+
+static void test_reactor_failure_stops_runtime(void **state)
+{
+    (void)state;
+    struct { const char *sched; int workers; const char *knob; } cases[] = {
+        {"fifo", 1, "reactor_thread=0"}, {"fifo", 1, "reactor_thread=1"},
+        {"ws", 2, "reactor_thread=0"},   {"global", 2, "reactor_thread=1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        weft_runtime *rt = tu_rt_new(cases[i].sched, cases[i].workers, cases[i].knob, NULL);
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, inject_later, rt), 0);
+        uint64_t t0 = weft_now_ns();
+        int rc = weft_block_on(rt, &sleeper10_type, NULL, NULL);
+        uint64_t took = weft_now_ns() - t0;
+        pthread_join(th, NULL);
+        if (rc != -EBADF || took > 5 * WEFT_SEC)
+            fail_msg("%s %s: rc %d after %llu ms (%s)", cases[i].sched, cases[i].knob, rc,
+                     (unsigned long long)(took / WEFT_MS), weft_last_error());
+        assert_non_null(strstr(weft_last_error(), "the reactor failed"));
+        reactor_debug_inject(rt->reactor, 0, 0);
+        weft_runtime_free(rt);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -862,6 +1047,10 @@ int main(void)
         cmocka_unit_test(test_shutdown_100k_pending),
         cmocka_unit_test(test_stats_exact),
         cmocka_unit_test(test_build_info),
+        cmocka_unit_test(test_free_waits_for_fifo_block_on),
+        cmocka_unit_test(test_spawn_huge_sizes),
+        cmocka_unit_test(test_reactor_failure_stops_runtime),
+        cmocka_unit_test(test_free_from_own_task_aborts),
     };
     return cmocka_run_group_tests_name("runtime", tests, NULL, NULL);
 }

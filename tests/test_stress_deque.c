@@ -45,6 +45,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -64,12 +65,33 @@ enum {
     N_ROUNDS = 16,          /* fresh capacity-2 deque per round: more grows */
     BURST_MAX = 1024,       /* pushes back to back: fills faster than thieves drain */
     SPINS_BEFORE_YIELD = 64, /* 4 threads on 2 cores: let the preempted one run */
+    SPINS_BEFORE_SLEEP = 64 * 16, /* then 16 yields, then sleep (see wait_step) */
     OWNER_WORK = 16,        /* pauses per item the owner pops ("running the task",
                              * ~0.1-0.5 us): without it the owner finishes a round
                              * before the thieves wake, and little is stolen */
     RACE_DELAY_MAX = 32     /* the race owner waits 0..31 pauses before popping,
                              * sweeping its pop across the thief's steal */
 };
+
+/* One step of a wait for the other thread: spin, then yield, then sleep.
+ * On an oversubscribed machine (CPU hogs beside the test) sched_yield does
+ * not make the scheduler run the thread we wait for - the hogs get the
+ * core - so each of the 10^6 handshakes waited for a time slice and the
+ * test took minutes instead of a second. Sleeping frees the core, and the
+ * waited-for thread, which has run less than the hogs, is picked next.
+ * Only the timing changes: the counts the test checks stay exact. */
+static void wait_step(unsigned spins)
+{
+    if (spins % SPINS_BEFORE_YIELD != 0) {
+        cpu_relax();
+    } else if (spins < SPINS_BEFORE_SLEEP) {
+        sched_yield();
+    } else {
+        struct timespec ts = {0, 20000}; /* 20 us */
+        nanosleep(&ts, NULL);
+    }
+}
+
 
 static void pause_n(unsigned n)
 {
@@ -257,8 +279,7 @@ static void *thief_main(void *arg)
              * the deque is empty for the rest of the round. */
             if (atomic_load_explicit(&s->done, memory_order_acquire)) break;
             t->r.empties++;
-            if (++idle % SPINS_BEFORE_YIELD == 0) sched_yield();
-            else cpu_relax();
+            wait_step(++idle);
         }
         pthread_barrier_wait(&s->end);
         if (s->steal_half) deque_destroy(&mine);
@@ -381,10 +402,8 @@ typedef struct race {
 static void spin_until(atomic_long *x, long at_least)
 {
     /* acquire: pairs with the other side's release store of *x */
-    for (unsigned spins = 1; atomic_load_explicit(x, memory_order_acquire) < at_least; spins++) {
-        if (spins % SPINS_BEFORE_YIELD == 0) sched_yield();
-        else cpu_relax();
-    }
+    for (unsigned spins = 1; atomic_load_explicit(x, memory_order_acquire) < at_least; spins++)
+        wait_step(spins);
 }
 
 /* the item must belong to round i: index in [i*width, (i+1)*width) */

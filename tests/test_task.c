@@ -176,7 +176,7 @@ static void test_state_wake_transitions(void **unused)
     unsigned char out[32];
     memset(out, 0xee, sizeof out);
     int result = 1;
-    weft_context cx = {WEFT_WAKER_NONE, NULL, NULL, -1, 0};
+    weft_context cx = {WEFT_WAKER_NONE, NULL, NULL, -1, 0, NULL};
     assert_int_equal(weft_join_poll(&h, &cx, out, &result), WEFT_READY);
     assert_int_equal(result, 0);
     for (int i = 0; i < 24; i++) assert_int_equal(out[i], 0x5a);

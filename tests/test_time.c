@@ -21,6 +21,7 @@
  */
 #include "test_util.h"
 
+#include "schedulers/runtime_internal.h"
 #include "timers/timer.h"
 #include "weft/time.h"
 
@@ -642,6 +643,85 @@ static void test_timer_shards_cross_worker(void **state)
     free(c);
 }
 
+/* ---- the driver hand-off for a timer armed by a busy worker --------------------------
+ * R sleeps 5 ms (one worker drives, the other sleeps on its condition
+ * variable); the fire wakes R on the driving worker, which leaves the
+ * driver with no timer armed, so the exit hand-off wakes nobody. R then
+ * arms a 10 ms timer (with a waker that records when it fires) and keeps
+ * its worker busy for 400 ms. Before the fix nobody drove meanwhile: the
+ * timer fired only when R's worker parked, ~400 ms late. */
+typedef struct fire_rec { _Atomic uint64_t fired_ns; } fire_rec;
+static const weft_waker_vtable *fire_vt(void);
+static weft_waker fire_clone(const void *d) { return (weft_waker){fire_vt(), d}; }
+static void fire_wake(const void *d)
+{
+    uint64_t zero = 0;
+    /* relaxed: read by the same task after its spin, on the same thread or
+     * ordered by the runtime's hand-over of the task */
+    atomic_compare_exchange_strong_explicit(&((fire_rec *)d)->fired_ns, &zero, weft_now_ns(),
+                                            memory_order_relaxed, memory_order_relaxed);
+}
+static void fire_noop(const void *d) { (void)d; }
+static const weft_waker_vtable *fire_vt(void)
+{
+    static const weft_waker_vtable vt = {fire_clone, fire_wake, fire_wake, fire_noop};
+    return &vt;
+}
+
+typedef struct handoff_task {
+    int coro;
+    weft_sleep first, timer;
+    fire_rec rec;
+    uint64_t armed_ns;
+} handoff_task;
+
+static weft_poll handoff_poll(void *p, weft_context *cx, void *out)
+{
+    handoff_task *st = p;
+    WEFT_CORO_BEGIN(st);
+    weft_sleep_init(&st->first, 5 * WEFT_MS);
+    WEFT_AWAIT(st, weft_sleep_poll(&st->first, cx));
+    {
+        weft_context fcx = *cx;
+        fcx.waker = (weft_waker){fire_vt(), &st->rec};
+        weft_sleep_init(&st->timer, 10 * WEFT_MS);
+        st->armed_ns = weft_now_ns();
+        if (weft_sleep_poll(&st->timer, &fcx) != WEFT_PENDING) WEFT_CORO_RETURN(st, out, int64_t, -1);
+        while (weft_now_ns() - st->armed_ns < 400 * WEFT_MS) {
+        }
+        weft_sleep_drop(&st->timer);
+        uint64_t f = atomic_load_explicit(&st->rec.fired_ns, memory_order_relaxed);
+        WEFT_CORO_RETURN(st, out, int64_t, f ? (int64_t)(f - st->armed_ns) : -2);
+    }
+    WEFT_CORO_END(st);
+}
+static void handoff_drop(void *p)
+{
+    weft_sleep_drop(&((handoff_task *)p)->first);
+    weft_sleep_drop(&((handoff_task *)p)->timer);
+}
+static const weft_future_type handoff_type = {"handoff", handoff_poll, handoff_drop,
+                                              sizeof(handoff_task), sizeof(int64_t)};
+
+static void test_timer_armed_by_busy_worker(void **state)
+{
+    (void)state;
+    const char *scheds[] = {"ws", "global"};
+    for (int i = 0; i < 2; i++) {
+        weft_runtime *rt = tu_rt_new(scheds[i], 2, NULL);
+        handoff_task init;
+        memset(&init, 0, sizeof init);
+        weft_sleep_init(&init.first, 0);
+        weft_sleep_init(&init.timer, 0);
+        int64_t late = 0;
+        assert_int_equal(weft_block_on(rt, &handoff_type, &init, &late), 0);
+        weft_runtime_free(rt);
+        if (late < 0 || late > 200 * (int64_t)WEFT_MS)
+            fail_msg("%s: the 10 ms timer %s %lld ns after arming", scheds[i],
+                     late == -2 ? "had not fired" : "fired", late == -2 ? 400000000ll : (long long)late);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -652,6 +732,7 @@ int main(void)
         cmocka_unit_test(test_abort_and_shutdown_release_timers),
         cmocka_unit_test(test_budget_yields),
         cmocka_unit_test(test_timer_shards_cross_worker),
+        cmocka_unit_test(test_timer_armed_by_busy_worker),
     };
     return cmocka_run_group_tests_name("time", tests, NULL, NULL);
 }

@@ -33,6 +33,7 @@
 #include <cmocka.h>
 
 #include "common/topology.h"
+#include "weft/runtime.h" /* weft_now_ns */
 
 #define SYN16 "pack:2 numa:2 core:4 pu:1"
 #define SYN2 "numa:2 core:1 pu:1"
@@ -115,6 +116,28 @@ static void test_env_fallback(void **state)
         setenv("WEFT_TOPOLOGY", saved, 1);
         free(saved);
     }
+}
+
+/* A huge synthetic topology is refused at once with a message (before the
+ * bound, hwloc's load of pack:512 pu:512 ran for minutes). */
+static void test_synthetic_too_big(void **state)
+{
+    (void)state;
+    const char *specs[] = {"pack:512 pu:512", "pack:256 pu:256", "pack:65536 numa:65536 core:65536 pu:65536",
+                           "pack:2(memory=1GB) numa:64 core:64 pu:2"};
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        topo *t = NULL;
+        char err[512] = "";
+        uint64_t t0 = weft_now_ns();
+        assert_int_equal(topo_open(&t, specs[i], err, sizeof err), -EINVAL);
+        assert_null(t);
+        assert_true(weft_now_ns() - t0 < 1000000000ull);
+        if (!strstr(err, "synthetic topologies are limited to 4096 PUs"))
+            fail_msg("%s: message '%s'", specs[i], err);
+    }
+    topo *t = open_ok("pack:16 pu:256"); /* 4096: at the bound, still loads */
+    assert_int_equal(topo_pu_count(t), 4096);
+    topo_close(t);
 }
 
 static void test_synthetic_counts(void **state)
@@ -621,6 +644,7 @@ int main(void)
         cmocka_unit_test(test_real_open),
         cmocka_unit_test(test_env_fallback),
         cmocka_unit_test(test_synthetic_counts),
+        cmocka_unit_test(test_synthetic_too_big),
         cmocka_unit_test(test_bad_specs),
         cmocka_unit_test(test_pin_parse),
         cmocka_unit_test(test_place_compact),

@@ -121,7 +121,7 @@ static inline int tu_cw_wakes(tu_cwaker *c) { return atomic_load_explicit(&c->wa
 /* A poll context outside any runtime whose (borrowed) waker is c. */
 static inline weft_context tu_cw_context(tu_cwaker *c)
 {
-    weft_context cx = {{tu_cw_vtable(), c}, NULL, NULL, -1, 0};
+    weft_context cx = {{tu_cw_vtable(), c}, NULL, NULL, -1, 0, NULL};
     return cx;
 }
 
@@ -172,7 +172,7 @@ static inline void tu_parker_wait(tu_parker *p)
 }
 static inline weft_context tu_parker_context(tu_parker *p)
 {
-    weft_context cx = {{tu_pk_vtable(), p}, NULL, NULL, -1, 0};
+    weft_context cx = {{tu_pk_vtable(), p}, NULL, NULL, -1, 0, NULL};
     return cx;
 }
 

@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "common/context.h"
 #include "timers/timer.h"
 #include "timers/wheel.h"
 #include "weft/time.h"
@@ -1014,7 +1015,7 @@ static void test_driver_two_threads(void **state)
 static void test_futures_outside_runtime(void **state)
 {
     (void)state;
-    weft_context cx = {WEFT_WAKER_NONE, NULL, NULL, -1, 0};
+    weft_context cx = {WEFT_WAKER_NONE, NULL, NULL, -1, 0, NULL};
     weft_sleep s;
     weft_sleep_init(&s, 10 * WEFT_MS);
     assert_int_equal(weft_sleep_deadline(&s), 0);
@@ -1023,7 +1024,7 @@ static void test_futures_outside_runtime(void **state)
     weft_sleep_drop(&s);
     weft_sleep_drop(&s);
     /* an empty budget: PENDING and the task is told to yield */
-    weft_context empty = {WEFT_WAKER_NONE, NULL, NULL, 0, 0};
+    weft_context empty = {WEFT_WAKER_NONE, NULL, NULL, 0, 0, NULL};
     weft_sleep_until_init(&s, 1);
     assert_int_equal(weft_sleep_poll(&s, &empty), WEFT_PENDING);
     assert_int_equal(empty.yielded, 1);
@@ -1058,40 +1059,36 @@ static void test_futures_outside_runtime(void **state)
 }
 
 /* ---- futures on fake runtimes with an injected clock ---------------------------------
- * The futures only compare runtime pointers and hand them to the lookup
- * hook, so two tags stand in for two runtimes. */
-static char fake_rt_a, fake_rt_b;
+ * The futures take their driver from the context (common/context.h) and
+ * compare its group tag, so two drivers in two groups stand in for two
+ * runtimes; no runtime is needed. */
 static timer_driver fake_td_a, fake_td_b;
+static weft_drivers fake_drv_a, fake_drv_b;
 static uint64_t fake_now;
-static timer_driver *fake_lookup(weft_runtime *rt)
-{
-    if (rt == (weft_runtime *)&fake_rt_a) return &fake_td_a;
-    if (rt == (weft_runtime *)&fake_rt_b) return &fake_td_b;
-    return NULL;
-}
 static int fake_setup(void **state)
 {
     (void)state;
     fake_now = 1000 * WEFT_MS;
     if (timer_driver_init(&fake_td_a, 0, fake_clock, &fake_now, NULL, NULL)) return -1;
     if (timer_driver_init(&fake_td_b, 0, fake_clock, &fake_now, NULL, NULL)) return -1;
-    timer_driver_lookup_hook = fake_lookup;
+    if (fake_td_a.group == fake_td_b.group) return -1; /* each driver starts in its own group */
+    fake_drv_a = (weft_drivers){&fake_td_a, NULL};
+    fake_drv_b = (weft_drivers){&fake_td_b, NULL};
     return 0;
 }
 static int fake_teardown(void **state)
 {
     (void)state;
-    timer_driver_lookup_hook = NULL;
     timer_driver_destroy(&fake_td_a);
     timer_driver_destroy(&fake_td_b);
     return 0;
 }
-static weft_context fake_cx(weft_runtime *rt, ctask *task)
+static weft_context fake_cx(const weft_drivers *drv, ctask *task)
 {
-    return (weft_context){ctask_waker(task), rt, NULL, -1, 0};
+    return (weft_context){ctask_waker(task), NULL, NULL, -1, 0, drv};
 }
-#define RT_A ((weft_runtime *)&fake_rt_a)
-#define RT_B ((weft_runtime *)&fake_rt_b)
+#define RT_A (&fake_drv_a)
+#define RT_B (&fake_drv_b)
 
 static void test_sleep_fake_runtime(void **state)
 {
@@ -1177,6 +1174,32 @@ static void test_sleep_fake_runtime(void **state)
     assert_int_equal(sched, fake_now + 1000);
     weft_interval_drop(&iv);
     assert_int_equal(task.refs, 0);
+}
+
+/* A driver freed and initialised again at the same address (a freed
+ * runtime's successor) is another group: a sleep bound to the first is
+ * refused, not armed on memory it does not belong to. */
+static void test_sleep_reused_driver_exdev(void **state)
+{
+    (void)state;
+    ctask task = {0};
+    timer_driver td;
+    assert_int_equal(timer_driver_init(&td, 0, fake_clock, &fake_now, NULL, NULL), 0);
+    weft_drivers drv = {&td, NULL};
+    weft_context cx = fake_cx(&drv, &task);
+    weft_sleep s;
+    weft_sleep_init(&s, 1 * WEFT_SEC);
+    assert_int_equal(weft_sleep_poll(&s, &cx), WEFT_PENDING);
+    weft_sleep_drop(&s);
+    timer_driver_destroy(&td);
+    assert_int_equal(timer_driver_init(&td, 0, fake_clock, &fake_now, NULL, NULL), 0);
+    weft_sleep_reset(&s, fake_now + WEFT_SEC);
+    assert_int_equal(weft_sleep_poll(&s, &cx), WEFT_READY);
+    assert_int_equal(weft_sleep_result(&s), -EXDEV);
+    assert_int_equal(timer_driver_count(&td), 0);
+    assert_int_equal(task.refs, 0);
+    weft_sleep_drop(&s);
+    timer_driver_destroy(&td);
 }
 
 static void test_sleep_other_runtime_exdev(void **state)
@@ -1342,6 +1365,7 @@ int main(void)
         cmocka_unit_test(test_driver_two_threads),
         cmocka_unit_test(test_futures_outside_runtime),
         cmocka_unit_test_setup_teardown(test_sleep_fake_runtime, fake_setup, fake_teardown),
+        cmocka_unit_test_setup_teardown(test_sleep_reused_driver_exdev, fake_setup, fake_teardown),
         cmocka_unit_test_setup_teardown(test_sleep_other_runtime_exdev, fake_setup, fake_teardown),
         cmocka_unit_test_setup_teardown(test_timeout_fake_runtime, fake_setup, fake_teardown),
         cmocka_unit_test_setup_teardown(test_interval_policies, fake_setup, fake_teardown),

@@ -11,32 +11,23 @@
  * under the driver lock. Nothing else is shared, so there are no atomics
  * here beyond the lock's own.
  *
- * LOCKING AND ITS COST. Critical sections are a handful of pointer writes
- * (arm: a division, a clz, a list push, a bit set, a waker clone), so the
- * lock is held for nanoseconds and rarely contended. Both candidates were
- * measured (bench/micro/micro_timer.cpp, CPU-time medians of 5, this
- * 2-vCPU AMD EPYC VM): arm + cancel of a 10 s timer through the driver
- * costs 14 ns with a pthread mutex and 15-16 ns with common/spinlock.h;
- * with a reference-counted waker (a clone on arm, a drop on cancel) 23-24
- * ns against 30-31 ns; two threads hammering one driver 44-47 ns against
- * 36-47 ns per pair, but 146 ns for the spinlock in a run while other
- * builds loaded the machine; the raw wheel alone 5.3-6 ns. A bare
- * lock/unlock pair around one atomic increment: mutex 10-14 ns, spinlock
- * 15-20 ns (why the TTAS lock loses on this CPU was not pinned down). So the
- * default is the mutex: no slower uncontended, no worse contended, and it
- * sleeps rather than spins when threads outnumber cores (blocking-pool
- * threads, oversubscribed tests), where a preempted spinlock holder makes
- * the others spin to the yield fallback. -DTIMER_LOCK_SPIN (for the whole
- * build) selects the spinlock to re-measure elsewhere. Tokio also keeps one
- * mutex-protected wheel per runtime; its sharding attempt was reverted
- * (NOTES.md). Two workers arming and cancelling at once do collide here
- * (timeout_cancel at 2 workers: 115-271 ns per pair against 72 at one), so
- * the runtime can hold one driver per worker (knob timer_shards, see
- * schedulers/runtime.c): each driver is this file's driver unchanged, a
+ * LOCKING. Critical sections are a handful of pointer writes (arm: a
+ * division, a clz, a list push, a bit set, a waker clone), so the lock is
+ * held for nanoseconds and rarely contended. The lock is a pthread mutex,
+ * not common/spinlock.h: measured against each other (bench/micro/
+ * micro_timer.cpp; the figures are in results/ and the README) the mutex
+ * was no slower uncontended and no worse contended, and it sleeps rather
+ * than spins when threads outnumber cores (blocking-pool threads,
+ * oversubscribed tests), where a preempted spinlock holder makes the
+ * others spin to the yield fallback. Tokio also keeps one mutex-protected
+ * wheel per runtime (its sharded timer wheel was tried and reverted). Two
+ * workers arming and cancelling at once do collide on one lock, so the
+ * runtime can hold one driver per worker (knob timer_shards, see
+ * schedulers/driver.c): each driver is this file's driver unchanged, a
  * future arms on its worker's driver and keeps it (entry->owner is the
- * cancel path to the owning wheel), and sleep_bind accepts an owner that
- * is another shard of the same runtime. The default stays one driver, for
- * strict arming order of equal deadlines.
+ * cancel path to the owning wheel), and sleep_bind accepts an owner in the
+ * same group (timer.h, Groups). The default stays one driver, for strict
+ * arming order of equal deadlines.
  *
  * WAKING OUTSIDE THE LOCK. Waker operations run foreign code: wake queues
  * a task (and may take scheduler locks), drop may free a task, whose drop
@@ -57,8 +48,9 @@
  * write, a semaphore post), which the contract in timer.h demands.
  *
  * THE FUTURES. A weft_sleep embeds a timer_entry. Its first poll binds it
- * to the runtime in the context (a later poll on another runtime completes
- * with -EXDEV instead of arming on a driver the entry does not belong to)
+ * to the group of the driver in the context (a later poll on another
+ * runtime completes with -EXDEV instead of arming on a driver the entry
+ * does not belong to)
  * and, for weft_sleep_init, computes the deadline as now + d. The first
  * poll reads the clock: READY if now >= deadline, else one lock hold arms
  * the entry and stores the waker. A later poll is one lock hold that looks
@@ -75,10 +67,11 @@
 
 #include <errno.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "common/clock.h"
+#include "common/context.h"
+#include "common/error.h"
 
 #define timer_entry_of(we) ((timer_entry *)((char *)(we) - offsetof(timer_entry, w)))
 
@@ -87,18 +80,11 @@ _Static_assert(TIMER_FIRE_BATCH > 0 && TIMER_FIRE_BATCH <= 1024, "fire batch liv
 
 /* ---- the lock ---------------------------------------------------------------- */
 
-#if defined(TIMER_LOCK_SPIN)
-static inline void timer_lock_init(timer_lock *l) { spinlock_init(l); }
-static inline void timer_lock_destroy(timer_lock *l) { (void)l; }
-static inline void timer_lock_acquire(timer_lock *l) { spinlock_lock(l); }
-static inline void timer_lock_release(timer_lock *l) { spinlock_unlock(l); }
-#else
-/* A default (non-adaptive) mutex: the adaptive kind measured slower here. */
+/* A default (non-adaptive) mutex: the adaptive kind measured slower. */
 static inline void timer_lock_init(timer_lock *l) { pthread_mutex_init(l, NULL); }
 static inline void timer_lock_destroy(timer_lock *l) { pthread_mutex_destroy(l); }
 static inline void timer_lock_acquire(timer_lock *l) { pthread_mutex_lock(l); }
 static inline void timer_lock_release(timer_lock *l) { pthread_mutex_unlock(l); }
-#endif
 
 /* ---- the driver -------------------------------------------------------------- */
 
@@ -110,6 +96,9 @@ static inline void driver_unlock(timer_driver *td)
     timer_lock_release(&td->lock);
 }
 
+/* The next group tag; 0 means "unbound" in a future, so tags start at 1. */
+static _Atomic uint64_t timer_group_next = 1;
+
 static uint64_t timer_default_now(void *ctx)
 {
     (void)ctx;
@@ -120,9 +109,8 @@ int timer_driver_init(timer_driver *td, uint64_t tick_ns, uint64_t (*now)(void *
                       void *now_ctx, void (*notify)(void *ctx), void *notify_ctx)
 {
     if (tick_ns > 3600ull * 1000000000ull) {
-        fprintf(stderr, "weft: timer tick of %llu ns is over an hour; use 1 ms (1000000)\n",
-                (unsigned long long)tick_ns);
-        return -EINVAL;
+        return err_fail(-EINVAL, "timer tick of %llu ns is over an hour; use 1 ms (1000000)",
+                        (unsigned long long)tick_ns);
     }
     td->now = now ? now : timer_default_now;
     td->now_ctx = now ? now_ctx : NULL;
@@ -130,12 +118,17 @@ int timer_driver_init(timer_driver *td, uint64_t tick_ns, uint64_t (*now)(void *
     td->notify_ctx = notify_ctx;
     td->parked = 0;
     td->parked_until = UINT64_MAX;
+    td->notify_unparked = 0;
     int rc = wheel_init(&td->wheel, tick_ns, WHEEL_DEFAULT_LEVELS, td->now(td->now_ctx));
     if (rc) return rc;
     atomic_init(&td->armed, 0);
     timer_lock_init(&td->lock);
+    /* relaxed: only uniqueness matters; the tag is published with td itself */
+    td->group = atomic_fetch_add_explicit(&timer_group_next, 1, memory_order_relaxed);
     return 0;
 }
+
+void timer_driver_join_group(timer_driver *td, const timer_driver *leader) { td->group = leader->group; }
 
 void timer_driver_destroy(timer_driver *td)
 {
@@ -188,6 +181,9 @@ void timer_entry_init(timer_entry *e)
  * Returns true if notify must be called after unlocking. */
 static bool timer_arm_locked(timer_driver *td, timer_entry *e, uint64_t deadline_ns)
 {
+    /* the first timer while nobody parks: tell the owner (timer.h) */
+    bool first = td->notify_unparked && !td->parked && wheel_count(&td->wheel) == 0 &&
+                 e->w.state != WHEEL_ARMED;
     wheel_arm(&td->wheel, &e->w, deadline_ns);
     e->owner = td;
     e->fired = 0;
@@ -195,7 +191,7 @@ static bool timer_arm_locked(timer_driver *td, timer_entry *e, uint64_t deadline
         td->parked_until = deadline_ns; /* one notify per lowering, not per arm */
         return td->notify != NULL;
     }
-    return false;
+    return first && td->notify != NULL;
 }
 
 /* Under the lock: stores a clone of w in e unless it already wakes the same
@@ -326,7 +322,7 @@ void weft_sleep_init(weft_sleep *s, uint64_t duration_ns)
     timer_entry_init(&s->entry);
     s->deadline_ns = 0;
     s->duration_ns = duration_ns;
-    s->runtime = NULL;
+    s->group = 0;
     s->state = SLEEP_NEW;
     s->result = 0;
     s->linked = 0;
@@ -356,24 +352,19 @@ static weft_poll sleep_finish(weft_sleep *s, int result)
     return WEFT_READY;
 }
 
-struct timer_driver *(*timer_driver_lookup_hook)(weft_runtime *rt) = NULL;
-
-/* Binds s to the context's runtime; the driver or a negative errno. */
+/* Binds s to the group of the context's driver; the driver to use, or a
+ * negative errno: -ENOTSUP without a driver (outside a worker), -EXDEV
+ * when s was first polled in another group (see timer.h, Groups). */
 static int sleep_bind(weft_sleep *s, weft_context *cx, timer_driver **out)
 {
-    weft_runtime *rt = weft_context_runtime(cx);
-    if (!rt) return -ENOTSUP;
-    if (!s->runtime) s->runtime = rt;
-    else if (s->runtime != rt) return -EXDEV;
-    timer_driver *td = timer_driver_lookup_hook ? timer_driver_lookup_hook(rt) : weft_runtime_timers(rt);
+    timer_driver *td = context_timers(cx);
     if (!td) return -ENOTSUP;
+    if (!s->group) s->group = td->group;
+    else if (s->group != td->group) return -EXDEV;
+    /* another shard of the same group keeps an entry it armed: the group
+     * is alive, so the shard is */
     timer_driver *owner = s->entry.owner;
-    if (owner && owner != td) {
-        /* another shard of this runtime keeps it; else the runtime was freed and reused */
-        if (timer_driver_lookup_hook || !weft_runtime_owns_timers(rt, owner)) return -EXDEV;
-        td = owner;
-    }
-    *out = td;
+    *out = owner ? owner : td;
     return 0;
 }
 
@@ -511,13 +502,11 @@ int weft_interval_init(weft_interval *iv, uint64_t period_ns, weft_missed_tick p
     iv->result = 0;
     iv->reserved = 0;
     if (period_ns == 0) {
-        fprintf(stderr, "weft: weft_interval_init: the period must be > 0 ns\n");
-        iv->result = -EINVAL;
+        iv->result = err_fail(-EINVAL, "weft_interval_init: the period must be > 0 ns");
     } else if (policy != WEFT_MISSED_BURST && policy != WEFT_MISSED_DELAY &&
                policy != WEFT_MISSED_SKIP) {
-        fprintf(stderr, "weft: weft_interval_init: unknown missed-tick policy %d "
-                        "(WEFT_MISSED_BURST, _DELAY or _SKIP)\n", (int)policy);
-        iv->result = -EINVAL;
+        iv->result = err_fail(-EINVAL, "weft_interval_init: unknown missed-tick policy %d "
+                                       "(WEFT_MISSED_BURST, _DELAY or _SKIP)", (int)policy);
     }
     return iv->result;
 }

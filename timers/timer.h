@@ -10,7 +10,21 @@
  *               reactor, or the reactor thread):
  *               timer_driver_park_begin / timer_driver_park_end around its
  *               sleep, timer_driver_fire after it wakes
- *   the runtime, single-threaded: timer_driver_init, timer_driver_destroy
+ *   the runtime, single-threaded: timer_driver_init, timer_driver_destroy,
+ *               timer_driver_join_group
+ *
+ * Which driver a future arms on is not this module's question: the worker
+ * loop passes the worker's driver down in the poll context
+ * (common/context.h), and nothing here calls up into the runtime.
+ *
+ * Groups. Every driver carries a group tag, unique among all drivers ever
+ * initialised in the process (a counter, never reused). A runtime with
+ * several shards puts them in one group (timer_driver_join_group). A
+ * future records the group of its first poll and refuses (-EXDEV) a
+ * context whose driver is of another group: another runtime, or a freed
+ * runtime's successor at the same address. Within its group a future
+ * stays on the shard it was first armed on (entry->owner), which is then
+ * known to be alive, because the group is.
  *
  * Entry lifetime: an entry belongs to its owner (a future). The driver
  * touches an entry only under its lock; once the owner has seen `fired` or
@@ -43,15 +57,9 @@ typedef weft_timer_entry timer_entry;
 #include <stdatomic.h>
 #include <stdbool.h>
 /* C++ (the benchmarks) sees the driver as opaque: the lock uses C11 atomics. */
-/* The lock: a pthread mutex, or with -DTIMER_LOCK_SPIN (for the whole
- * build: it changes this struct) common/spinlock.h. See timer.c. */
-#if defined(TIMER_LOCK_SPIN)
-#include "common/spinlock.h"
-typedef spinlock timer_lock;
-#else
+/* The lock: a pthread mutex (timer.c says why not a spinlock). */
 #include <pthread.h>
 typedef pthread_mutex_t timer_lock;
-#endif
 
 typedef struct timer_driver {
     timer_lock lock;
@@ -64,6 +72,8 @@ typedef struct timer_driver {
     void *now_ctx;
     void (*notify)(void *ctx);    /* immutable after init; may be NULL */
     void *notify_ctx;
+    uint64_t group;               /* immutable once the runtime runs (see Groups) */
+    int notify_unparked;          /* immutable once the runtime runs: see timer_driver_init */
 } timer_driver;
 
 static inline uint64_t timer_driver_now(const timer_driver *td) { return td->now(td->now_ctx); }
@@ -87,33 +97,24 @@ typedef struct timer_driver timer_driver;
  * cancels from other threads never wait behind a long expiry. */
 #define TIMER_FIRE_BATCH 64
 
-/* The runtime core implements this: the driver a future on this thread
- * arms on (NULL if the runtime has none): the runtime's one driver, or with
- * timer_shards > 1 the calling worker's shard. The futures reach it through
- * weft_context_runtime(cx). */
-struct timer_driver *weft_runtime_timers(weft_runtime *rt);
-/* Whether td is one of rt's drivers (with timer_shards > 1 a runtime has
- * one per shard; a future stays on the shard it was first armed on), and
- * the number of entries armed on all of them. */
-bool weft_runtime_owns_timers(weft_runtime *rt, const struct timer_driver *td);
-size_t weft_runtime_timers_armed(weft_runtime *rt);
-
-/* Test seam (as jemalloc's hooks): when set, the futures look drivers up
- * here instead of weft_runtime_timers, so tests can run them on fake
- * runtimes with an injected clock. Set it only while no future is in use. */
-extern struct timer_driver *(*timer_driver_lookup_hook)(weft_runtime *rt);
-
 /* tick_ns 0: 1 ms. now NULL: CLOCK_MONOTONIC (clock_now_ns). notify (may
  * be NULL) is called, outside the lock, when an arm makes the earliest
  * deadline earlier than the one the parker sleeps until: it must wake the
  * parker (e.g. write the reactor's eventfd) and be safe from any thread.
- * 0 or -EINVAL (with a message on stderr). */
+ * With td->notify_unparked set (by the owner, before use) notify is also
+ * called when an arm finds the wheel empty and nobody parked: the runtime
+ * then hands the driver to an idle worker, so a timer armed by a worker
+ * that is about to stay busy does not wait for it.
+ * 0 or -EINVAL (message in err_last()). */
 int timer_driver_init(timer_driver *td, uint64_t tick_ns, uint64_t (*now)(void *ctx),
                       void *now_ctx, void (*notify)(void *ctx), void *notify_ctx);
 
 /* Detaches every entry still armed and drops its waker. Entries are left
  * IDLE with owner NULL, so a later drop of their future is a no-op. */
 void timer_driver_destroy(timer_driver *td);
+
+/* Puts td in leader's group (both initialised, no future bound to td yet). */
+void timer_driver_join_group(timer_driver *td, const timer_driver *leader);
 
 /* Heap-allocated driver (same arguments; NULL on failure), for callers that
  * cannot see the struct (C++). */

@@ -69,6 +69,7 @@
 #include <stdlib.h>
 
 #include "common/clock.h"
+#include "schedulers/runtime_internal.h" /* weft_runtime_timers{,_armed} */
 #include "timers/timer.h"
 #include "weft/sync.h"
 #include "weft/time.h"
@@ -484,7 +485,9 @@ static weft_poll ij_task_poll(void *p, weft_context *cx, void *out)
         if (s->sched != s->start + (uint64_t)s->k * run->period_ns)
             atomic_fetch_add_explicit(&run->off_schedule, 1, memory_order_relaxed);
         if (now < s->sched) atomic_fetch_add_explicit(&run->early, 1, memory_order_relaxed);
-        if (now >= s->start + run->duration_ns) break; /* past L: not counted */
+        /* the ticks scheduled within L count, however late they run: a late
+         * tick is jitter, not a missing tick (burst keeps tick k at start + k*P) */
+        if (s->sched >= s->start + run->duration_ns) break;
         if (s->k < run->cap) run->jitter[s->idx * run->cap + s->k] = now - s->sched;
         else atomic_fetch_add_explicit(&run->overflow, 1, memory_order_relaxed);
         s->k++;

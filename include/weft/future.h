@@ -106,6 +106,9 @@ typedef struct weft_context {
     void *task;             /* internal: the task being polled */
     int32_t budget;         /* leaf polls left this turn; < 0: unlimited */
     int32_t yielded;        /* internal: re-queue the task after this poll */
+    /* internal: the worker's timer shard and the reactor (common/context.h);
+     * NULL outside a worker. Last, so {waker, rt, task, budget, 0} leaves it NULL. */
+    const struct weft_drivers *drivers;
 } weft_context;
 
 static inline const weft_waker *weft_context_waker(const weft_context *cx) { return &cx->waker; }
@@ -139,9 +142,15 @@ typedef struct weft_future_type {
     weft_poll_fn poll;         /* required */
     void (*drop)(void *state); /* optional: runs if the task is dropped before completing,
                                   and after completion (once, in both cases) */
-    size_t state_size;         /* bytes of state copied in at spawn */
-    size_t output_size;        /* bytes of output written by poll on READY */
+    size_t state_size;         /* bytes of state copied in at spawn (<= WEFT_FUTURE_SIZE_MAX) */
+    size_t output_size;        /* bytes of output written by poll on READY (<= WEFT_FUTURE_SIZE_MAX) */
 } weft_future_type;
+
+/* The largest state_size and output_size a task may have: 1 GiB each. A
+ * larger one is refused by weft_spawn / weft_block_on with -EINVAL and a
+ * message (a task is one allocation; the bound keeps its size arithmetic
+ * from wrapping, and no real future's state comes near it). */
+#define WEFT_FUTURE_SIZE_MAX ((size_t)1 << 30)
 
 /* ---- yield_now -------------------------------------------------------------
  * Embed a weft_yield in a coroutine state, init it, then WEFT_AWAIT on it:

@@ -83,7 +83,11 @@ const char *weft_scheduler_describe(int i);
 int weft_runtime_new(const weft_config *cfg, weft_runtime **out);
 /* Cancels every pending task (their drop functions run), joins every thread
  * (blocking-pool jobs already running are waited for), frees everything.
- * NULL is a no-op. */
+ * On a fifo runtime it first waits for a weft_block_on in flight on another
+ * thread (which then returns -ESHUTDOWN). NULL is a no-op. Calling it from
+ * inside one of rt's own tasks (or a drop function running on rt's
+ * worker) would wait for itself: it aborts the program with a message on
+ * stderr instead of hanging. Free a runtime from outside it. */
 void weft_runtime_free(weft_runtime *rt);
 const weft_config *weft_runtime_config(const weft_runtime *rt);
 
@@ -126,7 +130,9 @@ void weft_join_detach(weft_join_handle *h);
 
 /* Requests cancellation: the task's state is dropped at its next scheduling
  * point and its joiner sees -ECANCELED. The handle stays valid for a join.
- * 0, -EALREADY (already completed), -EINVAL (empty handle). */
+ * 0, -EALREADY (already completed), -EINVAL (empty handle), -EBUSY (a
+ * spawn_blocking job that is running: it cannot be stopped, runs to the end
+ * and its output stands). */
 int weft_join_abort(weft_join_handle *h);
 
 /* ---- blocking work ---------------------------------------------------------
@@ -135,6 +141,13 @@ int weft_join_abort(weft_join_handle *h);
  * fn's void * return value. */
 typedef void *(*weft_blocking_fn)(void *arg);
 int weft_spawn_blocking(weft_runtime *rt, weft_blocking_fn fn, void *arg, weft_join_handle *handle);
+/* The same, and from the call on `arg` belongs to the job: arg_drop(arg)
+ * (may be NULL) runs exactly once, on a pool thread after fn returned, or
+ * instead of fn when the queued job is cancelled (weft_join_abort, shutdown),
+ * or before a failed call returns (-EINVAL, -ESHUTDOWN, -ENOMEM, ...). */
+typedef void (*weft_blocking_drop_fn)(void *arg);
+int weft_spawn_blocking_ex(weft_runtime *rt, weft_blocking_fn fn, void *arg,
+                           weft_blocking_drop_fn arg_drop, weft_join_handle *handle);
 
 /* ---- the default runtime ---------------------------------------------------
  * Created on first use from weft_config_from_env(); freed by

@@ -71,7 +71,7 @@ typedef struct weft_sleep {
     weft_timer_entry entry;         /* internal */
     uint64_t deadline_ns;           /* internal: absolute deadline once started */
     uint64_t duration_ns;           /* internal: for weft_sleep_init, applied at first poll */
-    weft_runtime *runtime;          /* internal: the runtime of the first poll */
+    uint64_t group;                 /* internal: the driver group of the first poll (0: unbound) */
     int32_t state;                  /* internal */
     int32_t result;                 /* internal: see weft_sleep_result */
     int32_t linked;                 /* internal: the entry may be armed (owner-side hint) */

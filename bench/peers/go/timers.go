@@ -169,7 +169,7 @@ func runIntervalJitter(p params, _ string) (r result) {
 					if now.Before(sched) {
 						early.Add(1)
 					}
-					if now.Sub(start) >= duration { // past L: not counted
+					if sched.Sub(start) >= duration { // scheduled past L: not counted (a late tick is jitter)
 						break
 					}
 					if k < expected {

@@ -448,8 +448,8 @@ fn interval_jitter(rt: &Runtime, tasks: i64, period_us: i64, duration_ms: i64) -
                     if now < sched {
                         Tally::add(&tl.early, 1);
                     }
-                    if now >= st + dur {
-                        break; // past L: not counted
+                    if sched >= st + dur {
+                        break; // scheduled past L: not counted (a late tick is jitter)
                     }
                     if k < expected {
                         jt.set((idx * expected + k) as usize, (now - sched).as_nanos() as u64);

@@ -1,12 +1,26 @@
 /*
- * reactor/tcp.c - TCP listeners and streams as futures over the reactor.
+ * schedulers/tcp.c - TCP listeners and streams as futures over the reactor.
+ *
+ * WHERE THIS FILE LIVES, AND WHY
+ *
+ * TCP uses the reactor (readiness and wakers) *and* the timers (accept's
+ * back-off sleeps on the timer wheel), and weft_tcp_listen and
+ * weft_tcp_connect_init take a weft_runtime to find the runtime's reactor.
+ * Inside reactor/ it would make reactor/ depend sideways on timers/ and up
+ * on the runtime. Here, in the runtime layer (schedulers/: the task model,
+ * the runtime core, the blocking pool and the policies), every dependency
+ * points down: to reactor/, timers/ and common/. A separate directory was
+ * rejected because the top-level layout is fixed and the layering test
+ * (tests/test_layering.sh) already treats schedulers/ as the layer above
+ * reactor/ and timers/; the file is self-contained, so moving it to its
+ * own layer later is a rename.
  *
  * THE SHAPE
  *
  * Every operation that can wait is a leaf future written in one pattern
  * (Tokio's poll_read_ready / clear_readiness loop, see reactor/reactor.h):
  *
- *     check the socket belongs to cx's runtime          else READY -EXDEV
+ *     check the socket belongs to cx's reactor          else READY -EXDEV
  *     charge one unit of the cooperative budget          else PENDING (yielded)
  *     loop:
  *         readiness for the direction?  no -> waker stored, PENDING
@@ -25,7 +39,9 @@
  *   its wakers are that runtime's tasks. Polled from another runtime the
  *   readiness would be delivered by the wrong driver (or never, if that
  *   runtime is idle), so the mismatch is refused with -EXDEV at once instead
- *   of hanging. Outside any runtime (cx->runtime NULL) likewise.
+ *   of hanging. The check compares the reactor the socket was registered
+ *   with against the one the worker passes down in the context
+ *   (common/context.h); outside any worker (no drivers) likewise -EXDEV.
  * - Deregister before close. Closing first would free the fd number; another
  *   thread could get the same number for a new socket and register it, and
  *   our EPOLL_CTL_DEL would then remove *that* registration.
@@ -68,16 +84,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/context.h"
+#include "common/error.h"
 #include "reactor/reactor.h"
+#include "schedulers/runtime_internal.h"
 #include "weft/net.h"
 #include "weft/time.h"
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-/* -EXDEV unless cx polls on `own` (see DECISIONS). */
-static int tcp_check_runtime(weft_runtime *own, weft_context *cx)
+/* -EXDEV unless cx polls on a worker of the runtime whose reactor `own` is
+ * (see DECISIONS). */
+static int tcp_check_runtime(void *own, weft_context *cx)
 {
-    return weft_context_runtime(cx) == own && own != NULL ? 0 : -EXDEV;
+    return own != NULL && (void *)context_reactor(cx) == own ? 0 : -EXDEV;
 }
 
 /* Registers a connected, nonblocking fd as a stream. On failure the fd is
@@ -121,7 +141,9 @@ static int gai_to_errno(int g)
     }
 }
 
-static int resolve(const char *host, uint16_t port, int passive, struct addrinfo **res)
+/* getaddrinfo for host:port; a failure names the caller `who` in the message. */
+static int resolve(const char *who, const char *host, uint16_t port, int passive,
+                   struct addrinfo **res)
 {
     char portstr[8];
     snprintf(portstr, sizeof portstr, "%u", (unsigned)port);
@@ -133,8 +155,8 @@ static int resolve(const char *host, uint16_t port, int passive, struct addrinfo
     hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
     int g = getaddrinfo(host, portstr, &hints, res);
     if (g != 0) {
-        fprintf(stderr, "weft: cannot resolve '%s': %s\n", host ? host : "(any)", gai_strerror(g));
-        return gai_to_errno(g);
+        return err_fail(gai_to_errno(g), "%s: cannot resolve '%s': %s", who,
+                        host ? host : "(any)", gai_strerror(g));
     }
     return 0;
 }
@@ -151,7 +173,7 @@ static weft_poll tcp_io(weft_tcp_stream *s, weft_context *cx, reactor_dir dir, v
         *n = -EBADF;
         return WEFT_READY;
     }
-    int rc = tcp_check_runtime(s->runtime, cx);
+    int rc = tcp_check_runtime(s->reactor, cx);
     if (rc < 0) {
         *n = rc;
         return WEFT_READY;
@@ -265,23 +287,22 @@ int weft_tcp_stream_fd(const weft_tcp_stream *s) { return s && s->io.slot ? s->i
 
 int weft_tcp_connect_init(weft_tcp_connect *c, weft_runtime *rt, const char *host, uint16_t port)
 {
-    if (!c) return -EINVAL;
+    if (!c) return err_fail(-EINVAL, "weft_tcp_connect_init: NULL connect future");
     memset(c, 0, sizeof *c);
     c->fd = -1;
     c->io.fd = -1;
     c->runtime = rt;
     if (!rt || !host || !*host) {
-        fprintf(stderr, "weft: weft_tcp_connect_init: %s\n",
-                !rt ? "NULL runtime" : "no host to connect to");
-        return c->err = -EINVAL;
+        return c->err = err_fail(-EINVAL, "weft_tcp_connect_init: %s",
+                                 !rt ? "NULL runtime" : "no host to connect to");
     }
-    c->reactor = weft_runtime_reactor(rt);
+    c->reactor = rt->reactor;
     if (port == 0) {
-        fprintf(stderr, "weft: weft_tcp_connect_init: port 0 is not a port one can connect to\n");
-        return c->err = -EINVAL;
+        return c->err = err_fail(-EINVAL,
+                                 "weft_tcp_connect_init: port 0 is not a port one can connect to");
     }
     struct addrinfo *res;
-    int rc = resolve(host, port, 0, &res);
+    int rc = resolve("weft_tcp_connect_init", host, port, 0, &res);
     if (rc < 0) return c->err = rc;
     for (struct addrinfo *a = res; a && c->naddrs < WEFT_TCP_CONNECT_MAX_ADDRS; a = a->ai_next) {
         if (a->ai_addrlen > sizeof c->addrs[0]) continue;
@@ -290,7 +311,9 @@ int weft_tcp_connect_init(weft_tcp_connect *c, weft_runtime *rt, const char *hos
         c->naddrs++;
     }
     freeaddrinfo(res);
-    if (c->naddrs == 0) return c->err = -EHOSTUNREACH;
+    if (c->naddrs == 0)
+        return c->err = err_fail(-EHOSTUNREACH, "weft_tcp_connect_init: '%s' resolved to no "
+                                                "usable address", host);
     return 0;
 }
 
@@ -326,7 +349,7 @@ weft_poll weft_tcp_connect_poll(weft_tcp_connect *c, weft_context *cx, weft_tcp_
         *result = c->err;
         return WEFT_READY;
     }
-    int rc = tcp_check_runtime(c->runtime, cx);
+    int rc = tcp_check_runtime(c->reactor, cx);
     if (rc < 0) {
         *result = rc;
         return WEFT_READY;
@@ -404,16 +427,14 @@ void weft_tcp_connect_drop(weft_tcp_connect *c)
 int weft_tcp_listen(weft_runtime *rt, const char *host, uint16_t port, int backlog,
                     weft_tcp_listener *out)
 {
-    if (!out) return -EINVAL;
+    if (!out) return err_fail(-EINVAL, "weft_tcp_listen: NULL listener");
     memset(out, 0, sizeof *out);
-    if (!rt) {
-        fprintf(stderr, "weft: weft_tcp_listen: NULL runtime\n");
-        return -EINVAL;
-    }
-    reactor *r = weft_runtime_reactor(rt);
+    if (!rt) return err_fail(-EINVAL, "weft_tcp_listen: NULL runtime");
+    reactor *r = rt->reactor;
     if (backlog <= 0) backlog = SOMAXCONN;
     struct addrinfo *res;
-    int rc = resolve(host ? host : "0.0.0.0", port, 1, &res);
+    const char *where = host ? host : "0.0.0.0";
+    int rc = resolve("weft_tcp_listen", where, port, 1, &res);
     if (rc < 0) return rc;
     int fd = -1;
     rc = -EADDRNOTAVAIL;
@@ -431,14 +452,16 @@ int weft_tcp_listen(weft_runtime *rt, const char *host, uint16_t port, int backl
         fd = -1;
     }
     freeaddrinfo(res);
-    if (fd < 0) return rc;
+    if (fd < 0)
+        return err_fail(rc, "weft_tcp_listen: cannot listen on %s port %u: %s", where,
+                        (unsigned)port, strerror(-rc));
 
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
         rc = -errno;
         close(fd);
-        return rc;
+        return err_fail(rc, "weft_tcp_listen: getsockname: %s", strerror(-rc));
     }
     out->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                          : ntohs(((struct sockaddr_in *)&ss)->sin_port);
@@ -446,7 +469,8 @@ int weft_tcp_listen(weft_runtime *rt, const char *host, uint16_t port, int backl
     if (rc < 0) {
         close(fd);
         memset(out, 0, sizeof *out);
-        return rc;
+        return err_fail(rc, "weft_tcp_listen: cannot register the socket with the reactor: %s",
+                        strerror(-rc));
     }
     out->runtime = rt;
     out->reactor = r;
@@ -480,7 +504,7 @@ weft_poll weft_tcp_accept(weft_tcp_listener *l, weft_context *cx, weft_tcp_strea
         *result = -EBADF;
         return WEFT_READY;
     }
-    int rc = tcp_check_runtime(l->runtime, cx);
+    int rc = tcp_check_runtime(l->reactor, cx);
     if (rc < 0) {
         *result = rc;
         return WEFT_READY;

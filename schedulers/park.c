@@ -1,0 +1,215 @@
+/*
+ * schedulers/park.c - idling: the idle stack, parking a worker, waking one,
+ * and the driver hand-off, without lost wake-ups.
+ *
+ * ## Parking without lost wake-ups
+ *
+ * The protocol is Tokio's (and Go's spinning-M rule). A worker with no work
+ * (1) stops searching (num_searching--), (2) pushes itself on the idle stack
+ * (num_idle++ under idle_lock), (3) issues a seq_cst fence, (4) re-checks
+ * every queue (policy.has_work), and only then (5) sleeps on its parker. A
+ * thread that makes work visible to others (a push to a shared queue, or a
+ * local push on a multi-worker runtime) issues a seq_cst fence and then
+ * reads num_searching and num_idle: if nobody is searching and somebody is
+ * idle, it pops one idle worker, counts it as searching, and unparks it.
+ * With the two fences, either the pusher sees the worker on the idle stack
+ * or the worker's re-check sees the task (the store-load pattern of
+ * Dekker's algorithm; both fences are needed). The parker itself is a
+ * permit: an unpark that arrives before the park makes the park return at
+ * once, so the window between (4) and (5) loses nothing.
+ *
+ * At most max_searching workers (half by default) search at once, so an
+ * idle runtime does not turn every wake into N thieves hammering N queues;
+ * the last searcher to find work wakes the next ("chain wake-up"), so
+ * parallelism still ramps up one worker at a time.
+ *
+ * Local pushes on a multi-worker runtime skip the fence: a missed
+ * notification there only delays parallelism (the pushing worker runs the
+ * task itself), never loses a task. Remote pushes always fence.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "common/atomics.h"
+#include "common/spinlock.h"
+#include "reactor/reactor.h"
+#include "schedulers/runtime_internal.h"
+#include "schedulers/sched.h"
+
+/* ---- parking -------------------------------------------------------------------- */
+
+void rt_worker_unpark(worker *w)
+{
+    pthread_mutex_lock(&w->park_mu);
+    /* park_state is read and written under park_mu everywhere (the mutex
+     * orders it; relaxed would do); acq_rel keeps the permit's hand-over
+     * explicit should a lock-free fast path ever read it */
+    int prev = atomic_exchange_explicit(&w->park_state, PARK_NOTIFIED, memory_order_acq_rel);
+    if (prev == PARK_PARKED) pthread_cond_signal(&w->park_cv);
+    pthread_mutex_unlock(&w->park_mu);
+    if (prev == PARK_DRIVING) reactor_wake(w->rt->reactor);
+}
+
+/* Parks w until unparked (or, when it drives, until IO, a timer or an unpark).
+ * Returns true when w drove and leaves the driver with work woken: the
+ * caller then hands the driver to an idle worker (see rt_worker_park_idle). */
+static bool worker_park(worker *w)
+{
+    weft_runtime *rt = w->rt;
+    WORKER_STAT_INC(w, STAT_PARKS);
+    if (!rt->cfg.reactor_thread &&
+        /* acquire pairs with the release store that ended the previous
+         * driver's turn (below, rt_maintenance): its reactor and timer
+         * state is ours now */
+        !atomic_exchange_explicit(&rt->driver_busy, 1, memory_order_acquire)) {
+        pthread_mutex_lock(&w->park_mu);
+        int st = atomic_load_explicit(&w->park_state, memory_order_relaxed); /* under park_mu */
+        if (st == PARK_NOTIFIED) {
+            atomic_store_explicit(&w->park_state, PARK_EMPTY, memory_order_relaxed);
+            pthread_mutex_unlock(&w->park_mu);
+            atomic_store_explicit(&rt->driver_busy, 0, memory_order_release);
+            return false;
+        }
+        atomic_store_explicit(&w->park_state, PARK_DRIVING, memory_order_relaxed);
+        pthread_mutex_unlock(&w->park_mu);
+
+        uint64_t deadline = rt_timers_park_begin(rt);
+        size_t woke = rt_driver_turn(rt, rt_timeout_until(deadline));
+        rt_timers_park_end(rt);
+        /* release pairs with the acquire exchange of the next driver */
+        atomic_store_explicit(&rt->driver_busy, 0, memory_order_release);
+
+        pthread_mutex_lock(&w->park_mu);
+        atomic_store_explicit(&w->park_state, PARK_EMPTY, memory_order_relaxed);
+        pthread_mutex_unlock(&w->park_mu);
+        return woke > 0;
+    }
+    pthread_mutex_lock(&w->park_mu);
+    if (atomic_load_explicit(&w->park_state, memory_order_relaxed) != PARK_NOTIFIED) {
+        atomic_store_explicit(&w->park_state, PARK_PARKED, memory_order_relaxed);
+        while (atomic_load_explicit(&w->park_state, memory_order_relaxed) != PARK_NOTIFIED)
+            pthread_cond_wait(&w->park_cv, &w->park_mu);
+    }
+    atomic_store_explicit(&w->park_state, PARK_EMPTY, memory_order_relaxed);
+    pthread_mutex_unlock(&w->park_mu);
+    return false;
+}
+
+/* ---- the idle protocol -------------------------------------------------------------- */
+
+static void idle_push(worker *w)
+{
+    weft_runtime *rt = w->rt;
+    spinlock_lock(&rt->idle_lock);
+    rt->idle_stack[rt->idle_top++] = w->index;
+    w->in_idle = true;
+    /* seq_cst: the store half of the Dekker pattern (see the essay) */
+    atomic_fetch_add_explicit(&rt->num_idle, 1, memory_order_seq_cst);
+    spinlock_unlock(&rt->idle_lock);
+}
+
+/* Removes w from the idle stack if it is still there. Returns true if it was
+ * (nobody unparked it); false if a notifier popped it (it is now searching). */
+static bool idle_remove_self(worker *w)
+{
+    weft_runtime *rt = w->rt;
+    bool was = false;
+    spinlock_lock(&rt->idle_lock);
+    if (w->in_idle) {
+        for (int i = 0; i < rt->idle_top; i++)
+            if (rt->idle_stack[i] == w->index) {
+                rt->idle_stack[i] = rt->idle_stack[--rt->idle_top];
+                break;
+            }
+        w->in_idle = false;
+        atomic_fetch_sub_explicit(&rt->num_idle, 1, memory_order_seq_cst);
+        was = true;
+    }
+    spinlock_unlock(&rt->idle_lock);
+    return was;
+}
+
+/* Pops one idle worker (preferring `node`), counts it as searching, unparks
+ * it. Never the calling worker: a driver is on the idle stack while it
+ * drives, and the tasks it wakes must wake somebody else. */
+static void idle_wake_one(weft_runtime *rt, int node)
+{
+    worker *target = NULL, *self = rt_tls_worker;
+    int skip = self && self->rt == rt ? self->index : -1;
+    spinlock_lock(&rt->idle_lock);
+    int pick = -1;
+    for (int i = rt->idle_top - 1; i >= 0; i--) { /* most recently idle first: warmest caches */
+        int wi = rt->idle_stack[i];
+        if (wi == skip) continue;
+        if (pick < 0) pick = i;
+        if (node < 0 || rt->workers[wi].node == node) {
+            pick = i;
+            break;
+        }
+    }
+    if (pick >= 0) {
+        target = &rt->workers[rt->idle_stack[pick]];
+        rt->idle_stack[pick] = rt->idle_stack[--rt->idle_top];
+        target->in_idle = false;
+        atomic_fetch_sub_explicit(&rt->num_idle, 1, memory_order_seq_cst);
+        atomic_fetch_add_explicit(&rt->num_searching, 1, memory_order_seq_cst);
+    }
+    spinlock_unlock(&rt->idle_lock);
+    if (target) rt_worker_unpark(target);
+}
+
+void rt_notify_parked(weft_runtime *rt, int node)
+{
+    /* seq_cst fence: the load half of the Dekker pattern; pairs with the
+     * fence in rt_worker_park_idle after idle_push */
+    SEQ_CST_FENCE();
+    if (atomic_load_explicit(&rt->num_searching, memory_order_seq_cst) != 0) return;
+    if (atomic_load_explicit(&rt->num_idle, memory_order_seq_cst) == 0) return;
+    if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed)) return;
+    idle_wake_one(rt, node);
+}
+/* Parks w unless work appears; returns when it should look for work again. */
+void rt_worker_park_idle(worker *w, _Atomic int *until)
+{
+    weft_runtime *rt = w->rt;
+    if (w->searching) {
+        w->searching = false;
+        atomic_fetch_sub_explicit(&rt->num_searching, 1, memory_order_seq_cst);
+    }
+    owned_reap(rt, (uint32_t)w->index); /* do not hold completed tasks while asleep */
+    idle_push(w);
+    /* seq_cst fence: pairs with rt_notify_parked's fence (Dekker) */
+    SEQ_CST_FENCE();
+    /* Re-check only while nobody searches. A searcher is responsible for
+     * the work it may find: it either takes it, or, parking as the last
+     * searcher, comes through here with num_searching == 0 and re-checks;
+     * and a searcher that finds work wakes the next worker (chain wake-up).
+     * Re-checking while someone else searches turned the worker into a
+     * spinner whenever the searcher's own deque was busy (it could not
+     * search past the cap, and has_work stayed true). */
+    if ((atomic_load_explicit(&rt->num_searching, memory_order_seq_cst) == 0 &&
+         rt->ops->has_work(rt->policy)) ||
+        rt_loop_should_stop(w, until)) {
+        if (!idle_remove_self(w)) w->searching = true; /* a notifier counted us searching */
+        return;
+    }
+    bool handoff = worker_park(w);
+    if (idle_remove_self(w)) {
+        /* nobody unparked us: the driver returned (IO, timer) or a spurious wake */
+        if (!rt->ops->has_work(rt->policy)) WORKER_STAT_INC(w, STAT_SPURIOUS_UNPARKS);
+    } else {
+        w->searching = true;
+        WORKER_STAT_INC(w, STAT_UNPARKS);
+    }
+    /* Driver hand-off. w leaves the driver to run what it woke; if other
+     * workers sleep on their condition variables and timers are still
+     * armed, wake one so it takes the driver when it finds no work.
+     * Otherwise a task that blocks w (or simply runs long) would hold every
+     * timer of the runtime hostage while idle workers sleep (Go's netpoller
+     * hand-off, "wakep"). Costs one unpark per driver exit, only when
+     * someone is idle. */
+    if (handoff && atomic_load_explicit(&rt->num_idle, memory_order_relaxed) != 0 &&
+        rt_timers_any_armed(rt) &&
+        !atomic_load_explicit(&rt->shutdown, memory_order_relaxed))
+        idle_wake_one(rt, -1);
+}

@@ -1,0 +1,232 @@
+/*
+ * schedulers/spawn.c - making tasks: weft_spawn, weft_spawn_blocking and
+ * weft_block_on (which on a runs_on_caller policy turns the calling thread
+ * into the runtime's one worker until the future completes).
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "schedulers/runtime_internal.h"
+#include "schedulers/sched.h"
+#include "schedulers/task.h"
+
+/* ---- task memory ---------------------------------------------------------------- */
+
+task *rt_task_alloc(weft_runtime *rt, size_t size)
+{
+    (void)rt;
+    return malloc(size);
+}
+
+void rt_task_free(task *t) { free(t); }
+
+/* ---- spawn -------------------------------------------------------------------------- */
+
+_Static_assert(WEFT_FUTURE_SIZE_MAX <= SIZE_MAX / 4, "header + two bounded parts fit in size_t");
+
+/* One allocation: header, state (rounded up to TASK_ALIGN), output. The
+ * sizes come from the caller's future type, so they are bounded before any
+ * arithmetic (WEFT_FUTURE_SIZE_MAX each: the sum cannot wrap). `who` names
+ * the public call in the message. 0, -EINVAL or -ENOMEM. */
+static int task_new(weft_runtime *rt, const weft_future_type *type, const void *init,
+                    uint64_t extra_flags, int refs, const char *who, task **out)
+{
+    *out = NULL;
+    if (type->state_size > WEFT_FUTURE_SIZE_MAX || type->output_size > WEFT_FUTURE_SIZE_MAX)
+        return err_fail(-EINVAL, "%s: future type '%s' has state_size %zu and output_size %zu; "
+                                 "each must be at most %zu bytes (WEFT_FUTURE_SIZE_MAX)",
+                        who, type->name ? type->name : "(unnamed)", type->state_size,
+                        type->output_size, (size_t)WEFT_FUTURE_SIZE_MAX);
+    size_t state = (type->state_size + TASK_ALIGN - 1) & ~(size_t)(TASK_ALIGN - 1);
+    size_t size = TASK_HEADER_SIZE + state + type->output_size;
+    task *t = rt_task_alloc(rt, size);
+    if (!t) return err_fail(-ENOMEM, "%s: out of memory (a task of %zu bytes)", who, size);
+    atomic_init(&t->state, TASK_NOTIFIED | extra_flags | ((uint64_t)refs << TASK_REF_SHIFT));
+    t->type = type;
+    t->rt = rt;
+    t->next = NULL;
+    t->join_waker = WEFT_WAKER_NONE;
+    t->join_waker_set = 0;
+    t->cancelled = 0;
+    t->is_blocking = 0;
+    t->carried = 0;
+    t->output_off = TASK_HEADER_SIZE + state;
+    if (type->state_size) {
+        if (init) memcpy(task_state_ptr(t), init, type->state_size);
+        else memset(task_state_ptr(t), 0, type->state_size);
+    }
+    *out = t;
+    return 0;
+}
+
+int weft_spawn(weft_runtime *rt, const weft_future_type *type, const void *init,
+               weft_join_handle *handle)
+{
+    if (handle) handle->task = NULL;
+    if (!rt) return err_fail(-EINVAL, "weft_spawn: NULL runtime");
+    if (!type || !type->poll) return err_fail(-EINVAL, "weft_spawn: NULL future type or poll function");
+    if (atomic_load_explicit(&rt->shutdown, memory_order_acquire))
+        return err_fail(-ESHUTDOWN, "weft_spawn: the runtime is shutting down");
+    /* owned list + queue (+ join handle) */
+    task *t;
+    int rc = task_new(rt, type, init, handle ? TASK_JOIN_INTEREST : 0, handle ? 3 : 2, "weft_spawn", &t);
+    if (rc < 0) return rc;
+    worker *w = rt_tls_worker;
+    bool local = w && w->rt == rt;
+    owned_insert(rt, t, local ? (uint32_t)w->index : (uint32_t)rt->nworkers);
+    if (handle) handle->task = t;
+    if (local) WORKER_STAT_INC(w, STAT_SPAWNS);
+    else rt_external_stat_inc(rt, STAT_SPAWNS);
+    rt_schedule(t, SCHED_SPAWN);
+    return 0;
+}
+
+/* ---- blocking jobs ------------------------------------------------------------------ */
+
+typedef struct blocking_state {
+    weft_blocking_fn fn;
+    void *arg;
+    weft_blocking_drop_fn arg_drop; /* may be NULL; run once by blocking_drop */
+} blocking_state;
+
+static weft_poll blocking_poll(void *st, weft_context *cx, void *out)
+{
+    blocking_state *b = st;
+    *(void **)out = b->fn(b->arg);
+    return WEFT_READY;
+}
+/* The job's argument belongs to the job: released exactly once, after fn
+ * returned or instead of running it (cancelled while queued, by abort or
+ * shutdown, or a failed submit). */
+static void blocking_drop(void *st)
+{
+    blocking_state *b = st;
+    if (b->arg_drop) b->arg_drop(b->arg);
+}
+static const weft_future_type blocking_type = {"blocking", blocking_poll, blocking_drop,
+                                               sizeof(blocking_state), sizeof(void *)};
+
+void blocking_run_task(task *t)
+{
+    if (!task_transition_to_running(t)) {
+        blocking_drop(task_state_ptr(t));
+        task_complete(t, true);
+        return;
+    }
+    weft_context cx = {WEFT_WAKER_NONE, t->rt, t, -1, 0, NULL};
+    t->type->poll(task_state_ptr(t), &cx, task_output_ptr(t));
+    blocking_drop(task_state_ptr(t));
+    task_complete(t, false);
+}
+
+void blocking_cancel_queued(task *t)
+{
+    (void)task_transition_to_running(t);
+    blocking_drop(task_state_ptr(t));
+    task_complete(t, true);
+}
+
+int weft_spawn_blocking_ex(weft_runtime *rt, weft_blocking_fn fn, void *arg,
+                           weft_blocking_drop_fn arg_drop, weft_join_handle *handle)
+{
+    if (handle) handle->task = NULL;
+    if (!rt || !fn) {
+        if (arg_drop) arg_drop(arg);
+        return err_fail(-EINVAL, "weft_spawn_blocking: NULL runtime or function");
+    }
+    if (atomic_load_explicit(&rt->shutdown, memory_order_acquire)) {
+        if (arg_drop) arg_drop(arg);
+        return err_fail(-ESHUTDOWN, "weft_spawn_blocking: the runtime is shutting down");
+    }
+    blocking_state st = {fn, arg, arg_drop};
+    task *t;
+    int rc = task_new(rt, &blocking_type, &st, handle ? TASK_JOIN_INTEREST : 0, handle ? 2 : 1,
+                      "weft_spawn_blocking", &t);
+    if (rc < 0) {
+        if (arg_drop) arg_drop(arg);
+        return rc;
+    }
+    t->is_blocking = 1;
+    if (handle) handle->task = t;
+    rc = blocking_pool_submit(rt->blocking, t);
+    if (rc < 0) {
+        if (handle) handle->task = NULL;
+        blocking_drop(task_state_ptr(t));
+        rt_task_free(t);
+        return err_fail(rc, "weft_spawn_blocking: cannot start a pool thread: %s", strerror(-rc));
+    }
+    return 0;
+}
+
+int weft_spawn_blocking(weft_runtime *rt, weft_blocking_fn fn, void *arg, weft_join_handle *handle)
+{
+    return weft_spawn_blocking_ex(rt, fn, arg, NULL, handle);
+}
+
+/* ---- block_on ----------------------------------------------------------------------- */
+
+typedef struct until_flag {
+    _Atomic int done;
+} until_flag;
+
+static weft_waker uf_clone(const void *d);
+static void uf_wake_by_ref(const void *d)
+{
+    /* release pairs with loop_should_stop's acquire */
+    atomic_store_explicit(&((until_flag *)d)->done, 1, memory_order_release);
+}
+static void uf_noop(const void *d) { (void)d; }
+static const weft_waker_vtable until_vtable = {uf_clone, uf_wake_by_ref, uf_wake_by_ref, uf_noop};
+static weft_waker uf_clone(const void *d) { return (weft_waker){&until_vtable, d}; }
+
+int weft_block_on(weft_runtime *rt, const weft_future_type *type, const void *init, void *out)
+{
+    if (!rt) return err_fail(-EINVAL, "weft_block_on: NULL runtime");
+    if (!type || !type->poll) return err_fail(-EINVAL, "weft_block_on: NULL future type or poll function");
+    worker *cur = rt_tls_worker;
+    if (cur && cur->rt == rt)
+        return err_fail(-EDEADLK, "weft_block_on: called from inside the runtime it would block on; "
+                                 "spawn the future and await its join handle instead");
+    if (atomic_load_explicit(&rt->shutdown, memory_order_acquire))
+        return err_fail(-ESHUTDOWN, "weft_block_on: the runtime is shutting down");
+    if (!rt->ops->runs_on_caller) {
+        weft_join_handle h;
+        int rc = weft_spawn(rt, type, init, &h);
+        if (rc < 0) return rc;
+        return rt_block_on_wait(rt, &h, out);
+    }
+    if (atomic_exchange_explicit(&rt->block_on_active, 1, memory_order_acquire))
+        return err_fail(-EBUSY, "weft_block_on: another thread is inside weft_block_on on this "
+                               "'%s' runtime, which has one worker", rt->ops->name);
+    if (cur) {
+        atomic_store_explicit(&rt->block_on_active, 0, memory_order_release);
+        return err_fail(-EDEADLK, "weft_block_on: this thread is a worker of another runtime");
+    }
+    weft_join_handle h;
+    int rc = weft_spawn(rt, type, init, &h);
+    if (rc < 0) {
+        atomic_store_explicit(&rt->block_on_active, 0, memory_order_release);
+        return rc;
+    }
+    until_flag uf;
+    atomic_init(&uf.done, 0);
+    weft_context ucx = {{&until_vtable, &uf}, rt, NULL, -1, 0, NULL};
+    int result = 0;
+    worker *w = &rt->workers[0];
+    rt_tls_worker = w;
+    if (weft_join_poll(&h, &ucx, out, &result) == WEFT_PENDING) {
+        rt_worker_loop(w, &uf.done);
+        if (weft_join_poll(&h, &ucx, out, &result) == WEFT_PENDING) {
+            /* the loop stopped for shutdown */
+            weft_join_detach(&h);
+            int fault = atomic_load_explicit(&rt->fault, memory_order_acquire); /* pairs with rt_runtime_fault */
+            result = fault ? err_fail(fault, "weft_block_on: %s", rt->fault_msg)
+                           : err_fail(-ESHUTDOWN, "weft_block_on: the runtime shut down before the future completed");
+        }
+    }
+    rt_tls_worker = NULL;
+    atomic_store_explicit(&rt->block_on_active, 0, memory_order_release);
+    return result;
+}
