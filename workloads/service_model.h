@@ -206,7 +206,8 @@ int svc_run(const svc_model *m, weft_runtime *rt, uint64_t seed, svc_result *out
 
 /* The runner's own per-request cost (seeding, draws, bookkeeping, latency
  * recording) for model m, measured by running its request bookkeeping path
- * `iters` times without a runtime: nanoseconds per request. Only meaningful
+ * `iters` times without a runtime: nanoseconds of thread CPU time per
+ * request (so preemption on a loaded machine does not count). Only meaningful
  * for a service whose steps are zero-length. */
 double svc_bookkeeping_ns(const svc_model *m, long iters);
 
