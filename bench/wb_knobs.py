@@ -32,8 +32,8 @@
   paste: `WEFT_KNOBS=scheduler=ws,workers=2,lifo_slot=0` (weft_config_from_env
   reads scheduler and workers from WEFT_KNOBS too).
 * Services are ranked by SLO attainment (the median over launches of
-  slo_fraction; met when it reaches the SLO's quantile), then throughput
-  (median req_per_s).
+  slo_fraction, in 0.1 % steps; met when it reaches the SLO's quantile),
+  then throughput (median req_per_s, in 1 % steps), then the lower p99.
 """
 
 import math
@@ -366,9 +366,16 @@ def rank_services(service_rows, quantile_of):
         out.setdefault(svc, []).append(ServiceRank(
             cfg, f, f >= quantile_of(svc), ws.median(d["req_per_s"]),
             ws.median(d.get("p99_us") or [float("nan")]), len(d["slo_fraction"])))
+    def bucket(x, step):
+        return round(math.log(x) / math.log(1 + step)) if x > 0 and not math.isnan(x) else -10 ** 9
+
     for svc, lst in out.items():
+        # attainment in 0.1 % steps, throughput in 1 % steps (an open arrival's
+        # throughput is its offered rate for every configuration that keeps
+        # up): ties on both go to the lower p99, then the simpler configuration
         lst.sort(key=lambda r: (r.error is not None,
-                                -(round(r.slo_fraction, 3) if not math.isnan(r.slo_fraction) else -1),
-                                -(r.req_per_s if not math.isnan(r.req_per_s) else -1),
+                                -(round(r.slo_fraction * 1000) if not math.isnan(r.slo_fraction) else -1),
+                                -bucket(r.req_per_s, 0.01),
+                                r.p99_us if not math.isnan(r.p99_us) else float("inf"),
                                 r.config))
     return out
