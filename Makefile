@@ -18,12 +18,12 @@ BENCH_ARGS ?=
 CMAKE_FLAGS ?=
 
 DEB_PACKAGES := build-essential cmake pkg-config clang libhwloc-dev libjemalloc-dev \
-	libcmocka-dev libbenchmark-dev libbenchmark-tools libssl-dev python3 \
+	libcmocka-dev libcjson-dev libbenchmark-dev libbenchmark-tools libssl-dev python3 \
 	python3-matplotlib python3-scipy git nlohmann-json3-dev \
 	cargo rustc librust-tokio-dev librust-async-std-dev librust-async-io-dev \
 	librust-futures-lite-dev librust-sha1-dev librust-smallvec-dev librust-libc-dev golang-go
 
-.PHONY: all deps build peers test test-asan test-tsan bench bench-quick compare reproduce clean install
+.PHONY: all deps build peers test test-asan test-tsan bench bench-quick advise compare reproduce clean install
 
 all: build
 
@@ -88,6 +88,23 @@ bench: build $(if $(filter none,$(PEERS)),,peers)
 
 bench-quick:
 	$(MAKE) bench PROFILE=quick
+
+# make advise SWEEP="lifo_slot=0,1 steal_batch=0,1" [WORKLOADS=a,b] [SERVICES="f.json g.json"]:
+# the sweep (and the services) on every scheduler in $(LAUNCHES) launch rounds,
+# the report under results/, then bench/advise.py, whose last line is the
+# recommended configuration as a WEFT_KNOBS= string to paste.
+SWEEP ?=
+WORKLOADS ?=
+SERVICES ?=
+advise: build
+	@test -n "$(SWEEP)$(SERVICES)" || { echo "usage: make advise SWEEP=\"NAME=v1,v2 ...\" [WORKLOADS=a,b] [SERVICES=\"f.json ...\"]"; exit 2; }
+	@mkdir -p $(BUILD)/advise-out
+	$(BUILD)/release/bench/weft-bench --profile=$(PROFILE) --launches=$(LAUNCHES) --seed=$(SEED) --peers=none \
+	  $(foreach s,$(SWEEP),--sweep=$(s)) $(foreach f,$(SERVICES),--service=$(f)) \
+	  $(if $(WORKLOADS),--workloads=$(WORKLOADS)) \
+	  --benchmark_out=$(BUILD)/advise-out/weft-bench.json $(BENCH_ARGS)
+	$(PYTHON) bench/report.py --out-root results $(BUILD)/advise-out/weft-bench.json
+	$(PYTHON) bench/advise.py $(BUILD)/advise-out/weft-bench.json
 
 # make compare A=<result dir or json> B=<result dir or json>
 compare:

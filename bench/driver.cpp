@@ -106,6 +106,8 @@
 #include "bench/env.h"
 #include "common/topology.h"
 #include "weft/runtime.h"
+#include "workloads/service_model.h"
+#include "workloads/sweep.h"
 #include "workloads/workload.h"
 
 using json = nlohmann::ordered_json;
@@ -176,6 +178,8 @@ struct options {
     std::string pin = "none";
     std::vector<std::pair<std::string, std::string>> knobs;
     std::vector<std::string> params; /* "WORKLOAD.NAME=VALUE" */
+    std::vector<std::string> sweeps;   /* --sweep NAME=v1,v2 (repeatable) */
+    std::vector<std::string> services; /* --service FILE.json (repeatable) */
     bool list = false, help = false;
     /* Google Benchmark flags the driver needs to know about */
     int user_repetitions = 0; /* --benchmark_repetitions, 0: not given */
@@ -274,6 +278,10 @@ std::vector<char *> parse_args(int argc, char **argv, options *o)
             o->knobs.emplace_back(v.substr(0, eq), v.substr(eq + 1));
         } else if (value_of("--param", &v)) {
             o->params.push_back(v);
+        } else if (value_of("--sweep", &v)) {
+            o->sweeps.push_back(v);
+        } else if (value_of("--service", &v)) {
+            o->services.push_back(v);
         } else if (value_of("--launches", &v)) {
             char *end;
             errno = 0;
@@ -376,6 +384,12 @@ void print_help()
         "                                 'pack:2 numa:2 core:4 pu:1', or an XML file [real]\n"
         "  --pin=none|compact|scatter     pinning of the workers                    [none]\n"
         "  --knob NAME=VALUE              a scheduler knob (repeatable; see --list)\n"
+        "  --sweep NAME=v1,v2,...         run every row at each value of a knob (repeatable: the\n"
+        "                                 product); rows get /knobs:NAME=V,...; a knob a scheduler\n"
+        "                                 does not have is not swept for it\n"
+        "  --service FILE.json            run a service described in FILE (docs/service-model.md) on\n"
+        "                                 every configuration, as service:NAME/SCHED/workers:N rows\n"
+        "                                 (repeatable; alone it runs only the services)\n"
         "  --param WORKLOAD.NAME=VALUE    a workload parameter (repeatable; see --list)\n"
         "  --list                         print workloads (their whole definitions), schedulers, knobs\n"
         "  --list=json                    the workload definitions as JSON (weft_workload_defs)\n"
@@ -421,6 +435,8 @@ struct row {
     int workers;
     std::vector<int64_t> params;
     int iterations;
+    sweep_point point{};  /* the swept knobs of this row (point.n == 0: none) */
+    int service = -1;     /* a --service row: index into g_services */
 };
 
 struct selection {
@@ -432,6 +448,8 @@ struct selection {
 options g_opt;
 weft_config g_base;                /* knobs applied; scheduler/workers set per row */
 std::vector<row> g_rows;           /* fixed before registration: lambdas index it */
+sweep g_sweep;                     /* --sweep, validated */
+std::vector<svc_model *> g_services; /* --service, loaded and validated */
 std::vector<selection> g_selected;
 std::vector<std::string> g_schedulers;
 std::vector<int> g_workers;
@@ -510,6 +528,28 @@ void resolve_options()
             usage_error("--knob %s=%s: %s", kv.first.c_str(), kv.second.c_str(), weft_last_error());
         }
     }
+    /* --sweep: every knob and value checked before anything runs */
+    sweep_init(&g_sweep);
+    for (const std::string &sw : o.sweeps) {
+        char err[2048];
+        if (sweep_add(&g_sweep, sw.c_str(), err, sizeof err) < 0) usage_error("%s", err);
+        std::string name = sw.substr(0, sw.find('='));
+        for (auto &kv : o.knobs)
+            if (kv.first == name)
+                usage_error("--sweep %s: knob %s is also set by --knob %s=%s; give one or the other", sw.c_str(),
+                            name.c_str(), kv.first.c_str(), kv.second.c_str());
+    }
+    /* --service: every file parsed and validated before anything runs */
+    for (const std::string &path : o.services) {
+        char err[1024];
+        svc_model *m = nullptr;
+        if (svc_model_load(path.c_str(), &m, err, sizeof err) < 0) usage_error("--service %s", err);
+        for (svc_model *x : g_services)
+            if (strcmp(x->name, m->name) == 0)
+                usage_error("--service %s: a service named '%s' is already given; names must differ (they "
+                            "name the rows)", path.c_str(), m->name);
+        g_services.push_back(m);
+    }
     {
         topo_pin pin;
         char err[256] = "";
@@ -542,18 +582,25 @@ void resolve_options()
     for (const std::string &s : g_schedulers) {
         std::vector<int> ws = g_single_worker.count(s) ? std::vector<int>{1} : g_workers;
         for (int w : ws) {
-            weft_config c = g_base;
-            c.scheduler = s.c_str();
-            c.workers = w;
-            if (weft_config_validate(&c) < 0)
-                usage_error("scheduler %s with %d worker%s and the knobs given: %s", s.c_str(), w,
-                            w == 1 ? "" : "s", weft_last_error());
+            std::vector<sweep_point> pts((size_t)sweep_points(&g_sweep, s.c_str(), nullptr, 0));
+            sweep_points(&g_sweep, s.c_str(), pts.data(), (int)pts.size());
+            for (const sweep_point &pt : pts) {
+                weft_config c = g_base;
+                c.scheduler = s.c_str();
+                c.workers = w;
+                char kn[512];
+                sweep_point_knobs(&g_sweep, &pt, kn, sizeof kn);
+                if (sweep_point_apply(&g_sweep, &pt, &c) < 0 || weft_config_validate(&c) < 0)
+                    usage_error("scheduler %s with %d worker%s and the knobs given%s%s: %s", s.c_str(), w,
+                                w == 1 ? "" : "s", pt.n ? " and swept (" : "", pt.n ? (std::string(kn) + ")").c_str() : "",
+                                weft_last_error());
+            }
         }
     }
 
     /* workloads, with an optional /VARIANT */
     std::vector<std::string> wls = o.workloads;
-    if (wls.empty()) {
+    if (wls.empty() && o.services.empty()) { /* --service alone runs only the services */
         wls = workload_names();
         wls.insert(wls.begin(), "floor");
     }
@@ -683,20 +730,49 @@ void resolve_options()
         for (const std::string &v : sel.variants)
             for (const std::string &s : g_schedulers) {
                 std::vector<int> ws = g_single_worker.count(s) ? std::vector<int>{1} : g_workers;
-                for (int w : ws) {
+                std::vector<sweep_point> pts((size_t)sweep_points(&g_sweep, s.c_str(), nullptr, 0));
+                sweep_points(&g_sweep, s.c_str(), pts.data(), (int)pts.size());
+                for (int w : ws)
+                    for (const sweep_point &pt : pts) {
+                        row r;
+                        char suffix[512];
+                        sweep_point_suffix(&g_sweep, &pt, suffix, sizeof suffix);
+                        r.name = std::string(sel.wl->name) + "/" + s + "/workers:" + std::to_string(w) +
+                                 (v.empty() ? "" : "/" + v) + (pt.n ? "/" + std::string(suffix) : "");
+                        r.wl = sel.wl;
+                        r.workload = sel.wl->name;
+                        r.variant = v;
+                        r.scheduler = s;
+                        r.workers = w;
+                        r.params = sel.params;
+                        r.iterations = iterations_for(sel.wl, o.profile);
+                        r.point = pt;
+                        g_rows.push_back(r);
+                    }
+            }
+    /* services: service:NAME/SCHEDULER/workers:N[/knobs:...], one run of the service per iteration */
+    for (size_t i = 0; i < g_services.size(); i++)
+        for (const std::string &s : g_schedulers) {
+            std::vector<int> ws = g_single_worker.count(s) ? std::vector<int>{1} : g_workers;
+            std::vector<sweep_point> pts((size_t)sweep_points(&g_sweep, s.c_str(), nullptr, 0));
+            sweep_points(&g_sweep, s.c_str(), pts.data(), (int)pts.size());
+            for (int w : ws)
+                for (const sweep_point &pt : pts) {
                     row r;
-                    r.name = std::string(sel.wl->name) + "/" + s + "/workers:" + std::to_string(w) +
-                             (v.empty() ? "" : "/" + v);
-                    r.wl = sel.wl;
-                    r.workload = sel.wl->name;
-                    r.variant = v;
+                    char suffix[512];
+                    sweep_point_suffix(&g_sweep, &pt, suffix, sizeof suffix);
+                    r.workload = std::string("service:") + g_services[i]->name;
+                    r.name = r.workload + "/" + s + "/workers:" + std::to_string(w) +
+                             (pt.n ? "/" + std::string(suffix) : "");
+                    r.wl = nullptr;
                     r.scheduler = s;
                     r.workers = w;
-                    r.params = sel.params;
-                    r.iterations = iterations_for(sel.wl, o.profile);
+                    r.iterations = 1;
+                    r.point = pt;
+                    r.service = (int)i;
                     g_rows.push_back(r);
                 }
-            }
+        }
 }
 
 void print_list()
@@ -805,6 +881,10 @@ weft_runtime *runtime_for(const row &r, std::string *err)
     weft_config c = g_base;
     c.scheduler = r.scheduler.c_str();
     c.workers = r.workers;
+    if (r.point.n && sweep_point_apply(&g_sweep, &r.point, &c) < 0) {
+        *err = "knobs of " + r.name + ": " + weft_last_error();
+        return nullptr;
+    }
     weft_runtime *rt = nullptr;
     int rc = weft_runtime_new(&c, &rt);
     if (rc < 0) {
@@ -1086,10 +1166,73 @@ struct rep_accum {
     const char *unit_name = nullptr;
 };
 
+/* One run of a --service row's service (workloads/service.c): its latency,
+ * throughput, SLO attainment and self-check quantities into acc. The seed is
+ * --seed for every configuration and repetition, so all of them serve the
+ * same requests (a paired comparison). */
+bool service_iteration(const row &r, weft_runtime *rt, rep_accum *acc, std::string *err, uint64_t *elapsed)
+{
+    const svc_model *m = g_services[(size_t)r.service];
+    svc_result res;
+    g_watchdog.begin(&r);
+    int rc = svc_run(m, rt, g_opt.seed, &res);
+    g_watchdog.end();
+    if (rc != 0) {
+        *err = r.name + ": " + (res.error[0] ? res.error : strerror(rc < 0 ? -rc : rc));
+        if (rt) g_cache.drop();
+        return false;
+    }
+    *elapsed = (uint64_t)(res.elapsed_s * 1e9);
+    if (!acc) return true;
+    acc->iterations++;
+    acc->units += (double)res.completed;
+    acc->elapsed_ns += res.elapsed_s * 1e9;
+    acc->unit_name = "request";
+    acc->p50 += res.p50_us;
+    acc->p99 += res.p99_us;
+    acc->p999 += res.p999_us;
+    acc->nlat++;
+    const std::pair<const char *, double> q[] = {
+        {"requests", (double)res.requests},
+        {"req_per_s", res.req_per_s},
+        {"slo_fraction", res.slo_fraction},
+        {"slo_quantile", m->slo_quantile},
+        {"slo_ms", m->slo_ms},
+        {"slo_met", res.slo_met ? 1.0 : 0.0},
+        {"service_p50_us", res.service_p50_us},
+        {"service_p99_us", res.service_p99_us},
+        {"max_us", res.max_us},
+        {"completed_once", (double)res.completed},
+        {"steps_compute", (double)res.ran.ops[SVC_OP_COMPUTE]},
+        {"steps_sleep", (double)res.ran.ops[SVC_OP_SLEEP]},
+        {"steps_fanout", (double)res.ran.ops[SVC_OP_FANOUT]},
+        {"steps_blocking", (double)res.ran.ops[SVC_OP_BLOCKING]},
+        {"steps_channel_hops", (double)res.ran.ops[SVC_OP_CHANNEL_HOPS]},
+        {"steps_tcp_roundtrip", (double)res.ran.ops[SVC_OP_TCP_ROUNDTRIP]},
+        {"hops", (double)res.ran.hops},
+        {"tcp_bytes", (double)res.ran.tcp_bytes},
+        {"compute_drawn_ms", (double)res.expected.compute_ns / 1e6},
+        {"compute_ratio", res.compute_ratio},
+        {"timeouts", (double)res.timeouts},
+        {"generator_late_max_us", (double)res.max_lateness_ns / 1e3},
+        {"seed", (double)res.seed},
+    };
+    for (auto &c : q) {
+        auto it = std::find_if(acc->checks.begin(), acc->checks.end(),
+                               [&](const std::pair<std::string, double> &x) { return x.first == c.first; });
+        if (it == acc->checks.end())
+            acc->checks.emplace_back(c.first, c.second);
+        else
+            it->second += c.second;
+    }
+    return true;
+}
+
 /* One iteration of r into acc: true, or false and the error message (the
  * runtime is then dropped: it may hold the failed iteration's tasks). */
 bool run_iteration(const row &r, weft_runtime *rt, rep_accum *acc, std::string *err, uint64_t *elapsed)
 {
+    if (r.service >= 0) return service_iteration(r, rt, acc, err, elapsed);
     weft_wl_result res;
     memset(&res, 0, sizeof res);
     g_watchdog.begin(&r);
@@ -1270,6 +1413,24 @@ json workload_defs_json()
         d["standard_trim"] = w->standard_trim;
         defs.push_back(d);
     }
+    /* each --service is a workload of its own kind, ranked by its p99 latency
+     * (the report ranks its configurations by SLO attainment, then throughput) */
+    for (size_t i = 0; i < g_services.size(); i++) {
+        const svc_model *m = g_services[i];
+        json d;
+        d["name"] = std::string("service:") + m->name;
+        d["description"] = std::string("the service of ") + (i < g_opt.services.size() ? g_opt.services[i] : "?") +
+                           " (" + (m->arrival == SVC_ARRIVAL_OPEN ? "open" : "closed") + " arrival; SLO " +
+                           m->slo_field + " " + std::to_string(m->slo_ms) + ")";
+        d["unit"] = "request";
+        d["kind"] = "service";
+        d["kind_title"] = "user services";
+        d["rank_metric"] = "p99_us";
+        d["rank_better"] = "lower";
+        d["slo_quantile"] = m->slo_quantile;
+        d["slo_ms"] = m->slo_ms;
+        defs.push_back(d);
+    }
     return defs;
 }
 
@@ -1380,6 +1541,13 @@ void record_context()
     }
     add_context("weft_seed", std::to_string(g_opt.seed));
     add_context("weft_warmup", "one untimed iteration per row per process, before its first repetition");
+    add_context("weft_sweep", join(g_opt.sweeps, " "));
+    {
+        std::vector<std::string> sv;
+        for (size_t i = 0; i < g_services.size() && i < g_opt.services.size(); i++)
+            sv.push_back(std::string(g_services[i]->name) + "=" + g_opt.services[i]);
+        add_context("weft_services", join(sv, " "));
+    }
 }
 
 /* ---- seeded orders ---------------------------------------------------------------------- */
@@ -1753,6 +1921,7 @@ int run_coordinator(int argc, char **argv)
     common.push_back("--pin=" + o.pin);
     for (auto &kv : o.knobs)
         if (kv.first != "topology" && kv.first != "pin") common.push_back("--knob=" + kv.first + "=" + kv.second);
+    for (const std::string &sw : o.sweeps) common.push_back("--sweep=" + sw);
     common.push_back("--benchmark_repetitions=" + std::to_string(g_repetitions));
     common.push_back("--seed=" + std::to_string(o.seed));
 
@@ -1781,10 +1950,16 @@ int run_coordinator(int argc, char **argv)
                 if (pp.runtime == "weft") {
                     av = {exe, "--child", "--launch=" + std::to_string(l), "--benchmark_out=" + out};
                     av.insert(av.end(), common.begin(), common.end());
-                    std::vector<std::string> specs;
-                    for (const std::string &sp : g_workload_specs)
-                        if (sp.substr(0, sp.find('/')) == w) specs.push_back(sp);
-                    av.push_back("--workloads=" + join(specs, ","));
+                    if (w.compare(0, 8, "service:") == 0) { /* the service's own child: only it */
+                        for (size_t si = 0; si < g_services.size(); si++)
+                            if (w == std::string("service:") + g_services[si]->name)
+                                av.push_back("--service=" + o.services[si]);
+                    } else {
+                        std::vector<std::string> specs;
+                        for (const std::string &sp : g_workload_specs)
+                            if (sp.substr(0, sp.find('/')) == w) specs.push_back(sp);
+                        av.push_back("--workloads=" + join(specs, ","));
+                    }
                     for (const std::string &p : o.params) {
                         std::string pw = p.substr(0, p.find('.'));
                         if (pw == w || (w == "floor" && (pw == "spawn_many" || pw == "yield_many")))
@@ -1975,7 +2150,7 @@ int main(int argc, char **argv)
     benchmark::Initialize(&gargc, gb_args.data());
     if (benchmark::ReportUnrecognizedArguments(gargc, gb_args.data())) {
         fprintf(stderr, "weft-bench: error: unrecognized argument (above); weft's own flags are --profile, "
-                        "--workloads, --schedulers, --workers, --topology, --pin, --knob, --param, --launches, "
+                        "--workloads, --schedulers, --workers, --topology, --pin, --knob, --sweep, --service, --param, --launches, "
                         "--seed, --peers, --peers-dir, --list, --help; Google Benchmark's are listed by --help\n");
         return 2;
     }

@@ -658,6 +658,31 @@ def method_section(alpha):
     ]
 
 
+def sweep_section(rows, defs, ctx=None):
+    """Knob sweeps (rows with /knobs:...) and services (service:NAME rows):
+    bench/advise.py's analysis — each knob's main effect with a simultaneous
+    interval (Holm-Bonferroni verdicts, Bonferroni intervals), configurations
+    ranked with their knobs, services by SLO attainment then throughput, and
+    the WEFT_KNOBS line."""
+    if not any("[" in r.scheduler or r.workload.startswith("service:") for r in rows.values()):
+        return []
+    import advise
+    text, knobs_line = advise.analyse(rows, defs, ctx)
+    if not text:
+        return []
+    out = ["## Knob sweeps and services", "",
+           "Each knob's main effect is the geometric mean, over every pair of rows that differ "
+           "only in that knob, of the speed ratio, paired by launch (t interval over launches). "
+           "Multiple comparisons: Holm-Bonferroni over all (knob, value, kind of work) tests at a "
+           "family-wise 5 %, intervals Bonferroni-adjusted; an effect that Holm does not reject, "
+           "or under 1 %, is \"no measurable effect\". Method: `bench/wb_knobs.py`.", "", "```"]
+    out += [l.rstrip() for l in "\n".join(text).splitlines()]
+    if knobs_line:
+        out += ["", knobs_line]
+    out += ["```", ""]
+    return out
+
+
 def build_report(docs, rid, alpha=wb.ALPHA, plots_dir=None, wrote_xml=False):
     """(report.md text, analysis dict); writes the PNGs under PLOTS_DIR."""
     ctx, diffs = wb.merged_context(docs)
@@ -692,6 +717,7 @@ def build_report(docs, rid, alpha=wb.ALPHA, plots_dir=None, wrote_xml=False):
     lines += identity_section(ctx)
     lines += machine_state_section(launches)
     lines += recommendation_section(kinds, largest, per_count, ctx)
+    lines += sweep_section(rows, defs, ctx)
     lines += peers_section(tables, comps, sums, ctx)
     lines += ["## Results by workload", ""]
     for key, t in tables.items():

@@ -43,7 +43,7 @@ METRIC_LABEL = {
 
 def scheduler_rank(name):
     try:
-        return SCHEDULER_ORDER.index(name)
+        return SCHEDULER_ORDER.index(wp.base_scheduler(name))
     except ValueError:
         return len(SCHEDULER_ORDER)
 

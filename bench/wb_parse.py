@@ -124,17 +124,44 @@ def strip_name(name):
         name = stripped
 
 
+KNOBS_SUFFIX_RE = re.compile(r"(?:^|/)knobs:(?P<knobs>[^/]+)$")
+
+
 def parse_name(name):
-    """'uts/ws/workers:2/T1/manual_time' -> ('uts', 'ws', 2, 'T1'), or None."""
+    """'uts/ws/workers:2/T1/manual_time' -> ('uts', 'ws', 2, 'T1'), or None.
+
+    A knob sweep's suffix /knobs:NAME=V,... goes into the RUNTIME field as
+    'ws[lifo_slot=0]', so every table, ranking and ratio treats a knob
+    setting as a configuration of its own (scheduler, workers, knobs), not as
+    another workload: 'ping_pong/ws/workers:2/knobs:lifo_slot=0' ->
+    ('ping_pong', 'ws[lifo_slot=0]', 2, '')."""
     m = NAME_RE.match(strip_name(name))
     if not m:
         return None
-    return (m.group("workload"), m.group("scheduler"), int(m.group("workers")),
-            m.group("variant") or "")
+    sched, variant = m.group("scheduler"), m.group("variant") or ""
+    k = KNOBS_SUFFIX_RE.search(variant)
+    if k:
+        sched = "%s[%s]" % (sched, k.group("knobs"))
+        variant = variant[:k.start()].rstrip("/")
+    return (m.group("workload"), sched, int(m.group("workers")), variant)
+
+
+def base_scheduler(scheduler):
+    """'ws[lifo_slot=0]' -> 'ws'."""
+    return (scheduler or "").split("[", 1)[0]
+
+
+def scheduler_knobs(scheduler):
+    """'ws[lifo_slot=0,steal_batch=1]' -> (('lifo_slot', '0'), ('steal_batch', '1'))."""
+    if "[" not in (scheduler or "") or not scheduler.endswith("]"):
+        return ()
+    inner = scheduler.split("[", 1)[1][:-1]
+    return tuple(tuple(kv.split("=", 1)) for kv in inner.split(",") if "=" in kv)
 
 
 def runtime_kind(scheduler):
     """'weft', 'peer', 'floor' or '' (unknown) for a row's RUNTIME field."""
+    scheduler = base_scheduler(scheduler)
     if scheduler in PEER_RUNTIMES:
         return "peer"
     if scheduler == FLOOR_SCHEDULER:

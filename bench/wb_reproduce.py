@@ -60,23 +60,33 @@ def plan(result_path, bench, out_file):
     args.append("--peers=%s" % peers)
     weft_rows = [r for r in parsed if r.kind == "weft"]
     scheds = ctx.get("weft_schedulers") or ",".join(
-        sorted({r.scheduler for r in weft_rows}, key=lambda s: (wa.scheduler_rank(s), s)))
+        sorted({wp.base_scheduler(r.scheduler) for r in weft_rows}, key=lambda s: (wa.scheduler_rank(s), s)))
     wls = ctx.get("weft_workloads")
     if not wls:
         seen = []
         for r in parsed:
-            if r.workload not in seen and r.kind != "floor":
+            if r.workload not in seen and r.kind != "floor" and not r.workload.startswith("service:"):
                 seen.append(r.workload)
         wls = ",".join(seen)
     workers = ctx.get("weft_workers") or ",".join(str(w) for w in sorted({r.workers for r in parsed}))
-    args += ["--schedulers=%s" % scheds, "--workloads=%s" % wls, "--workers=%s" % workers]
+    args += ["--schedulers=%s" % scheds]
+    if wls:
+        args.append("--workloads=%s" % wls)
+    args.append("--workers=%s" % workers)
+    sweeps = str(ctx.get("weft_sweep") or "").split()
+    swept = {sw.split("=", 1)[0] for sw in sweeps}
+    for sw in sweeps:
+        args.append("--sweep=%s" % sw)
+    for tok in str(ctx.get("weft_services") or "").split():
+        if "=" in tok:
+            args.append("--service=%s" % tok.split("=", 1)[1])
     topo = str(ctx.get("weft_topology", "") or "")
     if topo and topo != "real":
         args.append("--topology=" + topo)
     if ctx.get("weft_pin"):
         args.append("--pin=%s" % ctx["weft_pin"])
     for tok in str(ctx.get("weft_knobs") or "").replace(",", " ").split():
-        if "=" in tok:
+        if "=" in tok and tok.split("=", 1)[0] not in swept:
             args += ["--knob", tok]
     for tok in str(ctx.get("weft_param_overrides") or "").split():
         args.append("--param=%s" % tok)

@@ -474,5 +474,53 @@ assert key(a) == key(b) and len(key(a)) == 2 * 2 * 5
 " "$WORK/c2.json" "$WORK/c3.json"; then ok "--seed: the same seed gives the same order (--peers=none, --launches=2)"
 else bad "--seed: two runs with the same seed ran in different orders"; fi
 
+# ---- --sweep and --service (issue 13) ------------------------------------------------------
+expect_usage_error "--sweep lifo=0,1" "unknown knob 'lifo'; knobs that can be swept: budget" --sweep lifo=0,1
+expect_usage_error "--sweep lifo_slot=0,2" "lifo_slot: 2 is out of range 0\.\.1" --sweep lifo_slot=0,2
+expect_usage_error "--sweep lifo_slot=0,0" "value 0 given twice" --sweep lifo_slot=0,0
+expect_usage_error "--sweep workers=1,2" "not swept" --sweep workers=1,2
+expect_usage_error "--sweep with --knob of the same knob" "also set by --knob" --sweep lifo_slot=0,1 --knob lifo_slot=1
+expect_usage_error "--service missing file" "cannot open" --service "$WORK/none.json"
+echo '{"name":"s","arrival":{"mode":"open","rate_per_s":10,"duration_s":1},"request":[{"op":"spin"}],"slo":{"p99_ms":1}}' >"$WORK/bad_service.json"
+expect_usage_error "--service bad op" "request\[0\]\.op: unknown op .*allowed: compute" --service "$WORK/bad_service.json"
+if echo "$schedulers" | grep -qx ws && echo "$schedulers" | grep -qx global; then
+  "$BENCH" --sweep steal_batch=0,1 --sweep lifo_slot=1,0 --workloads=spawn_many --schedulers=global,ws \
+    --workers=2 --profile=quick --benchmark_list_tests >"$WORK/sweep.txt" 2>/dev/null
+  got=$(sed 's|/iterations.*||' "$WORK/sweep.txt" | tr '\n' ' ')
+  want="spawn_many/global/workers:2 spawn_many/ws/workers:2/knobs:lifo_slot=1,steal_batch=0 spawn_many/ws/workers:2/knobs:lifo_slot=1,steal_batch=1 spawn_many/ws/workers:2/knobs:lifo_slot=0,steal_batch=0 spawn_many/ws/workers:2/knobs:lifo_slot=0,steal_batch=1 "
+  if [ "$got" = "$want" ]; then ok "--sweep: the product, in a fixed knob order, global not swept (no duplicate rows)"
+  else bad "--sweep rows: got '$got', want '$want'"; fi
+  cat >"$WORK/svc.json" <<'SVC'
+{"name":"tiny","arrival":{"mode":"closed","clients":4,"requests":60},
+ "request":[{"op":"compute","us":{"dist":"fixed","value":10}},{"op":"sleep","us":{"dist":"fixed","value":100}},
+            {"op":"channel_hops","n":2},{"op":"tcp_roundtrip","bytes":64}],
+ "slo":{"p99_ms":50}}
+SVC
+  if "$BENCH" --service "$WORK/svc.json" --sweep lifo_slot=0,1 --schedulers=global,ws --workers=2 --profile=quick \
+       --launches=2 --peers=none --benchmark_repetitions=2 --benchmark_out="$WORK/svc_out.json" >/dev/null 2>"$WORK/svc.err" &&
+     "$PY" - "$WORK/svc_out.json" <<'PYEOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+names = sorted({b["name"] for b in d["benchmarks"]})
+assert names == ["service:tiny/global/workers:2", "service:tiny/ws/workers:2/knobs:lifo_slot=0",
+                 "service:tiny/ws/workers:2/knobs:lifo_slot=1"], names
+for b in d["benchmarks"]:
+    assert not b.get("error_occurred"), b
+    for c in ("requests", "req_per_s", "p50_us", "p99_us", "p999_us", "slo_fraction", "steps_compute",
+              "hops", "tcp_bytes", "compute_ratio"):
+        assert c in b, (c, b["name"])
+    assert b["requests"] == 60 and b["completed_once"] == 60 and b["hops"] == 120 and b["tcp_bytes"] == 60 * 64
+    assert 0.95 <= b["compute_ratio"] <= 1.05
+assert "lifo_slot=0,1" in d["context"]["weft_sweep"]
+assert "tiny=" in d["context"]["weft_services"]
+PYEOF
+  then ok "--service with --sweep under the coordinator: service:NAME rows, counters, self-check, context"
+  else bad "--service rows (above; stderr: $(tail -3 "$WORK/svc.err"))"; fi
+  if "$PY" "$(dirname "$0")/../bench/advise.py" "$WORK/svc_out.json" >"$WORK/advise.txt" 2>&1 &&
+     tail -1 "$WORK/advise.txt" | grep -qE '^WEFT_KNOBS=scheduler=(global|ws),workers=2(,lifo_slot=[01])?$'; then
+    ok "advise.py on the run ends in a WEFT_KNOBS= line ($(tail -1 "$WORK/advise.txt"))"
+  else bad "advise.py: $(tail -5 "$WORK/advise.txt")"; fi
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
