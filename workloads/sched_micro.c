@@ -27,55 +27,43 @@
 /* Shared by the tasks of one iteration; lives on the runner's stack, which
  * outlives every access (the last access is the send that ends the run).
  *
- * Each side of `done` is released exactly once. The sender: by the task
- * that signals, or by the runner when block_on failed before anyone did
- * (`sender_taken`). The receiver: by the root task from its first poll on
+ * Each side of `latch.done` is released exactly once. The sender: by the
+ * latch (the task that signals), or by the runner when block_on failed
+ * before anyone did. The receiver: by the root task from its first poll on
  * (a READY recv, or its drop function when it is cancelled), or by the
  * runner when block_on failed before the root was ever polled
  * (`receiver_taken`): a root that was never spawned, or was cancelled
  * unpolled, has nothing to release. */
 typedef struct shared {
-    _Atomic long remaining;
+    wl_latch latch;
     _Atomic long ran;
-    _Atomic long signals;
     _Atomic long extra;
-    _Atomic int sender_taken;
     _Atomic int receiver_taken;
-    weft_oneshot *done;
 } shared;
 
-static void shared_signal(shared *sh)
-{
-    /* counted before the guard, so a second signal still fails the check */
-    atomic_fetch_add_explicit(&sh->signals, 1, memory_order_relaxed);
-    /* acq_rel: pairs with the runner's exchange in shared_release_after_failure */
-    if (atomic_exchange_explicit(&sh->sender_taken, 1, memory_order_acq_rel) == 0)
-        weft_oneshot_send(sh->done, 1);
-}
+static inline void shared_signal(shared *sh) { wl_latch_signal(&sh->latch); }
 
-/* The root's first poll takes the receiver side: it returns sh->done, or
+/* Decrements `remaining`; the task that takes it to zero signals. */
+static inline void shared_count_down(shared *sh, long n) { wl_latch_count_down(&sh->latch, n); }
+
+/* The root's first poll takes the receiver side: it returns sh->latch.done, or
  * NULL when the runner already released it (block_on had failed). */
 static weft_oneshot *shared_claim_receiver(shared *sh)
 {
     /* pairs with the runner's exchange in shared_release_after_failure */
-    return atomic_exchange_explicit(&sh->receiver_taken, 1, memory_order_acq_rel) == 0 ? sh->done : NULL;
+    return atomic_exchange_explicit(&sh->receiver_taken, 1, memory_order_acq_rel) == 0 ? sh->latch.done
+                                                                                         : NULL;
 }
 
 /* The runner's cleanup after weft_block_on failed (before spawning the
  * root, or with the root cancelled): release the sides no task took. */
 static void shared_release_after_failure(shared *sh)
 {
-    if (atomic_exchange_explicit(&sh->sender_taken, 1, memory_order_acq_rel) == 0)
-        weft_oneshot_drop_sender(sh->done);
+    wl_latch_release_sender(&sh->latch);
     if (atomic_exchange_explicit(&sh->receiver_taken, 1, memory_order_acq_rel) == 0)
-        weft_oneshot_drop_receiver(sh->done);
+        weft_oneshot_drop_receiver(sh->latch.done);
 }
 
-/* Decrements `remaining`; the task that takes it to zero signals. */
-static void shared_count_down(shared *sh, long n)
-{
-    if (atomic_fetch_sub_explicit(&sh->remaining, n, memory_order_acq_rel) == n) shared_signal(sh);
-}
 
 /* The root futures' receiver side: `rx` is NULL until the first poll
  * claims it and again once a READY recv released it; the drop function of
@@ -86,7 +74,7 @@ static void root_drop_receiver(weft_oneshot **rx)
     *rx = NULL;
 }
 
-/* A root future that awaits sh->done (created by the runner). */
+/* A root future that awaits sh->latch.done (created by the runner). */
 typedef struct wait_state {
     int coro;
     shared *sh;
@@ -166,13 +154,10 @@ static const weft_future_type sm_root_type = {"spawn_many.root", sm_root_poll, s
 
 static int shared_init(shared *sh, long remaining)
 {
-    atomic_init(&sh->remaining, remaining);
     atomic_init(&sh->ran, 0);
-    atomic_init(&sh->signals, 0);
     atomic_init(&sh->extra, 0);
-    atomic_init(&sh->sender_taken, 0);
     atomic_init(&sh->receiver_taken, 0);
-    return weft_oneshot_new(&sh->done);
+    return wl_latch_init(&sh->latch, remaining);
 }
 
 static int run_spawn_many(weft_runtime *rt, const int64_t *params, const char *variant,
@@ -192,8 +177,8 @@ static int run_spawn_many(weft_runtime *rt, const int64_t *params, const char *v
     out->units = (double)n;
     wl_check(out, "tasks_ran", (double)atomic_load(&sh.ran));
     WL_EXPECT_EQ(out, "spawn errors", atomic_load(&sh.extra), 0);
-    WL_EXPECT_EQ(out, "completion signals", atomic_load(&sh.signals), 1);
-    WL_EXPECT_EQ(out, "counter", atomic_load(&sh.remaining), 0);
+    WL_EXPECT_EQ(out, "completion signals", atomic_load(&sh.latch.signals), 1);
+    WL_EXPECT_EQ(out, "counter", atomic_load(&sh.latch.remaining), 0);
     WL_EXPECT_EQ(out, "tasks that ran", atomic_load(&sh.ran), n);
     return 0;
 }
@@ -259,10 +244,10 @@ static int run_yield_many(weft_runtime *rt, const int64_t *params, const char *v
         return rc;
     }
     out->units = (double)(tasks * yields);
-    wl_check(out, "signals", (double)(tasks - atomic_load(&sh.remaining)));
+    wl_check(out, "signals", (double)(tasks - atomic_load(&sh.latch.remaining)));
     wl_check(out, "polls_after_yield", (double)atomic_load(&sh.ran));
     WL_EXPECT_EQ(out, "tasks spawned", spawned, tasks);
-    WL_EXPECT_EQ(out, "completion signals", atomic_load(&sh.signals), 1);
+    WL_EXPECT_EQ(out, "completion signals", atomic_load(&sh.latch.signals), 1);
     WL_EXPECT_EQ(out, "polls after a yield", atomic_load(&sh.ran), tasks * yields);
     return 0;
 }
@@ -407,7 +392,7 @@ static int run_ping_pong(weft_runtime *rt, const int64_t *params, const char *va
     }
     out->units = (double)n;
     wl_check(out, "round_trips", (double)atomic_load(&sh.ran));
-    WL_EXPECT_EQ(out, "completion signals", atomic_load(&sh.signals), 1);
+    WL_EXPECT_EQ(out, "completion signals", atomic_load(&sh.latch.signals), 1);
     WL_EXPECT_EQ(out, "round trips completed", atomic_load(&sh.ran), n);
     return 0;
 }
@@ -493,7 +478,7 @@ static int run_chained_spawn(weft_runtime *rt, const int64_t *params, const char
     out->units = (double)depth;
     /* depth D: the first link plus D spawned links ran */
     wl_check(out, "depth", (double)(atomic_load(&sh.ran) - 1));
-    WL_EXPECT_EQ(out, "completion signals", atomic_load(&sh.signals), 1);
+    WL_EXPECT_EQ(out, "completion signals", atomic_load(&sh.latch.signals), 1);
     WL_EXPECT_EQ(out, "depth reached", atomic_load(&sh.ran) - 1, depth);
     return 0;
 }
@@ -557,8 +542,8 @@ static int run_spawn_remote(weft_runtime *rt, const int64_t *params, const char 
     pthread_t th;
     uint64_t t0 = clock_now_ns();
     if (pthread_create(&th, NULL, sr_spawner, &a)) {
-        weft_oneshot_drop_sender(sh.done);
-        weft_oneshot_drop_receiver(sh.done);
+        weft_oneshot_drop_sender(sh.latch.done);
+        weft_oneshot_drop_receiver(sh.latch.done);
         return -EAGAIN;
     }
     wait_state ws = {0, &sh, NULL, 0};
