@@ -35,9 +35,11 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <sys/socket.h>
 
 #include "weft/runtime.h"
 #include "weft/sync.h"
@@ -450,6 +452,70 @@ static void test_block_on_fails(void **state)
     free(f);
 }
 
+/* ---- a connect interrupted by a signal -------------------------------------------------------- */
+
+/* The first connect behaves as one a signal interrupted: the connection
+ * goes on in the background (here: a non-blocking connect started) and the
+ * call says EINTR. A second connect on that socket then gets what POSIX
+ * specifies, EALREADY: Linux's blocking connect would wait for the
+ * handshake instead, so on Linux alone the old retry loop passed, which is
+ * why the hook, not the kernel, answers the retry. The client must wait
+ * for writability and read SO_ERROR. */
+static _Atomic int eintr_left;
+static _Atomic int eintr_fd = -1;
+
+static int connect_eintr_once(int fd, const void *addr, unsigned len)
+{
+    if (atomic_load(&eintr_fd) == fd) {
+        errno = EALREADY;
+        return -1;
+    }
+    if (atomic_exchange(&eintr_left, 0) == 0) return connect(fd, addr, len);
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -1;
+    int rc = connect(fd, addr, len);
+    int e = errno;
+    (void)fcntl(fd, F_SETFL, fl);
+    if (rc < 0 && e != EINPROGRESS) {
+        errno = e;
+        return -1;
+    }
+    atomic_store(&eintr_fd, fd);
+    errno = EINTR;
+    return -1;
+}
+
+static void test_connect_eintr(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"tcp_echo", "tcp_stream"};
+    failures *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    weft_runtime *rt = rt_make("fifo", 1, f);
+    assert_non_null(rt);
+    weft_workload_set_connect_hook(connect_eintr_once);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const weft_workload *w = weft_workload_find(names[i]);
+        if (!w) {
+            fail_add(f, "%s: not in the registry", names[i]);
+            continue;
+        }
+        int64_t params[WEFT_WL_MAX_PARAMS];
+        test_params(w, params, f);
+        atomic_store(&eintr_left, 1);
+        weft_wl_result res;
+        char where[80];
+        snprintf(where, sizeof where, "%s with its first connect interrupted", w->name);
+        check_clean(where, weft_workload_run(w, rt, params, NULL, &res), &res, f);
+        if (atomic_load(&eintr_left)) fail_add(f, "%s: the hook was not called", w->name);
+        atomic_store(&eintr_fd, -1); /* closed by now: the number may come back */
+    }
+    weft_workload_set_connect_hook(NULL);
+    weft_runtime_free(rt);
+    fail_report(f);
+    free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -458,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_unknown_workload),
         cmocka_unit_test(test_bad_params),
         cmocka_unit_test(test_block_on_fails),
+        cmocka_unit_test(test_connect_eintr),
         cmocka_unit_test(test_clean_1_worker),
         cmocka_unit_test(test_clean_2_workers),
         cmocka_unit_test(test_clean_4_workers),

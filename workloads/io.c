@@ -335,6 +335,10 @@ static int io_setup(weft_runtime *rt, io_run *run, long conns, size_t server_buf
 
 /* ---- client helpers (plain threads, no runtime code) -------------------------------- */
 
+/* Set before the client threads start (pthread_create orders it), so a plain pointer. */
+static weft_workload_connect_fn io_connect_hook;
+void weft_workload_set_connect_hook(weft_workload_connect_fn fn) { io_connect_hook = fn; }
+
 static int io_connect(uint16_t port, char *err, size_t errlen)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -347,11 +351,13 @@ static int io_connect(uint16_t port, char *err, size_t errlen)
     a.sin_family = AF_INET;
     a.sin_port = htons(port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    /* A connect interrupted by a signal is not restarted: Linux goes on
-     * connecting in the background, and a second connect() fails with
-     * EALREADY or EISCONN. Wait for the socket to become writable and read
-     * the outcome from SO_ERROR instead. */
-    int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+    /* A connect interrupted by a signal is not restarted: the connection
+     * goes on in the background, and POSIX lets a second connect() fail
+     * with EALREADY (or EISCONN once it completed); Linux's blocking
+     * connect happens to wait instead, other systems need not. Wait for the
+     * socket to become writable and read the outcome from SO_ERROR.
+     * (tests/test_workloads.c: test_connect_eintr, through the hook.) */
+    int rc = io_connect_hook ? io_connect_hook(fd, &a, sizeof a) : connect(fd, (struct sockaddr *)&a, sizeof a);
     if (rc < 0 && (errno == EINTR || errno == EINPROGRESS)) {
         struct pollfd pfd = {.fd = fd, .events = POLLOUT};
         int pr;
