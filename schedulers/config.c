@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,26 +124,61 @@ int weft_config_set(weft_config *c, const char *name, const char *value)
     return err_fail(-EINVAL, "unknown knob '%s'; known knobs: %s", name, list);
 }
 
+/* Sets one knob from the environment variable `var`: a failure's message
+ * starts with "VAR=value: " (the whole setting, as the user wrote it),
+ * then says what is wrong with it and what to give instead. */
+static int env_set(weft_config *c, const char *var, const char *setting, const char *name,
+                   const char *value)
+{
+    for (size_t i = 0; i < NKNOBS; i++) {
+        const knob *k = &knobs[i];
+        if (k->kind != K_INT || strcmp(k->name, name) != 0) continue;
+        char *end;
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        if (errno == 0 && end != value && !*end && v >= k->lo && v <= k->hi) break;
+        /* WEFT_WORKERS names one knob: "WEFT_WORKERS=abc: not a number"; a
+         * list names the knob too: "WEFT_KNOBS=...: budget = abc is not a number" */
+        char what[160] = "";
+        if (strcmp(setting, value) != 0) snprintf(what, sizeof what, "%s = %s is ", name, value);
+        bool number = end != value && !*end; /* ERANGE: a number, out of range */
+        return err_fail(-EINVAL, "%s=%s: %s%s; give %ld..%ld (%s)", var, setting, what,
+                        number ? "out of range" : "not a number", k->lo, k->hi, k->help);
+    }
+    int rc = weft_config_set(c, name, value);
+    if (rc < 0) {
+        char why[ERR_MESSAGE_MAX];
+        snprintf(why, sizeof why, "%s", err_last());
+        return err_fail(rc, "%s=%s: %s", var, setting, why);
+    }
+    return 0;
+}
+
 int weft_config_from_env(weft_config *c)
 {
     const char *v;
     int rc;
     if ((v = getenv("WEFT_SCHEDULER")) && *v) c->scheduler = v;
-    if ((v = getenv("WEFT_WORKERS")) && *v && (rc = weft_config_set(c, "workers", v)) < 0) return rc;
+    if ((v = getenv("WEFT_WORKERS")) && *v && (rc = env_set(c, "WEFT_WORKERS", v, "workers", v)) < 0)
+        return rc;
     if ((v = getenv("WEFT_TOPOLOGY")) && *v) c->topology = v;
     if ((v = getenv("WEFT_PIN")) && *v) c->pin = v;
     if ((v = getenv("WEFT_KNOBS")) && *v) {
         /* "name=value,name=value": parsed into static storage that lives as
          * long as the process (the config keeps pointers into it) */
         static char buf[4096];
-        if (strlen(v) >= sizeof buf) return err_fail(-EINVAL, "WEFT_KNOBS is longer than %zu bytes", sizeof buf - 1);
+        if (strlen(v) >= sizeof buf)
+            return err_fail(-EINVAL, "WEFT_KNOBS=%.32s...: %zu bytes, longer than the %zu allowed",
+                            v, strlen(v), sizeof buf - 1);
         strcpy(buf, v);
         char *save = NULL;
         for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
             char *eq = strchr(tok, '=');
-            if (!eq) return err_fail(-EINVAL, "WEFT_KNOBS: '%s' is not name=value", tok);
+            if (!eq)
+                return err_fail(-EINVAL, "WEFT_KNOBS=%s: '%s' is not name=value; give name=value,...",
+                                v, tok);
             *eq = 0;
-            if ((rc = weft_config_set(c, tok, eq + 1)) < 0) return rc;
+            if ((rc = env_set(c, "WEFT_KNOBS", v, tok, eq + 1)) < 0) return rc;
         }
     }
     return 0;

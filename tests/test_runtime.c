@@ -265,7 +265,7 @@ static void test_config_from_env(void **unused)
 
     setenv("WEFT_WORKERS", "two", 1);
     weft_config_default(&cfg);
-    ASSERT_ERR_MSG(weft_config_from_env(&cfg), -EINVAL, "workers");
+    ASSERT_ERR_MSG(weft_config_from_env(&cfg), -EINVAL, "WEFT_WORKERS=two");
     setenv("WEFT_WORKERS", "1", 1);
 
     setenv("WEFT_KNOBS", "budget", 1);
@@ -287,6 +287,37 @@ static void test_config_from_env(void **unused)
     weft_config_default(&cfg);
     ASSERT_ERR_MSG(weft_config_from_env(&cfg), -EINVAL, "WEFT_KNOBS");
     unsetenv("WEFT_KNOBS");
+    env_clear();
+
+    /* every parse error names the variable and the value it had */
+    static const struct {
+        const char *var, *value, *needle;
+    } bad_env[] = {
+        {"WEFT_WORKERS", "abc", "WEFT_WORKERS=abc: not a number; give 1.."},
+        {"WEFT_WORKERS", "12abc", "WEFT_WORKERS=12abc: not a number"},
+        {"WEFT_WORKERS", "0", "WEFT_WORKERS=0: out of range; give 1.."},
+        {"WEFT_WORKERS", "99999999999999999999", "WEFT_WORKERS=99999999999999999999: out of range"},
+        {"WEFT_KNOBS", "budget=abc", "WEFT_KNOBS=budget=abc: budget = abc is not a number; give -1.."},
+        {"WEFT_KNOBS", "lifo_cap=3,budget=0x", "WEFT_KNOBS=lifo_cap=3,budget=0x: budget = 0x is not a number"},
+        {"WEFT_KNOBS", "lifo_slot=2", "WEFT_KNOBS=lifo_slot=2: lifo_slot = 2 is out of range; give 0..1"},
+        {"WEFT_KNOBS", "budget=4,nosuch=1", "WEFT_KNOBS=budget=4,nosuch=1: unknown knob 'nosuch'"},
+        {"WEFT_KNOBS", "budget", "WEFT_KNOBS=budget: 'budget' is not name=value"},
+    };
+    for (size_t i = 0; i < sizeof bad_env / sizeof bad_env[0]; i++) {
+        setenv(bad_env[i].var, bad_env[i].value, 1);
+        weft_config_default(&cfg);
+        ASSERT_ERR_MSG(weft_config_from_env(&cfg), -EINVAL, bad_env[i].needle);
+        unsetenv(bad_env[i].var);
+    }
+    lng = malloc(6000);
+    assert_non_null(lng);
+    memset(lng, 'a', 5999);
+    lng[5999] = 0;
+    setenv("WEFT_KNOBS", lng, 1);
+    free(lng);
+    weft_config_default(&cfg);
+    ASSERT_ERR_MSG(weft_config_from_env(&cfg), -EINVAL, "WEFT_KNOBS=aaaaaaaa");
+    env_clear();
 
     setenv("WEFT_SCHEDULER", "nosuch", 1);
     weft_config_default(&cfg);

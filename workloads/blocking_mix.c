@@ -53,10 +53,8 @@ typedef struct bm_job {
 } bm_job;
 
 typedef struct bm_run {
-    _Atomic long remaining;  /* short tasks still to finish; the last sends */
-    _Atomic int sender_taken;
+    wl_latch done;           /* counts the short tasks still to finish; the last sends */
     _Atomic int root_started;
-    weft_oneshot *done;
     uint64_t sleep_ns;
     uint64_t *latency;       /* [short], BM_UNSET until written */
     bm_job *jobs;            /* [jobs] */
@@ -69,19 +67,6 @@ typedef struct bm_run {
     long jobs_joined_ok;     /* root only */
     long job_errors;         /* root only */
 } bm_run;
-
-static void bm_send(bm_run *run)
-{
-    /* acq_rel: pairs with the runner's exchange after a failed block_on */
-    if (atomic_exchange_explicit(&run->sender_taken, 1, memory_order_acq_rel) == 0)
-        weft_oneshot_send(run->done, 1);
-}
-
-static void bm_count_down(bm_run *run)
-{
-    /* acq_rel: each task's latency slot is published to the last decrement */
-    if (atomic_fetch_sub_explicit(&run->remaining, 1, memory_order_acq_rel) == 1) bm_send(run);
-}
 
 static void *bm_job_main(void *arg)
 {
@@ -113,7 +98,7 @@ static weft_poll bm_short_poll(void *p, weft_context *cx, void *out)
         else if (now < ideal) atomic_fetch_add_explicit(&s->run->early, 1, memory_order_relaxed);
         else s->run->latency[s->i] = now - ideal;
     }
-    bm_count_down(s->run);
+    wl_latch_count_down(&s->run->done, 1);
     WEFT_CORO_END(s);
 }
 static void bm_short_drop(void *p) { weft_sleep_drop(&((bm_short *)p)->sleep); }
@@ -144,7 +129,7 @@ static weft_poll bm_root_poll(void *p, weft_context *cx, void *out)
             atomic_fetch_add_explicit(&run->spawn_errors, 1, memory_order_relaxed);
     for (long i = 0; i < s->nshort; i++) {
         if (FAULT() && i == 0) { /* one short task that never runs */
-            bm_count_down(run);
+            wl_latch_count_down(&run->done, 1);
             continue;
         }
         bm_short t;
@@ -154,7 +139,7 @@ static weft_poll bm_root_poll(void *p, weft_context *cx, void *out)
         t.spawn_ns = weft_now_ns();
         if (weft_spawn(weft_context_runtime(cx), &bm_short_type, &t, NULL) < 0) {
             atomic_fetch_add_explicit(&run->spawn_errors, 1, memory_order_relaxed);
-            bm_count_down(run);
+            wl_latch_count_down(&run->done, 1);
         }
     }
     {
@@ -185,8 +170,6 @@ static int run_blocking_mix(weft_runtime *rt, const int64_t *params, const char 
     long nshort = (long)params[0], njobs = (long)params[2];
     bm_run run;
     memset(&run, 0, sizeof run);
-    atomic_init(&run.remaining, nshort);
-    atomic_init(&run.sender_taken, 0);
     atomic_init(&run.root_started, 0);
     atomic_init(&run.job_runs, 0);
     atomic_init(&run.early, 0);
@@ -197,7 +180,7 @@ static int run_blocking_mix(weft_runtime *rt, const int64_t *params, const char 
     run.latency = malloc((size_t)nshort * sizeof *run.latency);
     run.jobs = calloc((size_t)njobs + 1, sizeof *run.jobs);
     run.handles = calloc((size_t)njobs + 1, sizeof *run.handles);
-    if (!run.latency || !run.jobs || !run.handles || weft_oneshot_new(&run.done) < 0) {
+    if (!run.latency || !run.jobs || !run.handles || wl_latch_init(&run.done, nshort) < 0) {
         free(run.latency);
         free(run.jobs);
         free(run.handles);
@@ -209,16 +192,15 @@ static int run_blocking_mix(weft_runtime *rt, const int64_t *params, const char 
         run.jobs[j].run = &run;
     }
 
-    bm_root root = {0, &run, nshort, 0, run.done, NULL, 0, 0};
+    bm_root root = {0, &run, nshort, 0, run.done.done, NULL, 0, 0};
     uint64_t t0 = clock_now_ns();
     int rc = weft_block_on(rt, &bm_root_type, &root, NULL);
     out->elapsed_ns = clock_now_ns() - t0;
     if (rc < 0) {
-        /* pairs with bm_send's exchange / the root's release store */
-        if (atomic_exchange_explicit(&run.sender_taken, 1, memory_order_acq_rel) == 0)
-            weft_oneshot_drop_sender(run.done);
+        wl_latch_release_sender(&run.done);
+        /* acquire: pairs with the root's release store */
         if (!atomic_load_explicit(&run.root_started, memory_order_acquire))
-            weft_oneshot_drop_receiver(run.done);
+            weft_oneshot_drop_receiver(run.done.done);
     }
     /* jobs the root did not join (block_on failed): wait, they write into run.jobs */
     for (long j = 0; j < njobs; j++)

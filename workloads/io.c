@@ -101,12 +101,9 @@ typedef struct io_run {
     size_t server_buf;            /* bytes each echo task reads at a time */
 
     /* echo tasks: 1 (the root's reference) + 1 per spawned connection */
-    _Atomic long conns_left;
-    _Atomic int conns_sender_taken;
-    weft_oneshot *conns_done;
+    wl_latch conns;
     /* client threads: the last one to exit sends */
-    _Atomic int clients_left;
-    weft_oneshot *clients_done;
+    wl_latch clients;
     _Atomic int root_started;     /* the root owns the receivers from its first poll */
 
     _Atomic long accepted;
@@ -137,20 +134,17 @@ static bool io_server_failed(io_run *run, weft_wl_result *out)
 
 static void io_conns_count_down(io_run *run)
 {
-    /* acq_rel: every echo task's counters before its decrement happen before
-     * the send (and so before the root and the runner read them) */
-    if (atomic_fetch_sub_explicit(&run->conns_left, 1, memory_order_acq_rel) == 1 &&
-        atomic_exchange_explicit(&run->conns_sender_taken, 1, memory_order_acq_rel) == 0)
-        weft_oneshot_send(run->conns_done, 1); /* exchange pairs with io_run_release's */
+    /* every echo task's counters before its decrement happen before the
+     * send (and so before the root and the runner read them) */
+    wl_latch_count_down(&run->conns, 1);
 }
 
 /* A client thread (or the runner, for one that never started) is done. */
 static void io_client_exit(io_run *run)
 {
     if (run->external) return; /* no server task waits for the clients */
-    /* acq_rel: the threads' exits happen before the root sees the one-shot */
-    if (atomic_fetch_sub_explicit(&run->clients_left, 1, memory_order_acq_rel) == 1)
-        weft_oneshot_send(run->clients_done, 1);
+    /* the threads' exits happen before the root sees the one-shot */
+    wl_latch_count_down(&run->clients, 1);
 }
 
 /* After block_on: releases what the root and the tasks did not. */
@@ -158,13 +152,11 @@ static void io_run_release(io_run *run, int block_rc)
 {
     weft_tcp_listener_close(&run->listener);
     if (block_rc < 0) {
-        /* pairs with the exchange in io_conns_count_down */
-        if (atomic_exchange_explicit(&run->conns_sender_taken, 1, memory_order_acq_rel) == 0)
-            weft_oneshot_drop_sender(run->conns_done);
+        wl_latch_release_sender(&run->conns);
         /* acquire: pairs with the root's release store on its first poll */
         if (!atomic_load_explicit(&run->root_started, memory_order_acquire)) {
-            weft_oneshot_drop_receiver(run->conns_done);
-            weft_oneshot_drop_receiver(run->clients_done);
+            weft_oneshot_drop_receiver(run->conns.done);
+            weft_oneshot_drop_receiver(run->clients.done);
         }
     }
 }
@@ -267,8 +259,8 @@ static weft_poll io_root_poll(void *p, weft_context *cx, void *out)
             init.run = s->run;
             init.st = s->st; /* moved: no operation is pending on it */
             memset(&s->st, 0, sizeof s->st);
-            /* relaxed: the root's own reference keeps conns_left >= 1 here */
-            atomic_fetch_add_explicit(&s->run->conns_left, 1, memory_order_relaxed);
+            /* relaxed: the root's own reference keeps conns.remaining >= 1 here */
+            wl_latch_add(&s->run->conns, 1);
             if (weft_spawn(weft_context_runtime(cx), &io_conn_type, &init, NULL) < 0) {
                 weft_tcp_close(&init.st);
                 atomic_fetch_add_explicit(&s->run->spawn_errors, 1, memory_order_relaxed);
@@ -305,8 +297,8 @@ static int io_serve(weft_runtime *rt, io_run *run)
     io_root root;
     memset(&root, 0, sizeof root);
     root.run = run;
-    root.clients_rx = run->clients_done;
-    root.conns_rx = run->conns_done;
+    root.clients_rx = run->clients.done;
+    root.conns_rx = run->conns.done;
     return weft_block_on(rt, &io_root_type, &root, NULL);
 }
 
@@ -316,9 +308,6 @@ static int io_setup(weft_runtime *rt, io_run *run, long conns, size_t server_buf
     memset(run, 0, sizeof *run);
     run->expect_conns = conns;
     run->server_buf = server_buf;
-    atomic_init(&run->conns_left, 1);
-    atomic_init(&run->conns_sender_taken, 0);
-    atomic_init(&run->clients_left, threads);
     atomic_init(&run->root_started, 0);
     atomic_init(&run->accepted, 0);
     atomic_init(&run->server_errors, 0);
@@ -331,13 +320,13 @@ static int io_setup(weft_runtime *rt, io_run *run, long conns, size_t server_buf
     int rc = weft_tcp_listen(rt, "127.0.0.1", 0, backlog, &run->listener);
     if (rc < 0) return rc;
     run->port = weft_tcp_listener_port(&run->listener);
-    if (weft_oneshot_new(&run->conns_done) < 0) {
+    if (wl_latch_init(&run->conns, 1) < 0) {
         weft_tcp_listener_close(&run->listener);
         return -ENOMEM;
     }
-    if (weft_oneshot_new(&run->clients_done) < 0) {
-        weft_oneshot_drop_sender(run->conns_done);
-        weft_oneshot_drop_receiver(run->conns_done);
+    if (wl_latch_init(&run->clients, threads) < 0) {
+        weft_oneshot_drop_sender(run->conns.done);
+        weft_oneshot_drop_receiver(run->conns.done);
         weft_tcp_listener_close(&run->listener);
         return -ENOMEM;
     }
@@ -345,6 +334,10 @@ static int io_setup(weft_runtime *rt, io_run *run, long conns, size_t server_buf
 }
 
 /* ---- client helpers (plain threads, no runtime code) -------------------------------- */
+
+/* Set before the client threads start (pthread_create orders it), so a plain pointer. */
+static weft_workload_connect_fn io_connect_hook;
+void weft_workload_set_connect_hook(weft_workload_connect_fn fn) { io_connect_hook = fn; }
 
 static int io_connect(uint16_t port, char *err, size_t errlen)
 {
@@ -358,11 +351,13 @@ static int io_connect(uint16_t port, char *err, size_t errlen)
     a.sin_family = AF_INET;
     a.sin_port = htons(port);
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    /* A connect interrupted by a signal is not restarted: Linux goes on
-     * connecting in the background, and a second connect() fails with
-     * EALREADY or EISCONN. Wait for the socket to become writable and read
-     * the outcome from SO_ERROR instead. */
-    int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+    /* A connect interrupted by a signal is not restarted: the connection
+     * goes on in the background, and POSIX lets a second connect() fail
+     * with EALREADY (or EISCONN once it completed); Linux's blocking
+     * connect happens to wait instead, other systems need not. Wait for the
+     * socket to become writable and read the outcome from SO_ERROR.
+     * (tests/test_workloads.c: test_connect_eintr, through the hook.) */
+    int rc = io_connect_hook ? io_connect_hook(fd, &a, sizeof a) : connect(fd, (struct sockaddr *)&a, sizeof a);
     if (rc < 0 && (errno == EINTR || errno == EINPROGRESS)) {
         struct pollfd pfd = {.fd = fd, .events = POLLOUT};
         int pr;
@@ -385,14 +380,6 @@ static int io_connect(uint16_t port, char *err, size_t errlen)
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return fd;
-}
-
-static uint64_t io_mix(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
 }
 
 /* ---- tcp_echo ------------------------------------------------------------------------ */
@@ -422,7 +409,7 @@ typedef struct te_client {
 
 static void te_fill(unsigned char *buf, size_t n, long conn, long req)
 {
-    uint64_t x = io_mix(((uint64_t)conn << 32) ^ (uint64_t)req);
+    uint64_t x = wl_splitmix64(((uint64_t)conn << 32) ^ (uint64_t)req);
     for (size_t j = 0; j < n; j++) {
         buf[j] = (unsigned char)(x >> 56);
         x = x * 6364136223846793005ull + 1442695040888963407ull;

@@ -25,41 +25,77 @@
 #define FAULT() weft_workload_fault_injection()
 
 /* Shared by the tasks of one iteration; lives on the runner's stack, which
- * outlives every access (the last access is the send that ends the run). */
+ * outlives every access (the last access is the send that ends the run).
+ *
+ * Each side of `latch.done` is released exactly once. The sender: by the
+ * latch (the task that signals), or by the runner when block_on failed
+ * before anyone did. The receiver: by the root task from its first poll on
+ * (a READY recv, or its drop function when it is cancelled), or by the
+ * runner when block_on failed before the root was ever polled
+ * (`receiver_taken`): a root that was never spawned, or was cancelled
+ * unpolled, has nothing to release. */
 typedef struct shared {
-    _Atomic long remaining;
+    wl_latch latch;
     _Atomic long ran;
-    _Atomic long signals;
     _Atomic long extra;
-    weft_oneshot *done;
+    _Atomic int receiver_taken;
 } shared;
 
-static void shared_signal(shared *sh)
-{
-    atomic_fetch_add_explicit(&sh->signals, 1, memory_order_relaxed);
-    weft_oneshot_send(sh->done, 1);
-}
+static inline void shared_signal(shared *sh) { wl_latch_signal(&sh->latch); }
 
 /* Decrements `remaining`; the task that takes it to zero signals. */
-static void shared_count_down(shared *sh, long n)
+static inline void shared_count_down(shared *sh, long n) { wl_latch_count_down(&sh->latch, n); }
+
+/* The root's first poll takes the receiver side: it returns sh->latch.done, or
+ * NULL when the runner already released it (block_on had failed). */
+static weft_oneshot *shared_claim_receiver(shared *sh)
 {
-    if (atomic_fetch_sub_explicit(&sh->remaining, n, memory_order_acq_rel) == n) shared_signal(sh);
+    /* pairs with the runner's exchange in shared_release_after_failure */
+    return atomic_exchange_explicit(&sh->receiver_taken, 1, memory_order_acq_rel) == 0 ? sh->latch.done
+                                                                                         : NULL;
 }
 
-/* A root future that awaits sh->done (created by the runner). */
+/* The runner's cleanup after weft_block_on failed (before spawning the
+ * root, or with the root cancelled): release the sides no task took. */
+static void shared_release_after_failure(shared *sh)
+{
+    wl_latch_release_sender(&sh->latch);
+    if (atomic_exchange_explicit(&sh->receiver_taken, 1, memory_order_acq_rel) == 0)
+        weft_oneshot_drop_receiver(sh->latch.done);
+}
+
+
+/* The root futures' receiver side: `rx` is NULL until the first poll
+ * claims it and again once a READY recv released it; the drop function of
+ * a cancelled root releases what it still holds. */
+static void root_drop_receiver(weft_oneshot **rx)
+{
+    if (*rx) weft_oneshot_drop_receiver(*rx);
+    *rx = NULL;
+}
+
+/* A root future that awaits sh->latch.done (created by the runner). */
 typedef struct wait_state {
     int coro;
     shared *sh;
+    weft_oneshot *rx;
     int rc;
 } wait_state;
 
 static weft_poll wait_poll(void *p, weft_context *cx, void *out)
 {
     wait_state *s = p;
-    uint64_t v;
-    return weft_oneshot_recv(s->sh->done, cx, &v, &s->rc);
+    WEFT_CORO_BEGIN(s);
+    if (!(s->rx = shared_claim_receiver(s->sh))) return WEFT_READY;
+    {
+        uint64_t v;
+        WEFT_AWAIT(s, weft_oneshot_recv(s->rx, cx, &v, &s->rc));
+        s->rx = NULL;
+    }
+    WEFT_CORO_END(s);
 }
-static const weft_future_type wait_type = {"wait_done", wait_poll, NULL, sizeof(wait_state), 0};
+static void wait_drop(void *p) { root_drop_receiver(&((wait_state *)p)->rx); }
+static const weft_future_type wait_type = {"wait_done", wait_poll, wait_drop, sizeof(wait_state), 0};
 
 /* ---- spawn_many ------------------------------------------------------------------ */
 
@@ -79,6 +115,7 @@ static const weft_future_type sm_leaf_type = {"spawn_many.leaf", sm_leaf, NULL, 
 typedef struct sm_root {
     int coro;
     shared *sh;
+    weft_oneshot *rx;
     long n;
     int rc;
 } sm_root;
@@ -87,6 +124,7 @@ static weft_poll sm_root_poll(void *p, weft_context *cx, void *out)
 {
     sm_root *s = p;
     WEFT_CORO_BEGIN(s);
+    if (!(s->rx = shared_claim_receiver(s->sh))) return WEFT_READY;
     {
         leaf_state ls = {s->sh};
         weft_runtime *rt = weft_context_runtime(cx);
@@ -105,19 +143,21 @@ static weft_poll sm_root_poll(void *p, weft_context *cx, void *out)
     }
     {
         uint64_t v;
-        WEFT_AWAIT(s, weft_oneshot_recv(s->sh->done, cx, &v, &s->rc));
+        WEFT_AWAIT(s, weft_oneshot_recv(s->rx, cx, &v, &s->rc));
+        s->rx = NULL;
     }
     WEFT_CORO_END(s);
 }
-static const weft_future_type sm_root_type = {"spawn_many.root", sm_root_poll, NULL, sizeof(sm_root), 0};
+static void sm_root_drop(void *p) { root_drop_receiver(&((sm_root *)p)->rx); }
+static const weft_future_type sm_root_type = {"spawn_many.root", sm_root_poll, sm_root_drop,
+                                              sizeof(sm_root), 0};
 
 static int shared_init(shared *sh, long remaining)
 {
-    atomic_init(&sh->remaining, remaining);
     atomic_init(&sh->ran, 0);
-    atomic_init(&sh->signals, 0);
     atomic_init(&sh->extra, 0);
-    return weft_oneshot_new(&sh->done);
+    atomic_init(&sh->receiver_taken, 0);
+    return wl_latch_init(&sh->latch, remaining);
 }
 
 static int run_spawn_many(weft_runtime *rt, const int64_t *params, const char *variant,
@@ -126,16 +166,19 @@ static int run_spawn_many(weft_runtime *rt, const int64_t *params, const char *v
     long n = (long)params[0];
     shared sh;
     if (shared_init(&sh, n) < 0) return -ENOMEM;
-    sm_root root = {0, &sh, n, 0};
+    sm_root root = {0, &sh, NULL, n, 0};
     uint64_t t0 = clock_now_ns();
     int rc = weft_block_on(rt, &sm_root_type, &root, NULL);
     out->elapsed_ns = clock_now_ns() - t0;
-    if (rc < 0) return rc;
+    if (rc < 0) {
+        shared_release_after_failure(&sh);
+        return rc;
+    }
     out->units = (double)n;
     wl_check(out, "tasks_ran", (double)atomic_load(&sh.ran));
     WL_EXPECT_EQ(out, "spawn errors", atomic_load(&sh.extra), 0);
-    WL_EXPECT_EQ(out, "completion signals", atomic_load(&sh.signals), 1);
-    WL_EXPECT_EQ(out, "counter", atomic_load(&sh.remaining), 0);
+    WL_EXPECT_EQ(out, "completion signals", atomic_load(&sh.latch.signals), 1);
+    WL_EXPECT_EQ(out, "counter", atomic_load(&sh.latch.remaining), 0);
     WL_EXPECT_EQ(out, "tasks that ran", atomic_load(&sh.ran), n);
     return 0;
 }
@@ -193,15 +236,18 @@ static int run_yield_many(weft_runtime *rt, const int64_t *params, const char *v
         if (weft_spawn(rt, &ym_type, &init, NULL) == 0) spawned++;
         else shared_count_down(&sh, 1);
     }
-    wait_state ws = {0, &sh, 0};
+    wait_state ws = {0, &sh, NULL, 0};
     int rc = weft_block_on(rt, &wait_type, &ws, NULL);
     out->elapsed_ns = clock_now_ns() - t0;
-    if (rc < 0) return rc;
+    if (rc < 0) {
+        shared_release_after_failure(&sh);
+        return rc;
+    }
     out->units = (double)(tasks * yields);
-    wl_check(out, "signals", (double)(tasks - atomic_load(&sh.remaining)));
+    wl_check(out, "signals", (double)(tasks - atomic_load(&sh.latch.remaining)));
     wl_check(out, "polls_after_yield", (double)atomic_load(&sh.ran));
     WL_EXPECT_EQ(out, "tasks spawned", spawned, tasks);
-    WL_EXPECT_EQ(out, "completion signals", atomic_load(&sh.signals), 1);
+    WL_EXPECT_EQ(out, "completion signals", atomic_load(&sh.latch.signals), 1);
     WL_EXPECT_EQ(out, "polls after a yield", atomic_load(&sh.ran), tasks * yields);
     return 0;
 }
@@ -298,6 +344,7 @@ static const weft_future_type ping_type = {"ping_pong.ping", ping_poll, ping_dro
 typedef struct pp_root {
     int coro;
     shared *sh;
+    weft_oneshot *rx;
     long n;
     int rc;
 } pp_root;
@@ -306,6 +353,7 @@ static weft_poll pp_root_poll(void *p, weft_context *cx, void *out)
 {
     pp_root *s = p;
     WEFT_CORO_BEGIN(s);
+    if (!(s->rx = shared_claim_receiver(s->sh))) return WEFT_READY;
     {
         ping_state ps = {0, s->sh, NULL, 0, 0};
         for (long i = 0; i < s->n; i++) {
@@ -319,11 +367,14 @@ static weft_poll pp_root_poll(void *p, weft_context *cx, void *out)
     }
     {
         uint64_t v;
-        WEFT_AWAIT(s, weft_oneshot_recv(s->sh->done, cx, &v, &s->rc));
+        WEFT_AWAIT(s, weft_oneshot_recv(s->rx, cx, &v, &s->rc));
+        s->rx = NULL;
     }
     WEFT_CORO_END(s);
 }
-static const weft_future_type pp_root_type = {"ping_pong.root", pp_root_poll, NULL, sizeof(pp_root), 0};
+static void pp_root_drop(void *p) { root_drop_receiver(&((pp_root *)p)->rx); }
+static const weft_future_type pp_root_type = {"ping_pong.root", pp_root_poll, pp_root_drop,
+                                              sizeof(pp_root), 0};
 
 static int run_ping_pong(weft_runtime *rt, const int64_t *params, const char *variant,
                          weft_wl_result *out)
@@ -331,14 +382,17 @@ static int run_ping_pong(weft_runtime *rt, const int64_t *params, const char *va
     long n = (long)params[0];
     shared sh;
     if (shared_init(&sh, n) < 0) return -ENOMEM;
-    pp_root root = {0, &sh, n, 0};
+    pp_root root = {0, &sh, NULL, n, 0};
     uint64_t t0 = clock_now_ns();
     int rc = weft_block_on(rt, &pp_root_type, &root, NULL);
     out->elapsed_ns = clock_now_ns() - t0;
-    if (rc < 0) return rc;
+    if (rc < 0) {
+        shared_release_after_failure(&sh);
+        return rc;
+    }
     out->units = (double)n;
     wl_check(out, "round_trips", (double)atomic_load(&sh.ran));
-    WL_EXPECT_EQ(out, "completion signals", atomic_load(&sh.signals), 1);
+    WL_EXPECT_EQ(out, "completion signals", atomic_load(&sh.latch.signals), 1);
     WL_EXPECT_EQ(out, "round trips completed", atomic_load(&sh.ran), n);
     return 0;
 }
@@ -382,6 +436,7 @@ static const weft_future_type chain_type = {"chained_spawn.link", chain_poll, NU
 typedef struct chain_root {
     int coro;
     shared *sh;
+    weft_oneshot *rx;
     long depth;
     int rc;
 } chain_root;
@@ -390,17 +445,20 @@ static weft_poll chain_root_poll(void *p, weft_context *cx, void *out)
 {
     chain_root *s = p;
     WEFT_CORO_BEGIN(s);
+    if (!(s->rx = shared_claim_receiver(s->sh))) return WEFT_READY;
     {
         chain_state first = {s->sh, s->depth};
         if (weft_spawn(weft_context_runtime(cx), &chain_type, &first, NULL) < 0) shared_signal(s->sh);
     }
     {
         uint64_t v;
-        WEFT_AWAIT(s, weft_oneshot_recv(s->sh->done, cx, &v, &s->rc));
+        WEFT_AWAIT(s, weft_oneshot_recv(s->rx, cx, &v, &s->rc));
+        s->rx = NULL;
     }
     WEFT_CORO_END(s);
 }
-static const weft_future_type chain_root_type = {"chained_spawn.root", chain_root_poll, NULL,
+static void chain_root_drop(void *p) { root_drop_receiver(&((chain_root *)p)->rx); }
+static const weft_future_type chain_root_type = {"chained_spawn.root", chain_root_poll, chain_root_drop,
                                                  sizeof(chain_root), 0};
 
 static int run_chained_spawn(weft_runtime *rt, const int64_t *params, const char *variant,
@@ -409,15 +467,18 @@ static int run_chained_spawn(weft_runtime *rt, const int64_t *params, const char
     long depth = (long)params[0];
     shared sh;
     if (shared_init(&sh, 0) < 0) return -ENOMEM;
-    chain_root root = {0, &sh, depth, 0};
+    chain_root root = {0, &sh, NULL, depth, 0};
     uint64_t t0 = clock_now_ns();
     int rc = weft_block_on(rt, &chain_root_type, &root, NULL);
     out->elapsed_ns = clock_now_ns() - t0;
-    if (rc < 0) return rc;
+    if (rc < 0) {
+        shared_release_after_failure(&sh);
+        return rc;
+    }
     out->units = (double)depth;
     /* depth D: the first link plus D spawned links ran */
     wl_check(out, "depth", (double)(atomic_load(&sh.ran) - 1));
-    WL_EXPECT_EQ(out, "completion signals", atomic_load(&sh.signals), 1);
+    WL_EXPECT_EQ(out, "completion signals", atomic_load(&sh.latch.signals), 1);
     WL_EXPECT_EQ(out, "depth reached", atomic_load(&sh.ran) - 1, depth);
     return 0;
 }
@@ -481,15 +542,18 @@ static int run_spawn_remote(weft_runtime *rt, const int64_t *params, const char 
     pthread_t th;
     uint64_t t0 = clock_now_ns();
     if (pthread_create(&th, NULL, sr_spawner, &a)) {
-        weft_oneshot_drop_sender(sh.done);
-        weft_oneshot_drop_receiver(sh.done);
+        weft_oneshot_drop_sender(sh.latch.done);
+        weft_oneshot_drop_receiver(sh.latch.done);
         return -EAGAIN;
     }
-    wait_state ws = {0, &sh, 0};
+    wait_state ws = {0, &sh, NULL, 0};
     int rc = weft_block_on(rt, &wait_type, &ws, NULL);
     out->elapsed_ns = clock_now_ns() - t0;
     pthread_join(th, NULL);
-    if (rc < 0) return rc;
+    if (rc < 0) {
+        shared_release_after_failure(&sh);
+        return rc;
+    }
     out->units = (double)n;
     wl_check(out, "tasks_ran", (double)atomic_load(&sh.ran));
     WL_EXPECT_EQ(out, "spawn errors", a.errors, 0);
@@ -533,6 +597,7 @@ static const weft_future_type fs_leaf_type = {"fanout_skew.leaf", fs_leaf_poll, 
 typedef struct fs_root {
     int coro;
     shared *sh;
+    weft_oneshot *rx;
     long n;
     uint64_t work_ns;
     int rc;
@@ -542,6 +607,7 @@ static weft_poll fs_root_poll(void *p, weft_context *cx, void *out)
 {
     fs_root *s = p;
     WEFT_CORO_BEGIN(s);
+    if (!(s->rx = shared_claim_receiver(s->sh))) return WEFT_READY;
     {
         fs_leaf l = {s->sh, s->work_ns};
         long n = s->n;
@@ -555,11 +621,14 @@ static weft_poll fs_root_poll(void *p, weft_context *cx, void *out)
     }
     {
         uint64_t v;
-        WEFT_AWAIT(s, weft_oneshot_recv(s->sh->done, cx, &v, &s->rc));
+        WEFT_AWAIT(s, weft_oneshot_recv(s->rx, cx, &v, &s->rc));
+        s->rx = NULL;
     }
     WEFT_CORO_END(s);
 }
-static const weft_future_type fs_root_type = {"fanout_skew.root", fs_root_poll, NULL, sizeof(fs_root), 0};
+static void fs_root_drop(void *p) { root_drop_receiver(&((fs_root *)p)->rx); }
+static const weft_future_type fs_root_type = {"fanout_skew.root", fs_root_poll, fs_root_drop,
+                                              sizeof(fs_root), 0};
 
 static int run_fanout_skew(weft_runtime *rt, const int64_t *params, const char *variant,
                            weft_wl_result *out)
@@ -579,7 +648,7 @@ static int run_fanout_skew(weft_runtime *rt, const int64_t *params, const char *
         free(after);
         return -ENOMEM;
     }
-    fs_root root = {0, &sh, n, work_ns, 0};
+    fs_root root = {0, &sh, NULL, n, work_ns, 0};
     weft_runtime_stats(rt, before, nw, NULL);
     uint64_t t0 = clock_now_ns();
     int rc = weft_block_on(rt, &fs_root_type, &root, NULL);
@@ -593,7 +662,10 @@ static int run_fanout_skew(weft_runtime *rt, const int64_t *params, const char *
     }
     free(before);
     free(after);
-    if (rc < 0) return rc;
+    if (rc < 0) {
+        shared_release_after_failure(&sh);
+        return rc;
+    }
     out->units = (double)n;
     wl_check(out, "tasks_ran", (double)atomic_load(&sh.ran));
     /* the share of all polls run by the busiest worker: 1.0 = no spreading */

@@ -80,60 +80,6 @@
 /* Slots not written by any task. */
 #define TM_UNSET UINT64_MAX
 
-/* ---- completion: count down, the last one sends ----------------------------------- */
-
-/* The iteration's completion signal. `remaining` counts the tasks still to
- * finish; the task that takes it to zero sends on `done`. `sender_taken`
- * makes the release of the sender side happen exactly once: by that task,
- * or by the runner when block_on failed before everything finished. */
-typedef struct tm_done {
-    _Atomic long remaining;
-    _Atomic int sender_taken;
-    _Atomic long signals;
-    weft_oneshot *done;
-} tm_done;
-
-static int tm_done_init(tm_done *d, long remaining)
-{
-    atomic_init(&d->remaining, remaining);
-    atomic_init(&d->sender_taken, 0);
-    atomic_init(&d->signals, 0);
-    return weft_oneshot_new(&d->done);
-}
-
-static void tm_done_send(tm_done *d)
-{
-    /* acq_rel: pairs with the runner's exchange in tm_done_release_sender */
-    if (atomic_exchange_explicit(&d->sender_taken, 1, memory_order_acq_rel) == 0) {
-        atomic_fetch_add_explicit(&d->signals, 1, memory_order_relaxed);
-        weft_oneshot_send(d->done, 1);
-    }
-}
-
-static void tm_done_count_down(tm_done *d, long n)
-{
-    /* acq_rel: each task's release publishes its slot writes; the last
-     * decrement acquires them all before sending (and the one-shot carries
-     * them on to the root and the runner) */
-    if (atomic_fetch_sub_explicit(&d->remaining, n, memory_order_acq_rel) == n) tm_done_send(d);
-}
-
-/* The runner's cleanup after block_on failed: release the sender if no task did. */
-static void tm_done_release_sender(tm_done *d)
-{
-    /* pairs with the exchange in tm_done_send */
-    if (atomic_exchange_explicit(&d->sender_taken, 1, memory_order_acq_rel) == 0)
-        weft_oneshot_drop_sender(d->done);
-}
-
-static uint64_t splitmix64(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
 /* Builds a latency histogram (ns) from the written slots of samples[0..n);
  * returns how many slots were written, or -ENOMEM. */
 static long tm_hist_from(hist *h, const uint64_t *samples, size_t n)
@@ -155,7 +101,7 @@ static long tm_hist_from(hist *h, const uint64_t *samples, size_t n)
  * and is counted down at once, so the run completes and the check fails. */
 typedef struct tm_root {
     int coro;
-    tm_done *done;
+    wl_latch *done;
     _Atomic long *spawn_errors;
     const weft_future_type *child;
     void (*init)(void *state, void *run, long i);
@@ -172,7 +118,7 @@ static weft_poll tm_root_poll(void *p, weft_context *cx, void *out)
     WEFT_CORO_BEGIN(s);
     for (long i = 0; i < s->n; i++) {
         if (s->skip_first && FAULT() && i == 0) {
-            tm_done_count_down(s->done, 1);
+            wl_latch_count_down(s->done, 1);
             continue;
         }
         _Alignas(16) unsigned char state[256];
@@ -181,7 +127,7 @@ static weft_poll tm_root_poll(void *p, weft_context *cx, void *out)
         s->init(state, s->run, i);
         if (weft_spawn(weft_context_runtime(cx), s->child, state, NULL) < 0) {
             atomic_fetch_add_explicit(s->spawn_errors, 1, memory_order_relaxed);
-            tm_done_count_down(s->done, 1);
+            wl_latch_count_down(s->done, 1);
         }
     }
     {
@@ -205,7 +151,7 @@ static const weft_future_type tm_root_type = {"timers.root", tm_root_poll, tm_ro
 #define TS_SEED 0x7157u /* fixed: the same d_i on every run */
 
 typedef struct ts_run {
-    tm_done done;
+    wl_latch done;
     uint64_t max_delay_ns;
     uint64_t *lateness; /* [n], TM_UNSET until task i wrote it */
     _Atomic long early; /* woke before the deadline */
@@ -227,7 +173,7 @@ static weft_poll ts_task_poll(void *p, weft_context *cx, void *out)
     ts_run *run = s->run;
     WEFT_CORO_BEGIN(s);
     {
-        uint64_t d = splitmix64(TS_SEED + (uint64_t)s->i) % (run->max_delay_ns + 1);
+        uint64_t d = wl_splitmix64(TS_SEED + (uint64_t)s->i) % (run->max_delay_ns + 1);
         s->deadline = weft_now_ns() + d;
         weft_sleep_until_init(&s->sleep, s->deadline);
     }
@@ -240,7 +186,7 @@ static weft_poll ts_task_poll(void *p, weft_context *cx, void *out)
         else if (now < s->deadline) atomic_fetch_add_explicit(&run->early, 1, memory_order_relaxed);
         else run->lateness[s->i] = now - s->deadline;
     }
-    tm_done_count_down(&run->done, 1);
+    wl_latch_count_down(&run->done, 1);
     WEFT_CORO_END(s);
 }
 static void ts_task_drop(void *p) { weft_sleep_drop(&((ts_task *)p)->sleep); }
@@ -266,7 +212,7 @@ static int run_timer_storm(weft_runtime *rt, const int64_t *params, const char *
     run.lateness = malloc((size_t)n * sizeof *run.lateness);
     if (!run.lateness) return -ENOMEM;
     for (long i = 0; i < n; i++) run.lateness[i] = TM_UNSET;
-    if (tm_done_init(&run.done, n) < 0) {
+    if (wl_latch_init(&run.done, n) < 0) {
         free(run.lateness);
         return -ENOMEM;
     }
@@ -276,7 +222,7 @@ static int run_timer_storm(weft_runtime *rt, const int64_t *params, const char *
     int rc = weft_block_on(rt, &tm_root_type, &root, NULL);
     out->elapsed_ns = clock_now_ns() - t0;
     if (rc < 0) {
-        tm_done_release_sender(&run.done);
+        wl_latch_release_sender(&run.done);
         free(run.lateness);
         return rc;
     }
@@ -323,7 +269,7 @@ const weft_workload wl_timer_storm = {
 #define TC_YIELD_EVERY 1024
 
 typedef struct tc_run {
-    tm_done done;
+    wl_latch done;
     weft_runtime *rt;
     _Atomic long pairs;       /* arm+cancel pairs completed */
     _Atomic long not_armed;   /* first poll did not leave the timer pending */
@@ -366,7 +312,7 @@ static weft_poll tc_task_poll(void *p, weft_context *cx, void *out)
     atomic_fetch_add_explicit(&s->run->pairs, s->pairs, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->run->not_armed, s->not_armed, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->run->fired, s->fired, memory_order_relaxed);
-    tm_done_count_down(&s->run->done, 1);
+    wl_latch_count_down(&s->run->done, 1);
     WEFT_CORO_END(s);
 }
 static void tc_task_drop(void *p) { weft_timeout_drop(&((tc_task *)p)->to); }
@@ -397,7 +343,7 @@ static int run_timeout_cancel(weft_runtime *rt, const int64_t *params, const cha
     atomic_init(&run.seen_armed, 0);
     atomic_init(&run.spawn_errors, 0);
     if (!weft_runtime_timers(rt)) return wl_fail(out, "the runtime has no timer driver");
-    if (tm_done_init(&run.done, tasks) < 0) return -ENOMEM;
+    if (wl_latch_init(&run.done, tasks) < 0) return -ENOMEM;
     size_t armed_before = weft_runtime_timers_armed(rt);
     run.n = n;
     run.tasks = tasks;
@@ -407,7 +353,7 @@ static int run_timeout_cancel(weft_runtime *rt, const int64_t *params, const cha
     int rc = weft_block_on(rt, &tm_root_type, &root, NULL);
     out->elapsed_ns = clock_now_ns() - t0;
     if (rc < 0) {
-        tm_done_release_sender(&run.done);
+        wl_latch_release_sender(&run.done);
         return rc;
     }
     size_t armed_after = weft_runtime_timers_armed(rt);
@@ -447,7 +393,7 @@ const weft_workload wl_timeout_cancel = {
 /* ---- interval_jitter ---------------------------------------------------------------- */
 
 typedef struct ij_run {
-    tm_done done;
+    wl_latch done;
     uint64_t period_ns, duration_ns;
     long cap;              /* sample slots per task: ceil(L / P) */
     uint64_t *jitter;      /* [tasks][cap], TM_UNSET when not delivered */
@@ -494,7 +440,7 @@ static weft_poll ij_task_poll(void *p, weft_context *cx, void *out)
     }
     weft_interval_drop(&s->iv);
     run->ticks[s->idx] = s->k;
-    tm_done_count_down(&run->done, 1);
+    wl_latch_count_down(&run->done, 1);
     WEFT_CORO_END(s);
 }
 static void ij_task_drop(void *p) { weft_interval_drop(&((ij_task *)p)->iv); }
@@ -525,7 +471,7 @@ static int run_interval_jitter(weft_runtime *rt, const int64_t *params, const ch
     size_t nslots = (size_t)tasks * (size_t)run.cap;
     run.jitter = malloc(nslots * sizeof *run.jitter);
     run.ticks = malloc((size_t)tasks * sizeof *run.ticks);
-    if (!run.jitter || !run.ticks || tm_done_init(&run.done, tasks) < 0) {
+    if (!run.jitter || !run.ticks || wl_latch_init(&run.done, tasks) < 0) {
         free(run.jitter);
         free(run.ticks);
         return -ENOMEM;
@@ -539,7 +485,7 @@ static int run_interval_jitter(weft_runtime *rt, const int64_t *params, const ch
     int rc = weft_block_on(rt, &tm_root_type, &root, NULL);
     out->elapsed_ns = clock_now_ns() - t0;
     if (rc < 0) {
-        tm_done_release_sender(&run.done);
+        wl_latch_release_sender(&run.done);
         free(run.jitter);
         free(run.ticks);
         return rc;

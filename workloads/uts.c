@@ -32,8 +32,8 @@ typedef struct uts_job {
     const uts_params *params;
     int fault;
     /* mode "count" */
-    _Atomic uint64_t nodes, leaves, max_depth, outstanding;
-    weft_oneshot *done;
+    _Atomic uint64_t nodes, leaves, max_depth;
+    wl_latch done; /* the nodes outstanding; the last one sends */
 } uts_job;
 
 #define UTS_INLINE_HANDLES 4
@@ -132,16 +132,15 @@ static weft_poll uts_count_poll(void *p, weft_context *cx, void *out)
     atomic_max_u64(&job->max_depth, (uint64_t)s->node.depth);
     if (job->fault && s->node.depth == 1) k = k > 0 ? k - 1 : 0;
     /* children count as outstanding before this node stops counting */
-    if (k) atomic_fetch_add_explicit(&job->outstanding, (uint64_t)k, memory_order_relaxed);
+    if (k) wl_latch_add(&job->done, k);
     uts_count_task child = {job, {{0}, 0}};
     for (int i = 0; i < k; i++) {
         uts_child(job->params, &s->node, i, &child.node);
         if (weft_spawn(weft_context_runtime(cx), &uts_count_type, &child, NULL) < 0)
-            atomic_fetch_sub_explicit(&job->outstanding, 1, memory_order_relaxed);
+            wl_latch_count_down(&job->done, 1); /* never the last: this node still counts */
     }
-    /* acq_rel: the node that takes it to zero sees every other node's counts */
-    if (atomic_fetch_sub_explicit(&job->outstanding, 1, memory_order_acq_rel) == 1)
-        weft_oneshot_send(job->done, 1);
+    /* the node that takes it to zero sees every other node's counts */
+    wl_latch_count_down(&job->done, 1);
     return WEFT_READY;
 }
 static const weft_future_type uts_count_type = {"uts.count_node", uts_count_poll, NULL,
@@ -164,7 +163,7 @@ static weft_poll uts_count_root_poll(void *p, weft_context *cx, void *out)
     }
     {
         uint64_t v;
-        WEFT_AWAIT(s, weft_oneshot_recv(s->job->done, cx, &v, &s->rc));
+        WEFT_AWAIT(s, weft_oneshot_recv(s->job->done.done, cx, &v, &s->rc));
     }
     WEFT_CORO_END(s);
 }
@@ -229,8 +228,7 @@ static int run_uts(weft_runtime *rt, const int64_t *params, const char *variant,
         rc = weft_block_on(rt, &uts_await_type, &rt0, &got);
         out->elapsed_ns = clock_now_ns() - t0;
     } else {
-        atomic_init(&job->outstanding, 1);
-        if ((rc = weft_oneshot_new(&job->done)) < 0) {
+        if ((rc = wl_latch_init(&job->done, 1)) < 0) {
             free(job);
             return rc;
         }

@@ -111,6 +111,13 @@ int weft_workload_run(const weft_workload *w, weft_runtime *rt, const int64_t *p
 void weft_workload_set_fault_injection(bool on);
 bool weft_workload_fault_injection(void);
 
+/* For tests (not for benchmarking): the IO workloads' client threads call
+ * `fn` instead of connect(2) (same arguments, an opaque struct sockaddr *),
+ * so a test can make a connect fail the way a signal would. NULL restores
+ * connect(2). Set it while no IO workload runs. */
+typedef int (*weft_workload_connect_fn)(int fd, const void *addr, unsigned addrlen);
+void weft_workload_set_connect_hook(weft_workload_connect_fn fn);
+
 #ifdef __cplusplus
 }
 #endif
