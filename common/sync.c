@@ -374,8 +374,9 @@ size_t weft_channel_len(weft_channel *c)
 
 struct weft_notify {
     spinlock lock;
-    bool permit;   /* under lock */
-    wlist waiters; /* under lock */
+    bool permit;      /* under lock */
+    uint64_t all_gen; /* under lock: notify_all calls so far */
+    wlist waiters;    /* under lock; a queued waiter's value is all_gen when it queued */
 };
 
 int weft_notify_new(weft_notify **out)
@@ -411,20 +412,17 @@ void weft_notify_all(weft_notify *n)
 {
     wake_batch b = {.n = 0};
     spinlock_lock(&n->lock);
-    /* detach the current waiters first, so waiters that arrive while we
-     * wake (after a batch) are not woken by this call */
-    wlist cur = n->waiters;
-    n->waiters.head = n->waiters.tail = NULL;
-    for (weft_waiter *x = cur.head; x; x = x->next) {
-        x->state = WL_GRANTED;
-        x->value = 0; /* granted by notify_all */
-    }
+    /* Wake the waiters queued before this call, and not those that queue
+     * while we wake (between batches, with the lock released): those carry
+     * the new generation. The waiters stay on the live list until taken, so
+     * one dropped between batches unlinks itself as usual (a detached list
+     * would still point at it after it is freed). Waiters queue at the tail
+     * with the current generation, so the ones to wake are a prefix. */
+    uint64_t gen = ++n->all_gen;
     for (;;) {
-        while (cur.head && b.n < WAKE_BATCH) {
-            weft_waiter *x = cur.head;
-            wlist_remove(&cur, x);
-            b.w[b.n++] = x->waker;
-            x->waker = WEFT_WAKER_NONE;
+        while (n->waiters.head && n->waiters.head->value < gen && b.n < WAKE_BATCH) {
+            n->waiters.head->value = 0; /* granted by notify_all */
+            wake_batch_take(&b, &n->waiters, WL_GRANTED);
         }
         if (!b.n) break;
         spinlock_unlock(&n->lock);
@@ -455,7 +453,10 @@ weft_poll weft_notified_poll(weft_notified *op, weft_context *cx)
         spinlock_unlock(&n->lock);
         return WEFT_READY;
     }
-    if (op->w.state == WL_IDLE) wlist_push(&n->waiters, &op->w);
+    if (op->w.state == WL_IDLE) {
+        wlist_push(&n->waiters, &op->w);
+        op->w.value = n->all_gen; /* woken by the notify_all calls after this one */
+    }
     weft_waker_store(&op->w.waker, weft_context_waker(cx));
     spinlock_unlock(&n->lock);
     return WEFT_PENDING;
