@@ -308,13 +308,24 @@ void weft_channel_send_drop(weft_channel_send *op)
 {
     weft_channel *c = op->chan;
     if (!c) return;
+    weft_waker next = WEFT_WAKER_NONE;
     spinlock_lock(&c->lock);
-    if (op->w.state == WL_QUEUED) wlist_remove(&c->send_waiters, &op->w);
+    if (op->w.state == WL_QUEUED) {
+        bool was_head = c->send_waiters.head == &op->w;
+        wlist_remove(&c->send_waiters, &op->w);
+        /* Only the head may push, and a freed slot wakes only the head: if
+         * that was us, we may have been woken for room we will never use.
+         * Pass the wake on to the new head, or it waits for a wake that
+         * never comes (try_send refuses newcomers while senders queue). */
+        if (was_head && c->send_waiters.head && c->len < c->cap)
+            next = weft_waker_clone(&c->send_waiters.head->waker);
+    }
     op->w.state = WL_IDLE;
     weft_waker w = op->w.waker;
     op->w.waker = WEFT_WAKER_NONE;
     spinlock_unlock(&c->lock);
     weft_waker_drop(&w);
+    weft_waker_wake(&next);
     op->chan = NULL;
 }
 

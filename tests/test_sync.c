@@ -431,6 +431,50 @@ static void test_channel_close(void **unused)
     weft_channel_receiver_drop(c);
 }
 
+/*
+ * A sender woken for a free slot and dropped before it ran must pass the
+ * wake on: try_send refuses while senders are queued, so the sender behind
+ * it would otherwise wait for a wake that never comes.
+ */
+static void test_channel_woken_sender_dropped_passes_wake_on(void **unused)
+{
+    (void)unused;
+    weft_channel *c;
+    uint64_t v = 0;
+    assert_int_equal(weft_channel_new(1, &c), 0);
+    assert_int_equal(weft_channel_try_send(c, 5), 0);
+    tu_cwaker cw[2];
+    weft_context cx[2];
+    weft_channel_send op[2];
+    int r[2] = {1, 1};
+    for (int i = 0; i < 2; i++) {
+        tu_cw_init(&cw[i]);
+        cx[i] = tu_cw_context(&cw[i]);
+        weft_channel_send_init(&op[i], c, 10 + (uint64_t)i);
+        assert_int_equal(weft_channel_send_poll(&op[i], &cx[i], &r[i]), WEFT_PENDING);
+    }
+    assert_int_equal(weft_channel_try_recv(c, &v), 0); /* room for one: the head is woken */
+    assert_int_equal(v, 5);
+    assert_int_equal(tu_cw_wakes(&cw[0]), 1);
+    assert_int_equal(tu_cw_wakes(&cw[1]), 0);
+    weft_channel_send_drop(&op[0]); /* cancelled after its wake, before it ran */
+    assert_int_equal(tu_cw_refs(&cw[0]), 0);
+    if (tu_cw_wakes(&cw[1]) != 1)
+        print_error("the dropped sender swallowed the room-available wake (next sender woken %d times)\n",
+                    tu_cw_wakes(&cw[1]));
+    assert_int_equal(tu_cw_wakes(&cw[1]), 1);
+    assert_int_equal(weft_channel_send_poll(&op[1], &cx[1], &r[1]), WEFT_READY);
+    assert_int_equal(r[1], 0);
+    assert_int_equal(tu_cw_refs(&cw[1]), 0);
+    assert_int_equal(weft_channel_try_recv(c, &v), 0);
+    assert_int_equal(v, 11);
+    weft_channel_send_drop(&op[1]);
+    assert_int_equal(tu_cw_wakes(&cw[0]), 1);
+    assert_int_equal(tu_cw_wakes(&cw[1]), 1);
+    weft_channel_sender_drop(c);
+    weft_channel_receiver_drop(c);
+}
+
 /* ---- 4 producers x N values: exact sum, per-producer order ---- */
 
 #define NPROD 4
@@ -1040,6 +1084,7 @@ int main(void)
         cmocka_unit_test(test_channel_basic),
         cmocka_unit_test(test_channel_blocked_senders_fifo),
         cmocka_unit_test(test_channel_close),
+        cmocka_unit_test(test_channel_woken_sender_dropped_passes_wake_on),
         cmocka_unit_test(test_channel_4_producers),
         cmocka_unit_test(test_notify),
         cmocka_unit_test(test_notify_one_not_lost_when_waiter_dropped),
