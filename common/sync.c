@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "common/spinlock.h"
+#include "common/wlist.h"
 
 /* ---- one-shot ------------------------------------------------------------------- */
 
@@ -145,43 +146,9 @@ void weft_oneshot_drop_receiver(weft_oneshot *o)
     oneshot_release(o);
 }
 
-/* ---- waiter lists ------------------------------------------------------------------ */
-
-typedef struct wlist {
-    weft_waiter *head, *tail;
-} wlist;
-
-static void wlist_push(wlist *l, weft_waiter *w)
-{
-    w->next = NULL;
-    w->prev = l->tail;
-    if (l->tail) l->tail->next = w;
-    else l->head = w;
-    l->tail = w;
-    w->state = 1;
-}
-
-static void wlist_remove(wlist *l, weft_waiter *w)
-{
-    if (w->prev) w->prev->next = w->next;
-    else l->head = w->next;
-    if (w->next) w->next->prev = w->prev;
-    else l->tail = w->prev;
-    w->prev = w->next = NULL;
-}
-
-/* Wakes up to n wakers collected under a lock, after it is released. */
-#define WAKE_BATCH 32
-typedef struct wake_batch {
-    weft_waker w[WAKE_BATCH];
-    int n;
-} wake_batch;
-
-static void wake_batch_run(wake_batch *b)
-{
-    for (int i = 0; i < b->n; i++) weft_waker_wake(&b->w[i]);
-    b->n = 0;
-}
+/* The waiter lists and wake batches are common/wlist.h's. A semaphore
+ * waiter has one state beyond WL_GRANTED: */
+enum { SEM_OBSERVED = 3 }; /* granted and seen by its poll: the permits are the caller's */
 
 /* ---- bounded channel ----------------------------------------------------------------- */
 
@@ -252,13 +219,7 @@ void weft_channel_receiver_drop(weft_channel *c)
     weft_waker_drop(&c->rx_waker);
     /* every waiting sender learns the receiver is gone */
     for (;;) {
-        while (c->send_waiters.head && b.n < WAKE_BATCH) {
-            weft_waiter *sw = c->send_waiters.head;
-            wlist_remove(&c->send_waiters, sw);
-            sw->state = 2;
-            b.w[b.n++] = sw->waker;
-            sw->waker = WEFT_WAKER_NONE;
-        }
+        while (c->send_waiters.head && b.n < WAKE_BATCH) wake_batch_take(&b, &c->send_waiters, WL_GRANTED);
         if (!b.n) break;
         spinlock_unlock(&c->lock);
         wake_batch_run(&b);
@@ -311,24 +272,24 @@ weft_poll weft_channel_send_poll(weft_channel_send *op, weft_context *cx, int *r
     if (!weft_coop_proceed(cx)) return WEFT_PENDING;
     weft_waker w = WEFT_WAKER_NONE;
     spinlock_lock(&c->lock);
-    if (op->w.state == 2) { /* the receiver went away while we waited */
+    if (op->w.state == WL_GRANTED) { /* the receiver went away while we waited */
         spinlock_unlock(&c->lock);
-        op->w.state = 0;
+        op->w.state = WL_IDLE;
         *result = -EPIPE;
         return WEFT_READY;
     }
     /* FIFO among senders: only the first waiter (or a newcomer with no queue) may push */
-    bool my_turn = op->w.state == 1 ? c->send_waiters.head == &op->w : !c->send_waiters.head;
+    bool my_turn = op->w.state == WL_QUEUED ? c->send_waiters.head == &op->w : !c->send_waiters.head;
     int rc = my_turn ? channel_push_locked(c, op->w.value, &w) : -EAGAIN;
     if (rc == -EAGAIN) {
-        if (op->w.state == 0) wlist_push(&c->send_waiters, &op->w);
+        if (op->w.state == WL_IDLE) wlist_push(&c->send_waiters, &op->w);
         weft_waker_store(&op->w.waker, weft_context_waker(cx));
         spinlock_unlock(&c->lock);
         return WEFT_PENDING;
     }
-    if (op->w.state == 1) {
+    if (op->w.state == WL_QUEUED) {
         wlist_remove(&c->send_waiters, &op->w);
-        op->w.state = 0;
+        op->w.state = WL_IDLE;
     }
     weft_waker mine = op->w.waker;
     op->w.waker = WEFT_WAKER_NONE;
@@ -347,13 +308,24 @@ void weft_channel_send_drop(weft_channel_send *op)
 {
     weft_channel *c = op->chan;
     if (!c) return;
+    weft_waker next = WEFT_WAKER_NONE;
     spinlock_lock(&c->lock);
-    if (op->w.state == 1) wlist_remove(&c->send_waiters, &op->w);
-    op->w.state = 0;
+    if (op->w.state == WL_QUEUED) {
+        bool was_head = c->send_waiters.head == &op->w;
+        wlist_remove(&c->send_waiters, &op->w);
+        /* Only the head may push, and a freed slot wakes only the head: if
+         * that was us, we may have been woken for room we will never use.
+         * Pass the wake on to the new head, or it waits for a wake that
+         * never comes (try_send refuses newcomers while senders queue). */
+        if (was_head && c->send_waiters.head && c->len < c->cap)
+            next = weft_waker_clone(&c->send_waiters.head->waker);
+    }
+    op->w.state = WL_IDLE;
     weft_waker w = op->w.waker;
     op->w.waker = WEFT_WAKER_NONE;
     spinlock_unlock(&c->lock);
     weft_waker_drop(&w);
+    weft_waker_wake(&next);
     op->chan = NULL;
 }
 
@@ -413,8 +385,9 @@ size_t weft_channel_len(weft_channel *c)
 
 struct weft_notify {
     spinlock lock;
-    bool permit;   /* under lock */
-    wlist waiters; /* under lock */
+    bool permit;      /* under lock */
+    uint64_t all_gen; /* under lock: notify_all calls so far */
+    wlist waiters;    /* under lock; a queued waiter's value is all_gen when it queued */
 };
 
 int weft_notify_new(weft_notify **out)
@@ -435,7 +408,7 @@ void weft_notify_one(weft_notify *n)
     weft_waiter *x = n->waiters.head;
     if (x) {
         wlist_remove(&n->waiters, x);
-        x->state = 2;
+        x->state = WL_GRANTED;
         x->value = 1; /* granted by notify_one */
         w = x->waker;
         x->waker = WEFT_WAKER_NONE;
@@ -450,20 +423,17 @@ void weft_notify_all(weft_notify *n)
 {
     wake_batch b = {.n = 0};
     spinlock_lock(&n->lock);
-    /* detach the current waiters first, so waiters that arrive while we
-     * wake (after a batch) are not woken by this call */
-    wlist cur = n->waiters;
-    n->waiters.head = n->waiters.tail = NULL;
-    for (weft_waiter *x = cur.head; x; x = x->next) {
-        x->state = 2;
-        x->value = 0; /* granted by notify_all */
-    }
+    /* Wake the waiters queued before this call, and not those that queue
+     * while we wake (between batches, with the lock released): those carry
+     * the new generation. The waiters stay on the live list until taken, so
+     * one dropped between batches unlinks itself as usual (a detached list
+     * would still point at it after it is freed). Waiters queue at the tail
+     * with the current generation, so the ones to wake are a prefix. */
+    uint64_t gen = ++n->all_gen;
     for (;;) {
-        while (cur.head && b.n < WAKE_BATCH) {
-            weft_waiter *x = cur.head;
-            wlist_remove(&cur, x);
-            b.w[b.n++] = x->waker;
-            x->waker = WEFT_WAKER_NONE;
+        while (n->waiters.head && n->waiters.head->value < gen && b.n < WAKE_BATCH) {
+            n->waiters.head->value = 0; /* granted by notify_all */
+            wake_batch_take(&b, &n->waiters, WL_GRANTED);
         }
         if (!b.n) break;
         spinlock_unlock(&n->lock);
@@ -484,17 +454,20 @@ weft_poll weft_notified_poll(weft_notified *op, weft_context *cx)
     weft_notify *n = op->notify;
     if (!weft_coop_proceed(cx)) return WEFT_PENDING;
     spinlock_lock(&n->lock);
-    if (op->w.state == 2) {
+    if (op->w.state == WL_GRANTED) {
         spinlock_unlock(&n->lock);
-        op->w.state = 0;
+        op->w.state = WL_IDLE;
         return WEFT_READY;
     }
-    if (op->w.state == 0 && n->permit) {
+    if (op->w.state == WL_IDLE && n->permit) {
         n->permit = false;
         spinlock_unlock(&n->lock);
         return WEFT_READY;
     }
-    if (op->w.state == 0) wlist_push(&n->waiters, &op->w);
+    if (op->w.state == WL_IDLE) {
+        wlist_push(&n->waiters, &op->w);
+        op->w.value = n->all_gen; /* woken by the notify_all calls after this one */
+    }
     weft_waker_store(&op->w.waker, weft_context_waker(cx));
     spinlock_unlock(&n->lock);
     return WEFT_PENDING;
@@ -506,15 +479,15 @@ void weft_notified_drop(weft_notified *op)
     if (!n) return;
     spinlock_lock(&n->lock);
     int st = op->w.state;
-    if (st == 1) wlist_remove(&n->waiters, &op->w);
+    if (st == WL_QUEUED) wlist_remove(&n->waiters, &op->w);
     weft_waker w = op->w.waker;
     op->w.waker = WEFT_WAKER_NONE;
-    op->w.state = 0;
+    op->w.state = WL_IDLE;
     spinlock_unlock(&n->lock);
     weft_waker_drop(&w);
     /* notified but never observed: pass the notification on, or it is lost
      * (notify_all's wakes are not passed on: they were meant for everyone) */
-    if (st == 2 && op->w.value == 1) weft_notify_one(n);
+    if (st == WL_GRANTED && op->w.value == 1) weft_notify_one(n);
     op->notify = NULL;
 }
 
@@ -542,12 +515,8 @@ void weft_semaphore_free(weft_semaphore *s) { free(s); }
 static void sem_grant_locked(weft_semaphore *s, wake_batch *b)
 {
     while (s->waiters.head && b->n < WAKE_BATCH && s->waiters.head->value <= s->permits) {
-        weft_waiter *x = s->waiters.head;
-        s->permits -= x->value;
-        wlist_remove(&s->waiters, x);
-        x->state = 2;
-        b->w[b->n++] = x->waker;
-        x->waker = WEFT_WAKER_NONE;
+        s->permits -= s->waiters.head->value;
+        wake_batch_take(b, &s->waiters, WL_GRANTED);
     }
 }
 
@@ -598,18 +567,18 @@ weft_poll weft_semaphore_acquire_poll(weft_semaphore_acquire *op, weft_context *
     weft_semaphore *s = op->sem;
     if (!weft_coop_proceed(cx)) return WEFT_PENDING;
     spinlock_lock(&s->lock);
-    if (op->w.state == 2) {
-        op->w.state = 3; /* observed: the permits are the caller's */
+    if (op->w.state == WL_GRANTED) {
+        op->w.state = SEM_OBSERVED;
         spinlock_unlock(&s->lock);
         return WEFT_READY;
     }
-    if (op->w.state == 0 && !s->waiters.head && s->permits >= op->w.value) {
+    if (op->w.state == WL_IDLE && !s->waiters.head && s->permits >= op->w.value) {
         s->permits -= op->w.value;
-        op->w.state = 3;
+        op->w.state = SEM_OBSERVED;
         spinlock_unlock(&s->lock);
         return WEFT_READY;
     }
-    if (op->w.state == 0) wlist_push(&s->waiters, &op->w);
+    if (op->w.state == WL_IDLE) wlist_push(&s->waiters, &op->w);
     weft_waker_store(&op->w.waker, weft_context_waker(cx));
     spinlock_unlock(&s->lock);
     return WEFT_PENDING;
@@ -621,13 +590,13 @@ void weft_semaphore_acquire_drop(weft_semaphore_acquire *op)
     if (!s) return;
     spinlock_lock(&s->lock);
     int st = op->w.state;
-    if (st == 1) wlist_remove(&s->waiters, &op->w);
+    if (st == WL_QUEUED) wlist_remove(&s->waiters, &op->w);
     weft_waker w = op->w.waker;
     op->w.waker = WEFT_WAKER_NONE;
-    op->w.state = 0;
+    op->w.state = WL_IDLE;
     spinlock_unlock(&s->lock);
     weft_waker_drop(&w);
-    if (st == 2) weft_semaphore_release(s, op->w.value); /* granted, never observed */
-    else if (st == 1) weft_semaphore_release(s, 0);      /* we may have blocked those behind us */
+    if (st == WL_GRANTED) weft_semaphore_release(s, op->w.value); /* granted, never observed */
+    else if (st == WL_QUEUED) weft_semaphore_release(s, 0);       /* we may have blocked those behind us */
     op->sem = NULL;
 }

@@ -1,8 +1,8 @@
 /*
  * common/wlist.h - the intrusive waiter list and the wake batch shared by
- * the MPMC channel (common/mpmc.c) and the cancellation token
- * (common/cancel.c). Same shapes as the static ones in common/sync.c (which
- * can switch to this header when it is next touched).
+ * the sync objects (common/sync.c), the MPMC channel (common/mpmc.c), the
+ * cancellation token (common/cancel.c), select (common/select.c) and
+ * join_all (schedulers/join_all.c).
  *
  * A waiter is embedded in a waiting future (weft_waiter, weft/sync.h) and is
  * linked, unlinked and granted only under its object's lock. Wakers taken

@@ -431,6 +431,50 @@ static void test_channel_close(void **unused)
     weft_channel_receiver_drop(c);
 }
 
+/*
+ * A sender woken for a free slot and dropped before it ran must pass the
+ * wake on: try_send refuses while senders are queued, so the sender behind
+ * it would otherwise wait for a wake that never comes.
+ */
+static void test_channel_woken_sender_dropped_passes_wake_on(void **unused)
+{
+    (void)unused;
+    weft_channel *c;
+    uint64_t v = 0;
+    assert_int_equal(weft_channel_new(1, &c), 0);
+    assert_int_equal(weft_channel_try_send(c, 5), 0);
+    tu_cwaker cw[2];
+    weft_context cx[2];
+    weft_channel_send op[2];
+    int r[2] = {1, 1};
+    for (int i = 0; i < 2; i++) {
+        tu_cw_init(&cw[i]);
+        cx[i] = tu_cw_context(&cw[i]);
+        weft_channel_send_init(&op[i], c, 10 + (uint64_t)i);
+        assert_int_equal(weft_channel_send_poll(&op[i], &cx[i], &r[i]), WEFT_PENDING);
+    }
+    assert_int_equal(weft_channel_try_recv(c, &v), 0); /* room for one: the head is woken */
+    assert_int_equal(v, 5);
+    assert_int_equal(tu_cw_wakes(&cw[0]), 1);
+    assert_int_equal(tu_cw_wakes(&cw[1]), 0);
+    weft_channel_send_drop(&op[0]); /* cancelled after its wake, before it ran */
+    assert_int_equal(tu_cw_refs(&cw[0]), 0);
+    if (tu_cw_wakes(&cw[1]) != 1)
+        print_error("the dropped sender swallowed the room-available wake (next sender woken %d times)\n",
+                    tu_cw_wakes(&cw[1]));
+    assert_int_equal(tu_cw_wakes(&cw[1]), 1);
+    assert_int_equal(weft_channel_send_poll(&op[1], &cx[1], &r[1]), WEFT_READY);
+    assert_int_equal(r[1], 0);
+    assert_int_equal(tu_cw_refs(&cw[1]), 0);
+    assert_int_equal(weft_channel_try_recv(c, &v), 0);
+    assert_int_equal(v, 11);
+    weft_channel_send_drop(&op[1]);
+    assert_int_equal(tu_cw_wakes(&cw[0]), 1);
+    assert_int_equal(tu_cw_wakes(&cw[1]), 1);
+    weft_channel_sender_drop(c);
+    weft_channel_receiver_drop(c);
+}
+
 /* ---- 4 producers x N values: exact sum, per-producer order ---- */
 
 #define NPROD 4
@@ -719,6 +763,164 @@ static void test_notify_one_not_lost_when_waiter_dropped(void **unused)
     assert_int_equal(tu_cw_refs(&c), 0);
 }
 
+/*
+ * notify_all with more waiters than one wake batch (32) releases its lock
+ * between batches; waiters it has not reached yet may be dropped (and their
+ * memory freed) in that window. Each waiter here is its own allocation, so
+ * ASan sees any access to a dropped one.
+ *
+ * Deterministic: the first waiter's waker, run by notify_all between its
+ * batches, drops three waiters of the second batch (the next one it would
+ * take, one behind it, the last). Threaded: another thread drops every
+ * third waiter while notify_all runs.
+ */
+enum { NA_N = 40 };
+
+typedef struct na_dropper {
+    tu_cwaker cw;
+    weft_notified **ops;
+    const int *victims;
+    int nvictims;
+    int fired;
+} na_dropper;
+
+static const weft_waker_vtable *na_vtable(void);
+static weft_waker na_clone(const void *d)
+{
+    tu_cw_clone(&((na_dropper *)d)->cw);
+    return (weft_waker){na_vtable(), d};
+}
+static void na_fire(const void *d)
+{
+    na_dropper *x = (na_dropper *)d;
+    tu_cw_wake_by_ref(&x->cw);
+    if (x->fired++) return;
+    for (int i = 0; i < x->nvictims; i++) {
+        weft_notified *op = x->ops[x->victims[i]];
+        weft_notified_drop(op);
+        free(op);
+        x->ops[x->victims[i]] = NULL;
+    }
+}
+static void na_wake(const void *d)
+{
+    na_fire(d);
+    tu_cw_drop(&((na_dropper *)d)->cw);
+}
+static void na_drop(const void *d) { tu_cw_drop(&((na_dropper *)d)->cw); }
+static const weft_waker_vtable *na_vtable(void)
+{
+    static const weft_waker_vtable vt = {na_clone, na_wake, na_fire, na_drop};
+    return &vt;
+}
+
+static void test_notify_all_waiters_dropped_between_batches(void **unused)
+{
+    (void)unused;
+    weft_notify *n;
+    assert_int_equal(weft_notify_new(&n), 0);
+    static const int victims[] = {32, 33, NA_N - 1};
+    weft_notified *ops[NA_N];
+    tu_cwaker cw[NA_N];
+    na_dropper dropper = {.ops = ops, .victims = victims, .nvictims = 3, .fired = 0};
+    tu_cw_init(&dropper.cw);
+    for (int i = 0; i < NA_N; i++) {
+        tu_cw_init(&cw[i]);
+        weft_context cx = i == 0 ? (weft_context){{na_vtable(), &dropper}, NULL, NULL, -1, 0, NULL}
+                                 : tu_cw_context(&cw[i]);
+        ops[i] = malloc(sizeof *ops[i]);
+        assert_non_null(ops[i]);
+        weft_notified_init(ops[i], n);
+        assert_int_equal(weft_notified_poll(ops[i], &cx), WEFT_PENDING);
+    }
+    weft_notify_all(n);
+    assert_int_equal(dropper.fired, 1);
+    assert_int_equal(tu_cw_refs(&dropper.cw), 0);
+    for (int i = 1; i < NA_N; i++) {
+        bool victim = ops[i] == NULL;
+        assert_int_equal(tu_cw_wakes(&cw[i]), victim ? 0 : 1); /* dropped before its turn: not woken */
+        assert_int_equal(tu_cw_refs(&cw[i]), 0);
+    }
+    /* the survivors were notified; nothing is left queued or stored */
+    for (int i = 0; i < NA_N; i++) {
+        if (!ops[i]) continue;
+        weft_context cx = tu_cw_context(&cw[i]);
+        assert_int_equal(weft_notified_poll(ops[i], &cx), WEFT_READY);
+        weft_notified_drop(ops[i]);
+        free(ops[i]);
+    }
+    tu_cwaker late;
+    tu_cw_init(&late);
+    weft_context lcx = tu_cw_context(&late);
+    weft_notified lop;
+    weft_notified_init(&lop, n);
+    assert_int_equal(weft_notified_poll(&lop, &lcx), WEFT_PENDING);
+    weft_notify_one(n); /* the list is intact: the one waiter left is the late one */
+    assert_int_equal(tu_cw_wakes(&late), 1);
+    assert_int_equal(weft_notified_poll(&lop, &lcx), WEFT_READY);
+    weft_notified_drop(&lop);
+    weft_notify_free(n);
+}
+
+enum { NAT_N = 96 };
+typedef struct nat_arg {
+    weft_notified **ops;
+    _Atomic int go;
+} nat_arg;
+static void *nat_dropper(void *p)
+{
+    nat_arg *a = p;
+    while (!atomic_load_explicit(&a->go, memory_order_acquire)) {
+    }
+    for (int i = NAT_N - 1; i >= 0; i -= 3) { /* from the tail: the waiters notify_all reaches last */
+        weft_notified_drop(a->ops[i]);
+        free(a->ops[i]);
+    }
+    return NULL;
+}
+
+static void test_notify_all_waiters_dropped_concurrently(void **unused)
+{
+    (void)unused;
+    const int rounds = TU_SCALE(300, 60);
+    weft_notify *n;
+    assert_int_equal(weft_notify_new(&n), 0);
+    weft_notified *ops[NAT_N];
+    tu_cwaker cw[NAT_N];
+    int bad = 0;
+    for (int round = 0; round < rounds; round++) {
+        for (int i = 0; i < NAT_N; i++) {
+            tu_cw_init(&cw[i]);
+            weft_context cx = tu_cw_context(&cw[i]);
+            ops[i] = malloc(sizeof *ops[i]);
+            assert_non_null(ops[i]);
+            weft_notified_init(ops[i], n);
+            assert_int_equal(weft_notified_poll(ops[i], &cx), WEFT_PENDING);
+        }
+        nat_arg a = {ops, 0};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, nat_dropper, &a), 0);
+        atomic_store_explicit(&a.go, 1, memory_order_release);
+        weft_notify_all(n);
+        pthread_join(th, NULL);
+        for (int i = 0; i < NAT_N; i++) {
+            bool dropped = (NAT_N - 1 - i) % 3 == 0;
+            if (tu_cw_refs(&cw[i]) != 0) bad++;
+            if (dropped) {
+                if (tu_cw_wakes(&cw[i]) > 1) bad++;
+                continue;
+            }
+            if (tu_cw_wakes(&cw[i]) != 1) bad++;
+            weft_context cx = tu_cw_context(&cw[i]);
+            if (weft_notified_poll(ops[i], &cx) != WEFT_READY) bad++;
+            weft_notified_drop(ops[i]);
+            free(ops[i]);
+        }
+    }
+    assert_int_equal(bad, 0);
+    weft_notify_free(n);
+}
+
 /* ---- semaphore ----------------------------------------------------------------------------- */
 
 static void test_semaphore_by_hand(void **unused)
@@ -882,9 +1084,12 @@ int main(void)
         cmocka_unit_test(test_channel_basic),
         cmocka_unit_test(test_channel_blocked_senders_fifo),
         cmocka_unit_test(test_channel_close),
+        cmocka_unit_test(test_channel_woken_sender_dropped_passes_wake_on),
         cmocka_unit_test(test_channel_4_producers),
         cmocka_unit_test(test_notify),
         cmocka_unit_test(test_notify_one_not_lost_when_waiter_dropped),
+        cmocka_unit_test(test_notify_all_waiters_dropped_between_batches),
+        cmocka_unit_test(test_notify_all_waiters_dropped_concurrently),
         cmocka_unit_test(test_semaphore_by_hand),
         cmocka_unit_test(test_semaphore_mutex_counter),
     };

@@ -59,7 +59,8 @@ size_t weft_channel_len(weft_channel *c);
 typedef struct weft_waiter {
     struct weft_waiter *prev, *next;
     weft_waker waker;
-    uint64_t value;   /* send: the value; acquire: permits wanted */
+    uint64_t value;   /* send: the value; acquire: permits wanted; notified: the notify_all
+                         generation while queued, then 1 if granted by notify_one */
     int state;        /* 0 idle, 1 queued, 2 granted/notified */
 } weft_waiter;
 
