@@ -336,15 +336,19 @@ static void test_join_all(void **unused)
             assert_int_equal(rc, 0);
             int ok = 0;
             for (int i = 0; i < NJ; i++) {
-                if (ab && i == 7 && o->abort_rc == 0) {
-                    assert_int_equal(o->results[i], -ECANCELED);
+                /* An abort that lands while task 7 is inside its last poll
+                 * returns 0 and the poll's READY still wins (a running poll
+                 * is not interrupted): then the task completed normally. */
+                if (ab && i == 7 && o->results[i] == -ECANCELED) {
+                    assert_int_equal(o->abort_rc, 0);
+                    assert_null(o->h[i].task);
                     continue;
                 }
-                if (ab && i == 7) assert_int_equal(o->abort_rc, -EALREADY);
+                if (ab && i == 7) assert_true(o->abort_rc == 0 || o->abort_rc == -EALREADY);
                 ok += o->results[i] == 0 && o->outs[i] == i * 3;
                 assert_null(o->h[i].task);
             }
-            bool cancelled = ab && o->abort_rc == 0;
+            bool cancelled = ab && o->results[7] == -ECANCELED;
             assert_int_equal(ok, cancelled ? NJ - 1 : NJ);
             if (ab) {
                 assert_int_equal(o->results[NJ], -EINVAL);
