@@ -270,6 +270,7 @@ static void run_tiny(const char *arrival)
              "\"tcp_connections\":4}",
              arrival);
     svc_model *m = parse_ok(json);
+    uint64_t timeouts = 0, long_sleeps = 0;
     for (int s = 0; s < weft_scheduler_count(); s++) {
         const char *name = weft_scheduler_name(s);
         weft_runtime *rt = rt_new(name, strcmp(name, "fifo") == 0 ? 1 : 2);
@@ -286,7 +287,12 @@ static void run_tiny(const char *arrival)
         /* a 50 ms sleep under a 1 ms timeout: a timeout, unless the task was
          * not polled again before both were due (the sleep then wins the tie) */
         assert_true(r.timeouts <= r.expected.ops[SVC_OP_SLEEP] - r.requests);
-        assert_true(r.timeouts * 2 >= r.expected.ops[SVC_OP_SLEEP] - r.requests);
+        /* how many of them time out depends on how soon the task is polled
+         * after 1 ms, i.e. on the machine's load (under TSan beside another
+         * build, fewer than half did): the fired path is checked over all
+         * schedulers below, not by a per-run rate */
+        timeouts += r.timeouts;
+        long_sleeps += r.expected.ops[SVC_OP_SLEEP] - r.requests;
         assert_true(r.p50_us > 0 && r.p50_us <= r.p99_us && r.p99_us <= r.p999_us);
         assert_true(r.slo_fraction >= 0 && r.slo_fraction <= 1);
         assert_true(r.compute_ratio >= 0.95 && r.compute_ratio <= SCALE(1.05, 1.2));
@@ -296,6 +302,8 @@ static void run_tiny(const char *arrival)
                       r.slo_fraction, r.compute_ratio, (unsigned long long)r.timeouts);
         weft_runtime_free(rt);
     }
+    assert_true(long_sleeps > 0);
+    assert_true(timeouts > 0); /* the 1 ms timeout around a 50 ms sleep fired at least once */
     svc_model_free(m);
 }
 
