@@ -21,6 +21,20 @@
 #include "weft/runtime.h"
 #include "workloads/service_model.h"
 
+/* A sanitizer multiplies the runner's cost, so the overhead bound is only
+ * checked without one. gcc defines __SANITIZE_ADDRESS__/__SANITIZE_THREAD__,
+ * clang answers __has_feature (CI's clang ASan run failed on the bound). */
+#if defined(WEFT_TSAN) || defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SVC_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SVC_SANITIZED 1
+#endif
+#endif
+#ifndef SVC_SANITIZED
+#define SVC_SANITIZED 0
+#endif
+
 #if defined(WEFT_TSAN)
 #define SCALE(normal, tsan) (tsan)
 #else
@@ -392,8 +406,8 @@ static void test_runner_overhead(void **state)
     }
     print_message("  service runner overhead: %.0f ns per request (%.2f %% of a 20 us request)\n", best,
                   best / 200.0);
-#if !defined(WEFT_TSAN) && !defined(__SANITIZE_ADDRESS__)
-    assert_true(best < 1000.0);
+#if !SVC_SANITIZED
+    assert_true(best < 1000.0); /* 4x the figure measured in release builds: only a gross regression fails */
 #endif
     weft_runtime *rt = rt_new("ws", 1);
     struct rusage u0, u1;
