@@ -363,7 +363,7 @@ def describe_rec(rec):
         if not rec.tie:
             text = head + "**%s** leads: %s." % (w.label, lead)
         else:
-            text = head + "%s ranked first, but its lead is within this run's resolution: "\
+            text = head + "%s ranked first, but its lead is within this run's resolution or under 5 %%: "\
                 "**a tie** (%s)." % (w.label, lead)
     rc = rec.recommended
     if len(rec.tie_group) > 1:

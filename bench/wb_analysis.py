@@ -14,11 +14,12 @@ comparison, built on wb_stats' launch-level estimates and paired ratios.
   without error on every workload of a kind by the geometric mean of their
   paired ratio to each workload's reference. The winner's lead over another
   configuration is real when the combined paired interval (per launch, mean
-  log ratio over the kind's workloads; t over launches) lies above 1;
-  otherwise the two tie. The tie group is the winner and the configurations
-  after it up to the first it beats; the simplest of the group is
-  recommended (fifo < global < ws < numa, then fewer workers). With one
-  launch (legacy files) the U test / van Elteren test at alpha decides.
+  log ratio over the kind's workloads; t over launches) lies above 1 *and*
+  the lead is larger than MIN_LEAD (5 %); otherwise the two tie (a lead
+  smaller than that flipped between same-machine runs). The tie group is
+  the winner and every configuration it does not beat; the simplest of the
+  group is recommended (fifo < global < ws < numa, then fewer workers). With
+  one launch (legacy files) the U test / van Elteren test at alpha decides.
 """
 
 import math
@@ -28,6 +29,10 @@ import wb_parse as wp
 import wb_stats as ws
 
 SCHEDULER_ORDER = wp.WEFT_SCHEDULERS
+# A recommendation's lead counts only when it is larger than this and than
+# the kind's resolution: a smaller one is a tie (a lead that flips between
+# runs was not a lead).
+MIN_LEAD = 0.05
 # Rows whose distance to the floor (allocate + queue + pop + call + free of
 # a 64-byte task) is shown: at least spawn_many and yield_many, plus any
 # workload whose unit is a task or a yield.
@@ -326,6 +331,7 @@ class Recommendation:
     runner_up: Candidate = None
     margin: float = float("nan")
     tie: bool = False
+    min_lead: float = MIN_LEAD       # the smallest lead that counts
     tie_group: list = field(default_factory=list)
     recommended: Candidate = None
     note: str = ""
@@ -367,6 +373,7 @@ def recommend(tables, keys, title, alpha=ws.ALPHA, config_filter=None):
         rec.note = "no configuration ran every one of these workloads without error"
         return rec
     cands.sort(key=lambda c: (c.score, scheduler_rank(c.config[0]), c.config[1]))
+    rec.min_lead = MIN_LEAD
     rec.ranking = cands
     win = rec.winner = cands[0]
     for c in cands[1:]:
@@ -376,7 +383,10 @@ def recommend(tables, keys, title, alpha=ws.ALPHA, config_filter=None):
         c.vs_winner = r
         if r.lo is not None:
             c.p_vs_winner = r.p
-            c.significant = r.lo > 1.0
+            c.significant = r.lo > 1.0 and r.ratio - 1.0 > rec.min_lead
+            if r.lo > 1.0 and not c.significant:
+                c.reason = "lead %.1f %% is below the %.0f %% that counts" % (
+                    100 * (r.ratio - 1.0), 100 * rec.min_lead)
             rec.method = r.method.split(":")[0] + ": t interval over launches"
             continue
         # one launch: rank tests on the repetitions (legacy files)
@@ -403,11 +413,7 @@ def recommend(tables, keys, title, alpha=ws.ALPHA, config_filter=None):
         rec.runner_up = cands[1]
         rec.margin = cands[1].score / win.score - 1.0
         rec.tie = not cands[1].significant
-    rec.tie_group = [win]
-    for c in cands[1:]:
-        if c.significant:
-            break
-        rec.tie_group.append(c)
+    rec.tie_group = [win] + [c for c in cands[1:] if not c.significant]
     rec.recommended = min(rec.tie_group, key=lambda c: (
         scheduler_rank(c.config[0]), c.config[0], c.config[1], c.score))
     return rec
