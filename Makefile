@@ -12,7 +12,7 @@ PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || echo pyth
 PROFILE ?= standard
 # The peer runtimes measured beside weft (docs/bench-protocol.md); none: weft only.
 PEERS ?= tokio-mt,tokio-ct,async-std,go
-LAUNCHES ?= 3
+LAUNCHES ?= 5
 SEED ?= 1
 BENCH_ARGS ?=
 CMAKE_FLAGS ?=
