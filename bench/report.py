@@ -406,9 +406,11 @@ def recommendation_section(kinds, largest, per_count, ctx):
     lines += ["", "A configuration's score is the geometric mean, over the workloads of a "
               "kind, of its paired ratio to each workload's best weft row. A lead counts "
               "only when the paired interval of the runner-up against the winner (per "
-              "launch, mean log ratio over the workloads; t over launches) lies above 1; "
-              "otherwise it is a tie, resolved to the simpler configuration (fifo < global "
-              "< ws < numa, then fewer workers).", "", "### By kind of work", ""]
+              "launch, mean log ratio over the workloads; t over launches) lies above 1 "
+              "and the lead is larger than %.0f %%; otherwise it is a tie. The tie group is "
+              "the winner and every configuration it does not beat, resolved to the "
+              "simplest of them (fifo < global < ws < numa, then fewer workers)."
+              % (100 * wb.MIN_LEAD), "", "### By kind of work", ""]
     for rec in kinds:
         lines += describe_rec(rec)
     if not kinds:

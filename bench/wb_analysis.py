@@ -29,9 +29,9 @@ import wb_parse as wp
 import wb_stats as ws
 
 SCHEDULER_ORDER = wp.WEFT_SCHEDULERS
-# A recommendation's lead counts only when it is larger than this and than
-# the kind's resolution: a smaller one is a tie (a lead that flips between
-# runs was not a lead).
+# A recommendation's lead counts only when its paired interval lies above 1
+# and it is larger than this: a smaller one is a tie (leads of a few per
+# cent changed sides between same-machine runs).
 MIN_LEAD = 0.05
 # Rows whose distance to the floor (allocate + queue + pop + call + free of
 # a 64-byte task) is shown: at least spawn_many and yield_many, plus any
