@@ -94,7 +94,10 @@ var registry = []*workload{
 			{"max_delay_us", "D: deadlines are drawn from [0, D] (us)", [3]int64{20000, 50000, 100000}, 0, 3600000000}},
 		run: runTimerStorm,
 		differs: "timer_storm: the sleep is time.Sleep (Go's per-P timer heaps); percentiles are exact nearest-rank " +
-			"over the raw samples, weft's come from a 3-significant-digit histogram"},
+			"over the raw samples, weft's come from a 3-significant-digit histogram; timer_storm: a woken goroutine " +
+			"takes its P's runnext (the last woken runs first, the one it displaces goes behind the spawned " +
+			"goroutines not yet run): a low p50 and, at n = 100 000, a tail that is that backlog " +
+			"(docs/WORKLOADS.md, timer_storm: the same quantity, a different queue)"},
 	{name: "timeout_cancel", unit: "arm+cancel",
 		desc: "N times: arm a 10 s time.NewTimer around a request, then Stop() it as the response wins (split over T goroutines)",
 		params: []param{{"n", "arm+cancel pairs", [3]int64{20000, 1000000, 10000000}, 1, 1000000000},

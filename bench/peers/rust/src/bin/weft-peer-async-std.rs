@@ -146,6 +146,7 @@ static DIFFERENCES: &[&str] = &[
     "all: async-std has no oneshot: completion and ping_pong's messages use bounded(1) channels (async-channel); each task holds an Arc of the shared counters (weft: a pointer); the executor is one global pool of N threads (ASYNC_STD_THREAD_COUNT) and async-io runs its own reactor thread besides, which N does not count; the main thread waits in block_on and runs no tasks",
     "fanout_skew: max_worker_share counts the N leaf tasks per OS thread (weft: all polls per worker); async-executor pushes every spawn to one global queue, so there is no single worker's queue to steal from",
     "timer_storm, interval_jitter, blocking_mix: timers are async-io's (a BTreeMap behind the reactor thread; a wake-up is a reactor event plus a global-queue push)",
+    "timer_storm: a woken task goes to the back of the global queue, behind the spawned tasks not yet run, where weft's fifo runs woken tasks first: at n = 100 000 most of the lateness is that backlog, not the timers (docs/WORKLOADS.md, timer_storm: the same quantity, a different queue)",
     "timeout_cancel: arm and cancel go through async-io's timer-op queue; the reactor's entry count cannot be read, so armed_left and the seen-armed check are not reported",
     "tcp_echo, tcp_stream: accept has a 10 s timeout instead of weft's select on the clients' exit",
 ];
