@@ -22,8 +22,8 @@ type param struct {
 }
 
 // workload is one standard workload: weft's name, unit label, parameters
-// and iterations per repetition (bench/driver.cpp's kIterations), and the
-// function that runs one iteration.
+// and iterations per repetition (weft's definition; left out: one in every
+// profile, filled in by init), and the function that runs one iteration.
 type workload struct {
 	name, desc, unit string
 	params           []param
@@ -59,9 +59,9 @@ var registry = []*workload{
 		params:     []param{{"depth", "chain length", [3]int64{200, 1000, 10000}, 0, 100000000}},
 		iterations: [3]int{50, 300, 40}, run: runChainedSpawn},
 	{name: "spawn_remote", unit: "task",
-		desc:       "a goroutine locked to its own OS thread spawns N empty goroutines as fast as it can",
-		params:     []param{{"n", "tasks spawned from outside", [3]int64{10000, 100000, 1000000}, 1, 100000000}},
-		iterations: [3]int{1, 1, 1}, run: runSpawnRemote,
+		desc:   "a goroutine locked to its own OS thread spawns N empty goroutines as fast as it can",
+		params: []param{{"n", "tasks spawned from outside", [3]int64{10000, 100000, 1000000}, 1, 100000000}},
+		run:    runSpawnRemote,
 		differs: "spawn_remote: Go has no thread outside the scheduler; the spawner is a goroutine locked to its own " +
 			"OS thread (runtime.LockOSThread), which still holds one of the N Ps while it spawns, and go statements " +
 			"land in that P's local queue, not an injection queue"},
@@ -69,7 +69,7 @@ var registry = []*workload{
 		desc: "one goroutine spawns N goroutines of W us busy work (spinning on the monotonic clock), no yields",
 		params: []param{{"n", "tasks", [3]int64{1000, 10000, 100000}, 1, 100000000},
 			{"work_us", "busy work per task (us)", [3]int64{5, 5, 5}, 0, 1000000}},
-		iterations: [3]int{1, 1, 1}, run: runFanoutSkew,
+		run: runFanoutSkew,
 		differs: "fanout_skew: max_worker_share is the busiest OS thread's share of the N tasks (each task reads " +
 			"gettid(), ~0.1 us of its W us), because Go exposes no P id; weft counts every poll per worker; " +
 			"Go preempts a goroutine after 10 ms, weft never preempts"},
@@ -77,14 +77,14 @@ var registry = []*workload{
 		desc: "naive recursive Fibonacci, fib(n-1) spawned as a goroutine, fib(n-2) inline (join) or spawned (spawn2)",
 		params: []param{{"n", "fib(n)", [3]int64{20, 30, 35}, 0, 60},
 			{"cutoff", "below this n, compute sequentially", [3]int64{2, 2, 2}, 2, 60}},
-		iterations: [3]int{1, 1, 1}, variants: []string{"join", "spawn2"}, run: runFib,
+		variants: []string{"join", "spawn2"}, run: runFib,
 		differs: "fib: the join handle is a channel of capacity 1 (spawn2: one channel of capacity 2 for both " +
 			"children); the inline fib(n-2) is a plain recursive call on the goroutine's stack"},
 	{name: "uts", unit: "node",
 		desc: "Unbalanced Tree Search (T1 geometric, T3 binomial): a goroutine per node",
 		params: []param{{"mode", "0: await children's join handles, 1: count without awaiting", [3]int64{0, 0, 0}, 0, 1},
 			{"quick_tree", "1: the small tree of the same generator (T1-quick, T3-quick)", [3]int64{1, 0, 0}, 0, 1}},
-		iterations: [3]int{1, 1, 1}, variants: []string{"T1", "T3"}, run: runUTS,
+		variants: []string{"T1", "T3"}, run: runUTS,
 		differs: "uts: a node's join on its k children is one channel of capacity k that every child sends its " +
 			"subtree counts to (weft awaits k join handles in order); SHA-1 is Go's crypto/sha1, not OpenSSL"},
 	{name: "timer_storm", unit: "timer",
@@ -92,14 +92,17 @@ var registry = []*workload{
 			"and records lateness = wake - deadline",
 		params: []param{{"n", "timer tasks", [3]int64{5000, 100000, 1000000}, 1, 100000000},
 			{"max_delay_us", "D: deadlines are drawn from [0, D] (us)", [3]int64{20000, 50000, 100000}, 0, 3600000000}},
-		iterations: [3]int{1, 1, 1}, run: runTimerStorm,
+		run: runTimerStorm,
 		differs: "timer_storm: the sleep is time.Sleep (Go's per-P timer heaps); percentiles are exact nearest-rank " +
-			"over the raw samples, weft's come from a 3-significant-digit histogram"},
+			"over the raw samples, weft's come from a 3-significant-digit histogram; timer_storm: a woken goroutine " +
+			"takes its P's runnext (the last woken runs first, the one it displaces goes behind the spawned " +
+			"goroutines not yet run): a low p50 and, at n = 100 000, a tail that is that backlog " +
+			"(docs/WORKLOADS.md, timer_storm: the same quantity, a different queue)"},
 	{name: "timeout_cancel", unit: "arm+cancel",
 		desc: "N times: arm a 10 s time.NewTimer around a request, then Stop() it as the response wins (split over T goroutines)",
 		params: []param{{"n", "arm+cancel pairs", [3]int64{20000, 1000000, 10000000}, 1, 1000000000},
 			{"tasks", "tasks sharing the pairs", [3]int64{16, 16, 16}, 1, 100000}},
-		iterations: [3]int{1, 1, 1}, run: runTimeoutCancel,
+		run: runTimeoutCancel,
 		differs: "timeout_cancel: a pair is time.NewTimer(10 s) + Stop() with no poll in between (weft polls a " +
 			"timeout future twice); Go shows no count of armed timers, so armed_left counts the Stop() calls that " +
 			"did not report removing a pending timer, and the 'saw its entry in the driver' check is not made"},
@@ -109,7 +112,7 @@ var registry = []*workload{
 		params: []param{{"tasks", "K: interval tasks", [3]int64{16, 16, 16}, 1, 100000},
 			{"period_us", "P: interval period (us)", [3]int64{1000, 1000, 1000}, 1, 60000000},
 			{"duration_ms", "L: how long each task ticks (ms)", [3]int64{100, 1000, 10000}, 1, 3600000}},
-		iterations: [3]int{1, 1, 1}, run: runIntervalJitter,
+		run: runIntervalJitter,
 		differs: "interval_jitter: time.Ticker drops ticks a slow receiver misses (skip policy), so each tick is a " +
 			"time.Sleep until start + k P (returning at once when already late): the burst policy weft uses"},
 	{name: "tcp_echo", unit: "request",
@@ -120,7 +123,7 @@ var registry = []*workload{
 			{"requests", "R: requests per connection", [3]int64{100, 1000, 10000}, 1, 100000000},
 			{"client_threads", "T: client threads (outside the runtime)", [3]int64{2, 2, 2}, 1, 64},
 			{"external_port", "0 only: the peer always measures its own echo server", [3]int64{0, 0, 0}, 0, 0}},
-		iterations: [3]int{1, 1, 1}, run: runTCPEcho,
+		run: runTCPEcho,
 		differs: "tcp_echo: every Go goroutine needs one of the N Ps, so the load client runs in a child process " +
 			"(this binary, --load-client, GOMAXPROCS = T) with T goroutines locked to OS threads driving raw " +
 			"sockets with poll(2), as weft's client threads do; the iteration time includes one pipe round trip " +
@@ -128,8 +131,8 @@ var registry = []*workload{
 	{name: "tcp_stream", unit: "byte",
 		desc: "one connection streams B bytes through an echo goroutine and back (writer and reader threads in the " +
 			"load-client process); checksum and byte count must match",
-		params:     []param{{"bytes", "B: bytes streamed each way", [3]int64{8 << 20, 256 << 20, 1 << 30}, 1, 1 << 40}},
-		iterations: [3]int{1, 1, 1}, run: runTCPStream,
+		params: []param{{"bytes", "B: bytes streamed each way", [3]int64{8 << 20, 256 << 20, 1 << 30}, 1, 1 << 40}},
+		run:    runTCPStream,
 		differs: "tcp_stream: the writer and reader run in the load-client child process (locked OS threads, blocking " +
 			"raw sockets), not in threads of the measured process; the time includes one pipe round trip"},
 	{name: "blocking_mix", unit: "short task",
@@ -139,10 +142,20 @@ var registry = []*workload{
 			{"sleep_us", "each short task's sleep (us)", [3]int64{1000, 1000, 1000}, 0, 60000000},
 			{"blocking_jobs", "J: spawn_blocking jobs", [3]int64{8, 64, 256}, 0, 100000},
 			{"blocking_us", "CPU work per blocking job (us)", [3]int64{2000, 10000, 10000}, 0, 60000000}},
-		iterations: [3]int{1, 1, 1}, run: runBlockingMix,
+		run: runBlockingMix,
 		differs: "blocking_mix: Go has no spawn_blocking; a blocking job is a plain goroutine spinning on the CPU, " +
 			"so it runs on the same N Ps as the short tasks (Go preempts it every 10 ms); only blocking system " +
 			"calls hand their P to another thread"},
+}
+
+// Ten of the fourteen workloads run one iteration per repetition in every
+// profile; their entries leave `iterations` out rather than repeat it.
+func init() {
+	for _, w := range registry {
+		if w.iterations == ([3]int{}) {
+			w.iterations = [3]int{1, 1, 1}
+		}
+	}
 }
 
 func findWorkload(name string) *workload {
