@@ -52,17 +52,42 @@ passed=$((passed + 1))
 # 2. CMake package
 mkdir -p "$tmp/consumer"
 cp "$tmp/main.c" "$tmp/consumer/main.c"
+# across.c keeps a local across a WEFT_AWAIT (garbage after the resume): a
+# gcc consumer of weft::weft gets -Wjump-misses-init from the package.
+cat > "$tmp/consumer/across.c" <<'C'
+#include "weft/time.h"
+typedef struct st { int coro; weft_sleep s; } st;
+weft_poll across(void *p, weft_context *cx, void *out);
+weft_poll across(void *p, weft_context *cx, void *out) {
+    st *s = p;
+    WEFT_CORO_BEGIN(s);
+    int n = 42;
+    weft_sleep_init(&s->s, 1 * WEFT_MS);
+    WEFT_AWAIT(s, weft_sleep_poll(&s->s, cx));
+    WEFT_CORO_RETURN(s, out, int, n);
+    WEFT_CORO_END(s);
+}
+C
 cat > "$tmp/consumer/CMakeLists.txt" <<'CM'
 cmake_minimum_required(VERSION 3.18)
 project(consumer C)
 find_package(weft REQUIRED)
 add_executable(consumer main.c)
 target_link_libraries(consumer PRIVATE weft::weft)
+add_library(across OBJECT EXCLUDE_FROM_ALL across.c)
+target_link_libraries(across PRIVATE weft::weft)
 CM
 cmake -S "$tmp/consumer" -B "$tmp/consumer/build" -DCMAKE_C_COMPILER="$cc" \
   -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
 cmake --build "$tmp/consumer/build" >/dev/null
 "$tmp/consumer/build/consumer"
+if ! echo | "$cc" -dM -E - | grep -q __clang__; then
+  cmake --build "$tmp/consumer/build" --target across >"$tmp/across.log" 2>&1 || true
+  if ! grep -q 'Wjump-misses-init' "$tmp/across.log"; then
+    echo "weft::weft gave a gcc consumer no -Wjump-misses-init: a local across an await compiled silently"
+    cat "$tmp/across.log"; exit 1
+  fi
+fi
 passed=$((passed + 1))
 # 3. make install PREFIX=... builds the library and nothing else
 if [ -n "$src" ]; then
