@@ -116,8 +116,16 @@ reproduce: build $(if $(filter none,$(PEERS)),,peers)
 	@test -n "$(RESULT)" || { echo "usage: make reproduce RESULT=results/<dir>"; exit 2; }
 	WEFT_BENCH=$(BUILD)/release/bench/weft-bench $(PYTHON) bench/reproduce.py $(RESULT)
 
-install: build
-	cmake --install $(BUILD)/release
+# make install [PREFIX=/usr/local]: configures a release build, builds only
+# the library (not the tests, the examples or the C++ benchmark) and installs
+# the headers, libweft.a, weft.pc and the CMake package weft::weft under PREFIX.
+# CMAKE_FLAGS=-DWEFT_SANITIZE=address installs a sanitizer build whose
+# package carries the -fsanitize flags its consumers need.
+PREFIX ?= /usr/local
+install: deps
+	cmake -S . -B $(BUILD)/release -DCMAKE_C_COMPILER=$(CC) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD)/release -j $(JOBS) --target weft
+	cmake --install $(BUILD)/release --prefix $(PREFIX)
 
 clean:
 	rm -rf $(BUILD)

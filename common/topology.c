@@ -198,9 +198,9 @@ static int topo_build_scatter(topo *t)
     int *sib = malloc(sizeof(int) * (size_t)n);        /* PU -> SMT rank */
     int *cnt = calloc((size_t)t->ncore, sizeof(int));  /* core -> PUs seen */
     topo_key *keys = malloc(sizeof(topo_key) * (size_t)n);
+    int ndom = 0; /* before the goto: -Wjump-misses-init */
     if (!dom || !dnode || !dpkg || !dorder || !sib || !cnt || !keys) goto out;
 
-    int ndom = 0;
     for (int i = 0; i < n; i++) {
         int d = 0;
         while (d < ndom && !(dnode[d] == t->pu_node[i] && dpkg[d] == t->pu_pkg[i])) d++;
@@ -426,6 +426,7 @@ int topo_open(topo **out, const char *spec, char *err, size_t errlen)
     }
 
     int rc = -EINVAL;
+    unsigned long long pus = 0; /* before the gotos: -Wjump-misses-init */
     if (t->kind == TOPO_KIND_XML && access(spec, R_OK) != 0) {
         topo_msg(err, errlen, "topology %s\"%s\": no ':' so it was taken as an XML file, "
                  "which cannot be read (%s); " TOPO_FORMS, origin, spec, strerror(errno));
@@ -437,7 +438,6 @@ int topo_open(topo **out, const char *spec, char *err, size_t errlen)
                  origin, spec, strerror(errno));
         goto fail;
     }
-    unsigned long long pus = 0;
     if (t->kind == TOPO_KIND_SYNTHETIC && (pus = topo_synthetic_pus(spec)) > TOPO_SYNTHETIC_MAX_PUS) {
         topo_msg(err, errlen, "topology %s\"%s\" describes %llu PUs; synthetic topologies are "
                  "limited to %d PUs (hwloc's load time grows with the PU count: 65536 took "

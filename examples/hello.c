@@ -2,7 +2,8 @@
  * examples/hello.c - the first program of an async runtime: print, sleep
  * one second on a timer, print. WEFT_MAIN builds the runtime from the
  * environment (WEFT_SCHEDULER, WEFT_WORKERS, ...), blocks on main_task
- * and returns its exit code, as #[tokio::main] does.
+ * and returns its exit code, as #[tokio::main] does; WEFT_MAIN_WITH_DROP
+ * gives the main future the drop function that releases its sleep.
  */
 #include <stdio.h>
 
@@ -35,4 +36,10 @@ static weft_poll main_task(void *p, weft_context *cx, void *out)
     WEFT_CORO_END(s);
 }
 
-WEFT_MAIN(main_task, main_state)
+static void main_drop(void *p)
+{
+    main_state *s = p;
+    weft_sleep_drop(&s->sleep);
+}
+
+WEFT_MAIN_WITH_DROP(main_task, main_drop, main_state)

@@ -327,6 +327,9 @@ int reactor_new(reactor **out, int max_events)
     }
     reactor *r = calloc(1, sizeof *r);
     if (!r) return -ENOMEM;
+    /* declared before the first goto (-Wjump-misses-init) */
+    int err;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = REACTOR_WAKE_TOKEN}; /* LT: essay 5 */
     r->epfd = r->wakefd = -1;
     /* first, so every failure path below may destroy it */
     pthread_mutex_init(&r->slab_mu, NULL);
@@ -347,12 +350,10 @@ int reactor_new(reactor **out, int max_events)
 #else
     atomic_init(&r->use_pwait2, false);
 #endif
-    int err;
     r->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (r->epfd < 0) goto fail_errno;
     r->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (r->wakefd < 0) goto fail_errno;
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = REACTOR_WAKE_TOKEN}; /* LT: essay 5 */
     if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->wakefd, &ev) < 0) goto fail_errno;
     *out = r;
     return 0;

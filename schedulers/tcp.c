@@ -95,9 +95,12 @@
 
 /* -EXDEV unless cx polls on a worker of the runtime whose reactor `own` is
  * (see DECISIONS). */
-static int tcp_check_runtime(void *own, weft_context *cx)
+static int tcp_check_runtime(const char *who, void *own, weft_context *cx)
 {
-    return own != NULL && (void *)context_reactor(cx) == own ? 0 : -EXDEV;
+    if (own != NULL && (void *)context_reactor(cx) == own) return 0;
+    return err_fail(-EXDEV, "%s: polled %s", who,
+                    context_reactor(cx) ? "on a runtime other than the socket's"
+                                        : "outside a task of the socket's runtime");
 }
 
 /* Registers a connected, nonblocking fd as a stream. On failure the fd is
@@ -169,11 +172,12 @@ static int resolve(const char *who, const char *host, uint16_t port, int passive
 static weft_poll tcp_io(weft_tcp_stream *s, weft_context *cx, reactor_dir dir, void *buf,
                         size_t len, ssize_t *n)
 {
+    const char *who = dir == REACTOR_DIR_READ ? "weft_tcp_read" : "weft_tcp_write";
     if (!s->io.slot) {
-        *n = -EBADF;
+        *n = err_fail(-EBADF, "%s: the stream is closed (or was never connected)", who);
         return WEFT_READY;
     }
-    int rc = tcp_check_runtime(s->reactor, cx);
+    int rc = tcp_check_runtime(who, s->reactor, cx);
     if (rc < 0) {
         *n = rc;
         return WEFT_READY;
@@ -201,7 +205,8 @@ static weft_poll tcp_io(weft_tcp_stream *s, weft_context *cx, reactor_dir dir, v
             return WEFT_READY;
         }
         if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            *n = -errno;
+            int e = errno;
+            *n = err_fail(-e, "%s: %s", who, strerror(e));
             return WEFT_READY;
         }
         reactor_io_clear_ready(&s->io, ev);
@@ -270,8 +275,14 @@ weft_poll weft_tcp_write_all_poll(weft_tcp_write_all *op, weft_context *cx, int 
 
 int weft_tcp_shutdown_write(weft_tcp_stream *s)
 {
-    if (!s || !s->io.slot) return -EBADF;
-    return shutdown(s->io.fd, SHUT_WR) < 0 ? -errno : 0;
+    if (!s || !s->io.slot)
+        return err_fail(-EBADF, "weft_tcp_shutdown_write: %s",
+                        s ? "the stream is closed" : "NULL stream");
+    if (shutdown(s->io.fd, SHUT_WR) < 0) {
+        int e = errno;
+        return err_fail(-e, "weft_tcp_shutdown_write: %s", strerror(e));
+    }
+    return 0;
 }
 
 void weft_tcp_close(weft_tcp_stream *s)
@@ -346,10 +357,11 @@ weft_poll weft_tcp_connect_poll(weft_tcp_connect *c, weft_context *cx, weft_tcp_
                                 int *result)
 {
     if (c->err) {
-        *result = c->err;
+        *result = err_fail(c->err, "weft_tcp_connect_poll: weft_tcp_connect_init had failed: %s",
+                           strerror(-c->err));
         return WEFT_READY;
     }
-    int rc = tcp_check_runtime(c->reactor, cx);
+    int rc = tcp_check_runtime("weft_tcp_connect_poll", c->reactor, cx);
     if (rc < 0) {
         *result = rc;
         return WEFT_READY;
@@ -358,7 +370,13 @@ weft_poll weft_tcp_connect_poll(weft_tcp_connect *c, weft_context *cx, weft_tcp_
     for (;;) {
         if (c->fd < 0) {
             if (c->next >= c->naddrs) {
-                *result = c->last_err ? c->last_err : -EALREADY; /* polled after completion */
+                if (c->last_err) /* every address failed */
+                    *result = err_fail(c->last_err, "weft_tcp_connect_poll: no address "
+                                       "accepted the connection (%d tried; the last: %s)",
+                                       c->naddrs, strerror(-c->last_err));
+                else
+                    *result = err_fail(-EALREADY, "weft_tcp_connect_poll: polled again "
+                                                  "after it completed");
                 return WEFT_READY;
             }
             const struct sockaddr *sa = (const struct sockaddr *)&c->addrs[c->next];
@@ -501,10 +519,10 @@ weft_poll weft_tcp_accept(weft_tcp_listener *l, weft_context *cx, weft_tcp_strea
                           int *result)
 {
     if (!l->io.slot) {
-        *result = -EBADF;
+        *result = err_fail(-EBADF, "weft_tcp_accept: the listener is closed");
         return WEFT_READY;
     }
-    int rc = tcp_check_runtime(l->reactor, cx);
+    int rc = tcp_check_runtime("weft_tcp_accept", l->reactor, cx);
     if (rc < 0) {
         *result = rc;
         return WEFT_READY;
@@ -517,7 +535,8 @@ weft_poll weft_tcp_accept(weft_tcp_listener *l, weft_context *cx, weft_tcp_strea
             weft_sleep_drop(&l->backoff);
             l->backoff_armed = 0;
             if (sr < 0) { /* no timer to back off on: report rather than spin */
-                *result = sr;
+                *result = err_fail(sr, "weft_tcp_accept: out of file descriptors, and no "
+                                       "timer to back off on: %s", strerror(-sr));
                 return WEFT_READY;
             }
         }
@@ -543,7 +562,7 @@ weft_poll weft_tcp_accept(weft_tcp_listener *l, weft_context *cx, weft_tcp_strea
             weft_sleep_init(&l->backoff, WEFT_TCP_ACCEPT_BACKOFF_NS);
             l->backoff_armed = 1;
         } else if (!accept_transient(err)) {
-            *result = -err;
+            *result = err_fail(-err, "weft_tcp_accept: %s", strerror(err));
             return WEFT_READY;
         }
     }

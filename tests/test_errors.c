@@ -129,6 +129,111 @@ static void test_tcp_connect_init(void **state)
     weft_runtime_free(rt);
 }
 
+/* A context outside any runtime: no timer driver, no reactor. */
+static weft_context outside_cx(void)
+{
+    weft_context cx;
+    memset(&cx, 0, sizeof cx);
+    cx.budget = -1;
+    return cx;
+}
+
+/* The time futures' errors come out of a poll, and set the message too. */
+static void test_time_poll_errors(void **state)
+{
+    (void)state;
+    weft_context cx = outside_cx();
+    weft_sleep s;
+    weft_sleep_init(&s, WEFT_MS);
+    stderr_capture_begin();
+    assert_int_equal(weft_sleep_poll(&s, &cx), WEFT_READY);
+    stderr_capture_end_empty();
+    assert_int_equal(weft_sleep_result(&s), -ENOTSUP);
+    assert_message("weft_sleep_poll: polled outside a weft runtime");
+    weft_sleep_drop(&s);
+
+    weft_timeout t;
+    weft_timeout_init(&t, WEFT_MS);
+    stderr_capture_begin();
+    assert_int_equal(weft_timeout_poll(&t, &cx, WEFT_PENDING), WEFT_READY);
+    stderr_capture_end_empty();
+    assert_int_equal(weft_timeout_result(&t), -ENOTSUP);
+    assert_message("weft_timeout_poll: polled outside a weft runtime");
+    weft_timeout_drop(&t);
+
+    weft_interval iv;
+    assert_int_equal(weft_interval_init(&iv, WEFT_MS, WEFT_MISSED_BURST), 0);
+    stderr_capture_begin();
+    assert_int_equal(weft_interval_tick(&iv, &cx, NULL), WEFT_READY);
+    stderr_capture_end_empty();
+    assert_int_equal(weft_interval_result(&iv), -ENOTSUP);
+    assert_message("weft_interval_tick: polled outside a weft runtime");
+    weft_interval_drop(&iv);
+}
+
+/* The TCP futures' and calls' errors other than resolving and binding. */
+static void test_tcp_poll_errors(void **state)
+{
+    (void)state;
+    weft_context cx = outside_cx();
+    weft_tcp_stream closed;
+    memset(&closed, 0, sizeof closed);
+    char buf[8];
+    ssize_t n = 0;
+    stderr_capture_begin();
+    assert_int_equal(weft_tcp_read(&closed, &cx, buf, sizeof buf, &n), WEFT_READY);
+    stderr_capture_end_empty();
+    assert_int_equal(n, -EBADF);
+    assert_message("weft_tcp_read: the stream is closed");
+    stderr_capture_begin();
+    assert_int_equal(weft_tcp_write(&closed, &cx, buf, sizeof buf, &n), WEFT_READY);
+    stderr_capture_end_empty();
+    assert_int_equal(n, -EBADF);
+    assert_message("weft_tcp_write: the stream is closed");
+    stderr_capture_begin();
+    assert_int_equal(weft_tcp_shutdown_write(&closed), -EBADF);
+    stderr_capture_end_empty();
+    assert_message("weft_tcp_shutdown_write: the stream is closed");
+
+    weft_runtime *rt = tu_rt_new("fifo", 1, NULL);
+    weft_tcp_listener l;
+    assert_int_equal(weft_tcp_listen(rt, "127.0.0.1", 0, 0, &l), 0);
+    weft_tcp_stream out;
+    int result = 0;
+    stderr_capture_begin();
+    assert_int_equal(weft_tcp_accept(&l, &cx, &out, &result), WEFT_READY);
+    stderr_capture_end_empty();
+    assert_int_equal(result, -EXDEV);
+    assert_message("weft_tcp_accept: polled outside a task of the socket's runtime");
+
+    weft_tcp_connect c;
+    assert_int_equal(weft_tcp_connect_init(&c, rt, "127.0.0.1", weft_tcp_listener_port(&l)), 0);
+    stderr_capture_begin();
+    assert_int_equal(weft_tcp_connect_poll(&c, &cx, &out, &result), WEFT_READY);
+    stderr_capture_end_empty();
+    assert_int_equal(result, -EXDEV);
+    assert_message("weft_tcp_connect_poll: polled outside");
+    weft_tcp_connect_drop(&c);
+
+    /* a failed init is reported again by the poll, with a message */
+    assert_int_equal(weft_tcp_connect_init(&c, rt, "127.0.0.1", 0), -EINVAL);
+    err_clear();
+    stderr_capture_begin();
+    assert_int_equal(weft_tcp_connect_poll(&c, &cx, &out, &result), WEFT_READY);
+    stderr_capture_end_empty();
+    assert_int_equal(result, -EINVAL);
+    assert_message("weft_tcp_connect_poll: weft_tcp_connect_init had failed");
+    weft_tcp_connect_drop(&c);
+
+    weft_tcp_listener_close(&l);
+    stderr_capture_begin();
+    assert_int_equal(weft_tcp_accept(&l, &cx, &out, &result), WEFT_READY);
+    stderr_capture_end_empty();
+    assert_int_equal(result, -EBADF);
+    assert_message("weft_tcp_accept: the listener is closed");
+    weft_runtime_free(rt);
+}
+
 static void test_common(void **state)
 {
     (void)state;
@@ -175,6 +280,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_interval_init),  cmocka_unit_test(test_timer_driver_init),
         cmocka_unit_test(test_tcp_listen),     cmocka_unit_test(test_tcp_connect_init),
+        cmocka_unit_test(test_time_poll_errors), cmocka_unit_test(test_tcp_poll_errors),
         cmocka_unit_test(test_common),         cmocka_unit_test(test_per_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

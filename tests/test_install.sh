@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
 # Installs weft from a build tree into a temporary prefix and builds a small
 # consumer against it twice: through pkg-config and through CMake's
-# find_package(weft). Usage: test_install.sh BUILD_DIR C_COMPILER
+# find_package(weft). In a sanitizer build (-DWEFT_SANITIZE=...) the
+# consumer is built exactly as a user would, with no flags of its own: the
+# package must carry -fsanitize. With SOURCE_DIR it also runs the
+# documented `make install PREFIX=...` and checks that it built the library
+# only (no tests, no examples, no C++ benchmark).
+# Usage: test_install.sh BUILD_DIR C_COMPILER [SOURCE_DIR]
 set -euo pipefail
 build=$1
 cc=${2:-cc}
+src=${3:-}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+passed=0
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
 cat > "$tmp/main.c" <<'C'
 #include <stdio.h>
@@ -29,22 +36,71 @@ int main(void) {
     return rc == 0 && out == 42 ? 0 : 1;
 }
 C
-# 1. pkg-config
-PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig:$tmp/prefix/lib/x86_64-linux-gnu/pkgconfig" \
-  bash -c "$cc -std=c11 \$(pkg-config --cflags weft) '$tmp/main.c' -o '$tmp/via-pkgconfig' \$(pkg-config --libs weft)"
+# 1. pkg-config (compile and link as two steps, as a Makefile does)
+pc() {
+  PKG_CONFIG_PATH="$1/lib/pkgconfig:$1/lib/x86_64-linux-gnu/pkgconfig" pkg-config "${@:2}"
+}
+build_pc() { # PREFIX OUTPUT
+  # shellcheck disable=SC2046
+  "$cc" -std=c11 $(pc "$1" --cflags weft) -c "$tmp/main.c" -o "$2.o"
+  # shellcheck disable=SC2046
+  "$cc" "$2.o" -o "$2" $(pc "$1" --libs weft)
+}
+build_pc "$tmp/prefix" "$tmp/via-pkgconfig"
 "$tmp/via-pkgconfig"
+passed=$((passed + 1))
 # 2. CMake package
 mkdir -p "$tmp/consumer"
 cp "$tmp/main.c" "$tmp/consumer/main.c"
+# across.c keeps a local across a WEFT_AWAIT (garbage after the resume): a
+# gcc consumer of weft::weft gets -Wjump-misses-init from the package.
+cat > "$tmp/consumer/across.c" <<'C'
+#include "weft/time.h"
+typedef struct st { int coro; weft_sleep s; } st;
+weft_poll across(void *p, weft_context *cx, void *out);
+weft_poll across(void *p, weft_context *cx, void *out) {
+    st *s = p;
+    WEFT_CORO_BEGIN(s);
+    int n = 42;
+    weft_sleep_init(&s->s, 1 * WEFT_MS);
+    WEFT_AWAIT(s, weft_sleep_poll(&s->s, cx));
+    WEFT_CORO_RETURN(s, out, int, n);
+    WEFT_CORO_END(s);
+}
+C
 cat > "$tmp/consumer/CMakeLists.txt" <<'CM'
 cmake_minimum_required(VERSION 3.18)
 project(consumer C)
 find_package(weft REQUIRED)
 add_executable(consumer main.c)
 target_link_libraries(consumer PRIVATE weft::weft)
+add_library(across OBJECT EXCLUDE_FROM_ALL across.c)
+target_link_libraries(across PRIVATE weft::weft)
 CM
 cmake -S "$tmp/consumer" -B "$tmp/consumer/build" -DCMAKE_C_COMPILER="$cc" \
   -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
 cmake --build "$tmp/consumer/build" >/dev/null
 "$tmp/consumer/build/consumer"
-echo "2 passed, 0 failed"
+if ! echo | "$cc" -dM -E - | grep -q __clang__; then
+  cmake --build "$tmp/consumer/build" --target across >"$tmp/across.log" 2>&1 || true
+  if ! grep -q 'Wjump-misses-init' "$tmp/across.log"; then
+    echo "weft::weft gave a gcc consumer no -Wjump-misses-init: a local across an await compiled silently"
+    cat "$tmp/across.log"; exit 1
+  fi
+fi
+passed=$((passed + 1))
+# 3. make install PREFIX=... builds the library and nothing else
+if [ -n "$src" ]; then
+  env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$src" install PREFIX="$tmp/mk-prefix" BUILD="$tmp/mk-build" CC="$cc" CMAKE_FLAGS= \
+    >"$tmp/make-install.log" 2>&1 || { cat "$tmp/make-install.log"; exit 1; }
+  built=$(find "$tmp/mk-build/release" -type f -perm -u+x \( -name 'test_*' -o -name 'weft-*' \
+    -o -name hello -o -name echo_server \) -not -path '*/CMakeFiles/*' | head -5)
+  if [ -n "$built" ]; then
+    echo "make install built more than the library:"; echo "$built"; exit 1
+  fi
+  test -f "$tmp/mk-prefix/include/weft/runtime.h"
+  build_pc "$tmp/mk-prefix" "$tmp/via-make-install"
+  "$tmp/via-make-install"
+  passed=$((passed + 1))
+fi
+echo "$passed passed, 0 failed"

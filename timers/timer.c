@@ -355,12 +355,16 @@ static weft_poll sleep_finish(weft_sleep *s, int result)
 /* Binds s to the group of the context's driver; the driver to use, or a
  * negative errno: -ENOTSUP without a driver (outside a worker), -EXDEV
  * when s was first polled in another group (see timer.h, Groups). */
-static int sleep_bind(weft_sleep *s, weft_context *cx, timer_driver **out)
+static int sleep_bind(const char *who, weft_sleep *s, weft_context *cx, timer_driver **out)
 {
     timer_driver *td = context_timers(cx);
-    if (!td) return -ENOTSUP;
+    if (!td)
+        return err_fail(-ENOTSUP, "%s: polled outside a weft runtime's task (no timer "
+                                  "driver to wait on)", who);
     if (!s->group) s->group = td->group;
-    else if (s->group != td->group) return -EXDEV;
+    else if (s->group != td->group)
+        return err_fail(-EXDEV, "%s: polled on a runtime other than the one of its first "
+                                "poll", who);
     /* another shard of the same group keeps an entry it armed: the group
      * is alive, so the shard is */
     timer_driver *owner = s->entry.owner;
@@ -415,12 +419,12 @@ static weft_poll sleep_poll_started(weft_sleep *s, timer_driver *td, weft_contex
 }
 
 /* The sleep state machine; `charge` spends a unit of coop budget first. */
-static weft_poll sleep_poll_impl(weft_sleep *s, weft_context *cx, bool charge)
+static weft_poll sleep_poll_impl(const char *who, weft_sleep *s, weft_context *cx, bool charge)
 {
     if (charge && !weft_coop_proceed(cx)) return WEFT_PENDING;
     if (s->state == SLEEP_DONE) return WEFT_READY;
     timer_driver *td = NULL;
-    int err = sleep_bind(s, cx, &td);
+    int err = sleep_bind(who, s, cx, &td);
     if (err) return sleep_finish(s, err);
     if (s->state == SLEEP_STARTED && s->linked) return sleep_poll_started(s, td, cx);
     uint64_t now = timer_driver_now(td);
@@ -431,7 +435,10 @@ static weft_poll sleep_poll_impl(weft_sleep *s, weft_context *cx, bool charge)
     return sleep_finish(s, 0);
 }
 
-weft_poll weft_sleep_poll(weft_sleep *s, weft_context *cx) { return sleep_poll_impl(s, cx, true); }
+weft_poll weft_sleep_poll(weft_sleep *s, weft_context *cx)
+{
+    return sleep_poll_impl("weft_sleep_poll", s, cx, true);
+}
 
 int weft_sleep_result(const weft_sleep *s) { return s->result; }
 
@@ -479,7 +486,8 @@ weft_poll weft_timeout_poll(weft_timeout *t, weft_context *cx, weft_poll inner_r
     }
     /* No budget charge: the inner leaf paid, and the deadline must be seen
      * even when the inner future spends the whole budget every turn. */
-    if (sleep_poll_impl(&t->sleep, cx, false) == WEFT_PENDING) return WEFT_PENDING;
+    if (sleep_poll_impl("weft_timeout_poll", &t->sleep, cx, false) == WEFT_PENDING)
+        return WEFT_PENDING;
     int r = t->sleep.result;
     t->result = r ? r : -ETIMEDOUT;
     t->done = 1;
@@ -532,7 +540,7 @@ weft_poll weft_interval_tick(weft_interval *iv, weft_context *cx, uint64_t *sche
     if (scheduled_ns_out) *scheduled_ns_out = 0;
     if (iv->result) return WEFT_READY;
     timer_driver *td = NULL;
-    int err = sleep_bind(&iv->sleep, cx, &td);
+    int err = sleep_bind("weft_interval_tick", &iv->sleep, cx, &td);
     if (err) {
         sleep_finish(&iv->sleep, err);
         iv->result = err;

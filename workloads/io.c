@@ -740,11 +740,11 @@ static void *ts_writer_main(void *p)
     uint64_t *buf = malloc(TS_CHUNK);
     fnv4 f;
     fnv4_init(&f);
+    uint64_t word = 0; /* before the goto: -Wjump-misses-init */
     if (!buf) {
         snprintf(w->err, sizeof w->err, "writer: out of memory");
         goto out;
     }
-    uint64_t word = 0;
     while (w->done < w->bytes) {
         size_t n = w->bytes - w->done < TS_CHUNK ? (size_t)(w->bytes - w->done) : TS_CHUNK;
         for (size_t i = 0; i < (n + 7) / 8; i++, word++) buf[i] = (word + 1) * 0x9e3779b97f4a7c15ull;

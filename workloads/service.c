@@ -359,9 +359,10 @@ static weft_poll exec_poll(void *p, weft_context *cx, void *out)
             }
             WEFT_AWAIT(e, weft_tcp_write_all_poll(&e->wa, cx, &e->rc));
             if (e->rc == 0) {
-                svc_conn *c = &x->conns[e->conn];
-                c->buf[0] = (unsigned char)~c->buf[0]; /* must come back from the peer */
-                weft_tcp_read_exact_init(&e->re, &c->s, c->buf, (size_t)e->step->bytes);
+                /* no local here: the await's resume would jump over it (-Wjump-misses-init) */
+                x->conns[e->conn].buf[0] = (unsigned char)~x->conns[e->conn].buf[0]; /* must come back */
+                weft_tcp_read_exact_init(&e->re, &x->conns[e->conn].s, x->conns[e->conn].buf,
+                                         (size_t)e->step->bytes);
                 WEFT_AWAIT(e, weft_tcp_read_exact_poll(&e->re, cx, &e->rc));
             }
             {
@@ -797,14 +798,14 @@ static int ctx_new(const svc_model *m, weft_runtime *rt, uint64_t seed, svc_ctx 
     } else {
         x->nreq = m->requests;
     }
-    size_t n = (size_t)x->nreq;
-    x->start = calloc(n, sizeof *x->start);
-    x->first = calloc(n, sizeof *x->first);
-    x->done = calloc(n, sizeof *x->done);
-    x->completions = calloc(n, sizeof *x->completions);
+    /* no local initialised here: the gotos below would jump over it (-Wjump-misses-init) */
+    x->start = calloc((size_t)x->nreq, sizeof *x->start);
+    x->first = calloc((size_t)x->nreq, sizeof *x->first);
+    x->done = calloc((size_t)x->nreq, sizeof *x->done);
+    x->completions = calloc((size_t)x->nreq, sizeof *x->completions);
     if (!x->start || !x->first || !x->done || !x->completions) goto nomem;
     if (offs)
-        for (size_t i = 0; i < n; i++) x->start[i] = (uint64_t)offs[i]; /* relative until t0 */
+        for (size_t i = 0; i < (size_t)x->nreq; i++) x->start[i] = (uint64_t)offs[i]; /* relative until t0 */
     free(offs);
     offs = NULL;
     atomic_init(&x->remaining, x->nreq);
@@ -909,78 +910,80 @@ int svc_run(const svc_model *m, weft_runtime *rt, uint64_t seed, svc_result *out
     }
     if ((rc = weft_oneshot_new(&x->all_done)) < 0) goto teardown;
 
-    uint64_t t0;
-    pthread_t gen;
-    bool gen_started = false;
-    svc_driver d = {0, x, x->all_done, 0, 0};
-    if (m->arrival == SVC_ARRIVAL_OPEN) {
-        t0 = clock_now_ns() + 200 * WEFT_US; /* the generator's first sleep */
-        for (long i = 0; i < x->nreq; i++) x->start[i] += t0;
-        if ((rc = pthread_create(&gen, NULL, generator_main, x)) != 0) {
-            rc = -rc;
-            weft_oneshot_drop_sender(x->all_done);
-            weft_oneshot_drop_receiver(x->all_done);
-            snprintf(out->error, sizeof out->error, "cannot start the arrival generator thread");
+    { /* a block: the gotos out of it jump over no initialisation (-Wjump-misses-init) */
+        uint64_t t0;
+        pthread_t gen;
+        bool gen_started = false;
+        svc_driver d = {0, x, x->all_done, 0, 0};
+        if (m->arrival == SVC_ARRIVAL_OPEN) {
+            t0 = clock_now_ns() + 200 * WEFT_US; /* the generator's first sleep */
+            for (long i = 0; i < x->nreq; i++) x->start[i] += t0;
+            if ((rc = pthread_create(&gen, NULL, generator_main, x)) != 0) {
+                rc = -rc;
+                weft_oneshot_drop_sender(x->all_done);
+                weft_oneshot_drop_receiver(x->all_done);
+                snprintf(out->error, sizeof out->error, "cannot start the arrival generator thread");
+                goto teardown;
+            }
+            gen_started = true;
+        } else {
+            t0 = clock_now_ns();
+        }
+        rc = weft_block_on(rt, &svc_driver_type, &d, NULL);
+        if (gen_started) pthread_join(gen, NULL);
+        if (rc < 0) {
+            if (atomic_exchange_explicit(&x->done_sent, 1, memory_order_acq_rel) == 0)
+                weft_oneshot_drop_sender(x->all_done);
+            snprintf(out->error, sizeof out->error, "block_on: %s", strerror(-rc));
             goto teardown;
         }
-        gen_started = true;
-    } else {
-        t0 = clock_now_ns();
-    }
-    rc = weft_block_on(rt, &svc_driver_type, &d, NULL);
-    if (gen_started) pthread_join(gen, NULL);
-    if (rc < 0) {
-        if (atomic_exchange_explicit(&x->done_sent, 1, memory_order_acq_rel) == 0)
-            weft_oneshot_drop_sender(x->all_done);
-        snprintf(out->error, sizeof out->error, "block_on: %s", strerror(-rc));
-        goto teardown;
-    }
 
-    /* ---- results ---- */
-    hist lat, svc;
-    if (hist_init(&lat, 1, 3600ull * WEFT_SEC, 3) < 0) { rc = -ENOMEM; goto teardown; }
-    if (hist_init(&svc, 1, 3600ull * WEFT_SEC, 3) < 0) { hist_destroy(&lat); rc = -ENOMEM; goto teardown; }
-    uint64_t last = t0, slo_ns = (uint64_t)(m->slo_ms * 1e6 + 0.5), within = 0;
-    for (long i = 0; i < x->nreq; i++) {
-        if (atomic_load_explicit(&x->completions[i], RLX) == 0) continue;
-        uint64_t l = x->done[i] > x->start[i] ? x->done[i] - x->start[i] : 0;
-        hist_record(&lat, l);
-        hist_record(&svc, x->done[i] > x->first[i] ? x->done[i] - x->first[i] : 0);
-        if (l <= slo_ns) within++;
-        if (x->done[i] > last) last = x->done[i];
-        out->completed++;
+        /* ---- results ---- */
+        hist lat, svc;
+        if (hist_init(&lat, 1, 3600ull * WEFT_SEC, 3) < 0) { rc = -ENOMEM; goto teardown; }
+        if (hist_init(&svc, 1, 3600ull * WEFT_SEC, 3) < 0) { hist_destroy(&lat); rc = -ENOMEM; goto teardown; }
+        uint64_t last = t0, slo_ns = (uint64_t)(m->slo_ms * 1e6 + 0.5), within = 0;
+        for (long i = 0; i < x->nreq; i++) {
+            if (atomic_load_explicit(&x->completions[i], RLX) == 0) continue;
+            uint64_t l = x->done[i] > x->start[i] ? x->done[i] - x->start[i] : 0;
+            hist_record(&lat, l);
+            hist_record(&svc, x->done[i] > x->first[i] ? x->done[i] - x->first[i] : 0);
+            if (l <= slo_ns) within++;
+            if (x->done[i] > last) last = x->done[i];
+            out->completed++;
+        }
+        out->requests = (uint64_t)x->nreq;
+        out->elapsed_s = (double)(last - t0) / 1e9;
+        out->req_per_s = out->elapsed_s > 0 ? (double)out->completed / out->elapsed_s : 0;
+        out->p50_us = (double)hist_percentile(&lat, 50) / 1e3;
+        out->p99_us = (double)hist_percentile(&lat, 99) / 1e3;
+        out->p999_us = (double)hist_percentile(&lat, 99.9) / 1e3;
+        out->max_us = (double)hist_max(&lat) / 1e3;
+        out->mean_us = hist_mean(&lat) / 1e3;
+        out->service_p50_us = (double)hist_percentile(&svc, 50) / 1e3;
+        out->service_p99_us = (double)hist_percentile(&svc, 99) / 1e3;
+        hist_destroy(&lat);
+        hist_destroy(&svc);
+        out->slo_fraction = x->nreq ? (double)within / (double)x->nreq : 0;
+        out->slo_met = out->slo_fraction >= m->slo_quantile;
+        for (long i = 0; i < x->nreq; i++) svc_replay(&m->request, svc_request_seed(seed, (uint64_t)i), &out->expected);
+        for (int op = 0; op < SVC_OP_COUNT; op++) out->ran.ops[op] = atomic_load_explicit(&x->ops[op], RLX);
+        out->ran.hops = atomic_load_explicit(&x->hops, RLX);
+        out->ran.tcp_bytes = atomic_load_explicit(&x->tcp_bytes, RLX);
+        out->compute_measured_ns = atomic_load_explicit(&x->compute_measured, RLX);
+        out->compute_cpu_ns = atomic_load_explicit(&x->compute_cpu, RLX);
+        out->compute_slack_ns = atomic_load_explicit(&x->compute_slack, RLX);
+        out->ran.compute_ns = out->compute_measured_ns;
+        out->compute_ratio = out->expected.compute_ns
+                                 ? (double)out->compute_measured_ns / (double)out->expected.compute_ns
+                                 : (out->compute_measured_ns ? 2.0 : 1.0);
+        out->timeouts = atomic_load_explicit(&x->timeouts, RLX);
+        out->spawn_errors = atomic_load_explicit(&x->spawn_errors, RLX);
+        out->step_errors = atomic_load_explicit(&x->step_errors, RLX);
+        out->max_lateness_ns = x->max_lateness;
+        out->generator_cpu_ns = x->generator_cpu;
+        rc = check(x, out);
     }
-    out->requests = (uint64_t)x->nreq;
-    out->elapsed_s = (double)(last - t0) / 1e9;
-    out->req_per_s = out->elapsed_s > 0 ? (double)out->completed / out->elapsed_s : 0;
-    out->p50_us = (double)hist_percentile(&lat, 50) / 1e3;
-    out->p99_us = (double)hist_percentile(&lat, 99) / 1e3;
-    out->p999_us = (double)hist_percentile(&lat, 99.9) / 1e3;
-    out->max_us = (double)hist_max(&lat) / 1e3;
-    out->mean_us = hist_mean(&lat) / 1e3;
-    out->service_p50_us = (double)hist_percentile(&svc, 50) / 1e3;
-    out->service_p99_us = (double)hist_percentile(&svc, 99) / 1e3;
-    hist_destroy(&lat);
-    hist_destroy(&svc);
-    out->slo_fraction = x->nreq ? (double)within / (double)x->nreq : 0;
-    out->slo_met = out->slo_fraction >= m->slo_quantile;
-    for (long i = 0; i < x->nreq; i++) svc_replay(&m->request, svc_request_seed(seed, (uint64_t)i), &out->expected);
-    for (int op = 0; op < SVC_OP_COUNT; op++) out->ran.ops[op] = atomic_load_explicit(&x->ops[op], RLX);
-    out->ran.hops = atomic_load_explicit(&x->hops, RLX);
-    out->ran.tcp_bytes = atomic_load_explicit(&x->tcp_bytes, RLX);
-    out->compute_measured_ns = atomic_load_explicit(&x->compute_measured, RLX);
-    out->compute_cpu_ns = atomic_load_explicit(&x->compute_cpu, RLX);
-    out->compute_slack_ns = atomic_load_explicit(&x->compute_slack, RLX);
-    out->ran.compute_ns = out->compute_measured_ns;
-    out->compute_ratio = out->expected.compute_ns
-                             ? (double)out->compute_measured_ns / (double)out->expected.compute_ns
-                             : (out->compute_measured_ns ? 2.0 : 1.0);
-    out->timeouts = atomic_load_explicit(&x->timeouts, RLX);
-    out->spawn_errors = atomic_load_explicit(&x->spawn_errors, RLX);
-    out->step_errors = atomic_load_explicit(&x->step_errors, RLX);
-    out->max_lateness_ns = x->max_lateness;
-    out->generator_cpu_ns = x->generator_cpu;
-    rc = check(x, out);
 
 teardown:;
     svc_phase td;

@@ -186,12 +186,22 @@ static inline weft_poll weft_yield_poll(weft_yield *y, weft_context *cx)
 #else
 #define WEFT_FALLTHROUGH ((void)0)
 #endif
+/* Each await's resume point is a distinct case label: __COUNTER__ (gcc,
+ * clang) counts up once per expansion, so any number of awaits may share a
+ * line. A compiler without it falls back to __LINE__: one await per line. */
+#ifdef __COUNTER__
+#define WEFT_CORO_POINT_ (__COUNTER__ + 1)
+#else
+#define WEFT_CORO_POINT_ __LINE__
+#endif
 #define WEFT_CORO_BEGIN(st) switch ((st)->coro) { case 0:
-#define WEFT_AWAIT(st, poll_expr)                       \
+#define WEFT_AWAIT(st, poll_expr) WEFT_AWAIT_AT_(st, poll_expr, WEFT_CORO_POINT_)
+/* internal: `point` arrives expanded (one __COUNTER__ value for both uses) */
+#define WEFT_AWAIT_AT_(st, poll_expr, point)            \
     do {                                                \
-        (st)->coro = __LINE__;                          \
+        (st)->coro = (point);                           \
         WEFT_FALLTHROUGH;                               \
-    case __LINE__:                                      \
+    case (point):                                       \
         if ((poll_expr) == WEFT_PENDING) return WEFT_PENDING; \
     } while (0)
 #define WEFT_YIELD_NOW(st, yield_field, cx)             \

@@ -125,6 +125,13 @@ int weft_join_wait(weft_join_handle *h, void *out);
 /* True once the task has completed or been cancelled. */
 bool weft_join_is_finished(const weft_join_handle *h);
 
+/* True when the handle refers to no task: WEFT_JOIN_HANDLE_INIT, or after a
+ * READY join, a join_wait, a detach, or a failed spawn. NULL: true. */
+static inline bool weft_join_handle_is_empty(const weft_join_handle *h)
+{
+    return h == NULL || h->task == NULL;
+}
+
 /* Drops the handle; the task runs on. Empty handle: no-op. */
 void weft_join_detach(weft_join_handle *h);
 
@@ -160,18 +167,24 @@ void weft_default_shutdown(void);
 /* ---- #[tokio::main] for C ----------------------------------------------------
  * WEFT_MAIN(poll_fn, state_type): the state type must have `int coro; int
  * argc; char **argv;` fields; poll_fn writes an int exit code. The runtime
- * comes from the environment (WEFT_SCHEDULER, WEFT_WORKERS, ...). */
+ * comes from the environment (WEFT_SCHEDULER, WEFT_WORKERS, WEFT_KNOBS, ...,
+ * as weft_config_from_env) and is freed before main returns.
+ * WEFT_MAIN_WITH_DROP(poll_fn, drop_fn, state_type) also gives the main
+ * future a drop function (weft_future_type.drop: it runs once, after the
+ * future completed or when it is dropped unfinished) to release what its
+ * state holds: sleeps, sockets, channels, tokens. */
 int weft_main_run(const weft_future_type *type, void *init, size_t argc_off, size_t argv_off,
                   int argc, char **argv);
-#define WEFT_MAIN(poll_fn, state_type)                                                     \
+#define WEFT_MAIN_WITH_DROP(poll_fn, drop_fn, state_type)                                  \
     int main(int argc, char **argv)                                                        \
     {                                                                                      \
-        static const weft_future_type weft_main_type = {"main", poll_fn, NULL,             \
+        static const weft_future_type weft_main_type = {"main", poll_fn, drop_fn,          \
                                                         sizeof(state_type), sizeof(int)};  \
         state_type weft_main_state = {0};                                                  \
         return weft_main_run(&weft_main_type, &weft_main_state, offsetof(state_type, argc), \
                              offsetof(state_type, argv), argc, argv);                      \
     }
+#define WEFT_MAIN(poll_fn, state_type) WEFT_MAIN_WITH_DROP(poll_fn, NULL, state_type)
 
 /* ---- counters --------------------------------------------------------------
  * Per worker, written only by their worker, readable at any time. */
