@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -99,13 +100,17 @@ static inline void wl_latch_add(wl_latch *l, long n)
     atomic_fetch_add_explicit(&l->remaining, n, memory_order_relaxed);
 }
 
-/* `n` units finished; the one that takes `remaining` to zero signals. */
-static inline void wl_latch_count_down(wl_latch *l, long n)
+/* `n` units finished; the one that takes `remaining` to zero signals, and
+ * only it gets true (for a latch whose last unit also releases the memory
+ * holding it: sched_micro's outside-spawn workloads). */
+static inline bool wl_latch_count_down(wl_latch *l, long n)
 {
     /* acq_rel: each unit's writes before its decrement happen before the
      * last decrement's send (and the one-shot carries them on to the root
      * and the runner) */
-    if (atomic_fetch_sub_explicit(&l->remaining, n, memory_order_acq_rel) == n) wl_latch_signal(l);
+    if (atomic_fetch_sub_explicit(&l->remaining, n, memory_order_acq_rel) != n) return false;
+    wl_latch_signal(l);
+    return true;
 }
 
 /* The runner after weft_block_on failed: releases the sender if no one sent. */
