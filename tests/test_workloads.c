@@ -39,6 +39,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "weft/runtime.h"
@@ -475,11 +477,24 @@ static void test_block_on_fails(void **state)
  * why the hook, not the kernel, answers the retry. The client must wait
  * for writability and read SO_ERROR. */
 static _Atomic int eintr_left;
-static _Atomic int eintr_fd = -1;
+/* The interrupted socket, by its local port: its fd number may be reused by
+ * another client thread's socket once its own thread closed it (that made
+ * this test fail now and then under load), a new socket's port is 0 until
+ * its connect. */
+static _Atomic int eintr_port = -1;
+
+static int local_port(int fd)
+{
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    if (getsockname(fd, (struct sockaddr *)&a, &len) < 0 || a.sin_family != AF_INET) return -1;
+    return ntohs(a.sin_port);
+}
 
 static int connect_eintr_once(int fd, const void *addr, unsigned len)
 {
-    if (atomic_load(&eintr_fd) == fd) {
+    int port = local_port(fd);
+    if (port > 0 && atomic_load(&eintr_port) == port) {
         errno = EALREADY;
         return -1;
     }
@@ -493,7 +508,7 @@ static int connect_eintr_once(int fd, const void *addr, unsigned len)
         errno = e;
         return -1;
     }
-    atomic_store(&eintr_fd, fd);
+    atomic_store(&eintr_port, local_port(fd)); /* bound by the connect just started */
     errno = EINTR;
     return -1;
 }
@@ -521,7 +536,7 @@ static void test_connect_eintr(void **state)
         snprintf(where, sizeof where, "%s with its first connect interrupted", w->name);
         check_clean(where, weft_workload_run(w, rt, params, NULL, &res), &res, f);
         if (atomic_load(&eintr_left)) fail_add(f, "%s: the hook was not called", w->name);
-        atomic_store(&eintr_fd, -1); /* closed by now: the number may come back */
+        atomic_store(&eintr_port, -1); /* closed by now: the port may come back */
     }
     weft_workload_set_connect_hook(NULL);
     weft_runtime_free(rt);
