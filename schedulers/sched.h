@@ -2,8 +2,9 @@
  * schedulers/sched.h - the scheduling-policy contract and its registry.
  *
  * A scheduler in weft is a policy, not a loop. The runtime core
- * (schedulers/runtime.c) owns the threads, the one worker loop, parking and
- * unparking, the reactor and timer driving, the blocking pool and shutdown.
+ * (schedulers/runtime.c, worker.c, park.c, driver.c, blocking.c) owns the
+ * threads, the one worker loop, parking and unparking, the reactor and
+ * timer driving, the blocking pool and shutdown.
  * A policy answers only these questions:
  *
  *   - where does a task go when it is spawned, woken or yields?
