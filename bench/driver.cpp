@@ -809,7 +809,7 @@ void print_list()
         const char *d = weft_scheduler_describe(i);
         printf("  %-8s %s\n", weft_scheduler_name(i), d ? d : "");
     }
-    printf("\nKnobs (--knob NAME=VALUE; defaults shown):\n");
+    printf("\nKnobs (--knob NAME=VALUE; defaults shown; from the core's and each scheduler's own table):\n");
     weft_config c;
     weft_config_default(&c);
     c.topology = nullptr;
@@ -822,12 +822,19 @@ void print_list()
         size_t sp = buf.find(' ', start);
         std::string tok = buf.substr(start, sp == std::string::npos ? std::string::npos : sp - start);
         std::string name = tok.substr(0, tok.find('='));
+        /* which schedulers read it, unless all of them do */
+        std::vector<std::string> has;
+        int nsched = 0;
+        for (int i = 0; weft_scheduler_name(i); i++, nsched++)
+            if (sweep_knob_applies(weft_scheduler_name(i), name.c_str())) has.push_back(weft_scheduler_name(i));
+        std::string only = (int)has.size() == nsched ? "" : "  [" + join(has, ", ") + "]";
+        const char *doc = sweep_knob_doc(name.c_str());
         if (name == "scheduler" || name == "workers")
             printf("  %-28s (use --%s)\n", tok.c_str(), name == "scheduler" ? "schedulers" : "workers");
         else if (name == "topology" || name == "pin")
-            printf("  %-28s (same as --%s)\n", tok.c_str(), name.c_str());
+            printf("  %-28s (same as --%s)%s\n", tok.c_str(), name.c_str(), only.c_str());
         else
-            printf("  %s\n", tok.c_str());
+            printf("  %-28s %s%s\n", tok.c_str(), doc ? doc : "", only.c_str());
         if (sp == std::string::npos) break;
         start = sp + 1;
     }

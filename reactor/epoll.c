@@ -104,35 +104,26 @@
  *    the dedicated driver thread, sets its own). The kernel also widens every
  *    timed epoll wait to max(slack, 0.1 % of the timeout) (fs/select.c,
  *    select_estimate_accuracy; 0.5 % at nice > 0; 100 ms at most) and wakes
- *    at the end of that range, so a 50 ms timeout woke 50 us late whatever
- *    the slack: wait_once asks for t - t/1001, whose widened range ends at t.
- *    And on this VM a long sleep wakes later than a short one (10-50 ms:
- *    60-150 us late; <= 1 ms: 15-25 us, the host's idle wake-up), so a wait
- *    longer than 2 ms sleeps until 200 us before the deadline first and then
- *    waits out the rest, one extra wake-up per long park. Lone sleep,
- *    lateness p50 over 10-40 sleeps, fifo, same load:
- *                        0.1 ms   1 ms    10 ms       50 ms
- *        before          18-22    24-29   57-137 us   124-191 us
- *        after           18-26    23-39   33-45 us    31-52 us
- *    A timed-out wait that returns before the deadline (the first stage, or
+ *    at the end of that range, so a long timeout woke late by 0.1 % of its
+ *    length whatever the slack: wait_once asks for t - t/1001, whose
+ *    widened range ends at t. And on a VM a long sleep wakes later than a
+ *    short one (the host's idle wake-up grows with the sleep), so a wait
+ *    longer than REACTOR_SPLIT_NS sleeps until REACTOR_FINAL_NS before the
+ *    deadline first and then waits out the rest, one extra wake-up per long
+ *    park, so that every deadline is met by a short sleep. A timed-out wait that returns before the deadline (the first stage, or
  *    a widened range cut short by another timer) waits again for the rest,
  *    so a poll still never returns early. On ENOSYS (old
  *    kernel) or EPERM (an old seccomp filter that predates the call) the
  *    reactor falls back for good to epoll_wait with the timeout rounded UP to
  *    whole milliseconds: never early, up to 1 ms late. EINTR is retried in
  *    exactly one place, reactor_wait, against the original deadline.
- *    Measured precision (no events; lateness = return - deadline; 400 polls
- *    per row; Debian 12 VM, 2 vCPUs, kernel 6.18, while other builds ran):
- *                               asked 200 us     1 ms         5 ms
- *        epoll_pwait2, slack 1 ns  p50 15 us      p50 16 us    p50 21 us
- *                                  p99 37-51 us   p99 36-40 us p99 64-150 us
- *        epoll_pwait2, slack 50 us p50 66 us      p50 65 us    p50 65 us
- *        epoll_wait (fallback)     p50 817 us     p50 18 us    p50 22 us
- *    So a user gets a timeout that is never early and typically 15-20 us
- *    late (the VM's wake-up latency), with a tail of a few hundred us up to
- *    a scheduling quantum when the machine is busy; the fallback turns any
- *    sub-ms timeout into 1 ms. The "no early return" part is asserted by
- *    tests/test_reactor.c; the lateness is only reported there.
+ *    So a user gets a timeout that is never early and late by about the
+ *    machine's wake-up latency, with a tail up to a scheduling quantum when
+ *    the machine is busy; the default 50 us slack would add itself to every
+ *    wait, and the fallback turns any sub-ms timeout into 1 ms. The "no
+ *    early return" part is asserted by tests/test_reactor.c; the lateness is
+ *    only reported there, and the measured figures are in the README
+ *    ("Timers and their precision").
  *
  * INVARIANTS (slot_sane() and always-on asserts check them)
  *   - a slot with live == true has exactly one reactor_io naming it with the
@@ -625,10 +616,10 @@ static int wait_once(reactor *r, uint64_t timeout_ns)
 
 /* A timed wait longer than REACTOR_SPLIT_NS first sleeps until
  * REACTOR_FINAL_NS before its deadline and then waits out the rest, so
- * the deadline is met by a short sleep (essay point 6: on this VM a
- * 10-50 ms sleep wakes 60-150 us late, a sub-ms one 15-25 us). */
-#define REACTOR_SPLIT_NS 2000000ull /* 2 ms: below it a sleep is already ~20 us late */
-#define REACTOR_FINAL_NS 200000ull  /* 200 us: more than a long sleep's usual lateness */
+ * the deadline is met by a short sleep (essay point 6: a long sleep wakes
+ * later than a short one). */
+#define REACTOR_SPLIT_NS 2000000ull /* below it a sleep is as punctual as a short one */
+#define REACTOR_FINAL_NS 200000ull  /* more than a long sleep's usual lateness */
 _Static_assert(REACTOR_SPLIT_NS > 2 * REACTOR_FINAL_NS, "the first stage is the longer one");
 
 /* The one place EINTR is retried: again, with what is left of the timeout.

@@ -1,11 +1,14 @@
 /*
- * schedulers/config.c - the runtime configuration: defaults, knobs by name,
- * the environment, validation with messages a person can act on, and the
- * one-line description recorded with every result.
+ * schedulers/config.c - the runtime configuration: the core's knobs, the
+ * merged knob list (the core's and every policy's own table), defaults,
+ * knobs by name, the environment, validation with messages a person can act
+ * on, and the one-line description recorded with every result.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,32 +19,19 @@
 #include "schedulers/sched.h"
 #include "weft/runtime.h"
 
-void weft_config_default(weft_config *c)
-{
-    memset(c, 0, sizeof *c);
-    c->scheduler = "fifo";
-    c->workers = 1;
-    c->budget = 128;               /* Tokio's budget per poll */
-    c->local_queue_capacity = 256; /* Tokio's and Go's local ring size */
-    c->lifo_slot = 1;
-    c->lifo_cap = 3;               /* Tokio's cap on consecutive LIFO runs */
-    c->global_interval = 61;       /* Go's and Tokio's: a prime, so it does not beat with loops */
-    c->steal_batch = 0;
-    c->global_batch = 0;
-    c->max_searching = 0;
-    c->spin_before_park = 0;
-    c->reactor_thread = 0;
-    c->sched_latency = 0;
-    c->numa_backoff_us = 0;
-    c->blocking_max_threads = 512; /* Tokio's default */
-    c->blocking_keepalive_ms = 10000;
-    c->blocking_nice = 10; /* see blocking.c: workers keep their latency under CPU-bound jobs */
-    c->timer_tick_us = 1000;
-    c->timer_shards = 1;
-    c->reactor_events = 1024;
-    c->topology = NULL;
-    c->pin = "none";
-}
+/* ---- the knobs --------------------------------------------------------------------
+ *
+ * Each policy lists its own knobs in its sched_ops table (E7 in sched.h:
+ * ws's and numa's deque, LIFO-slot and steal knobs, global's global_batch,
+ * numa's back-off); this file has the core's (the worker count, the budget,
+ * the fairness interval, the parking, reactor, timer and blocking-pool
+ * knobs) and the three string knobs. Every knob is a field of the public
+ * weft_config, so one configuration names a whole setting.
+ *
+ * The merged list, all_knobs(), is the generic table and every registered
+ * policy's, a knob two policies share (ws and numa) once, in weft_config's
+ * field order: that order names sweep rows and lists knobs in messages and
+ * --list, so it must not depend on the registry's order. */
 
 typedef enum { K_INT, K_STR } knob_kind;
 typedef struct knob {
@@ -49,59 +39,154 @@ typedef struct knob {
     knob_kind kind;
     size_t off;
     long lo, hi;
+    int def;            /* K_INT */
     const char *help;
+    bool threads_only;  /* core knobs of worker threads: not read by runs_on_caller policies */
+    const sched_knob *policy; /* NULL: a core knob; else the (first) policy table entry */
 } knob;
 
-#define KI(name, lo, hi, help) {#name, K_INT, offsetof(weft_config, name), lo, hi, help}
-#define KS(name, help) {#name, K_STR, offsetof(weft_config, name), 0, 0, help}
-static const knob knobs[] = {
-    KS(scheduler, "scheduler name"),
-    KI(workers, 1, WEFT_MAX_WORKERS, "worker threads"),
-    KI(budget, -1, WEFT_MAX_BUDGET, "leaf polls per task turn (-1: unlimited)"),
-    KI(local_queue_capacity, 2, 1 << 24, "local queue capacity (power of two)"),
-    KI(lifo_slot, 0, 1, "LIFO slot on/off"),
-    KI(lifo_cap, 1, 1 << 20, "consecutive LIFO-slot runs"),
-    KI(global_interval, 1, 1 << 20, "ticks between shared-queue checks"),
-    KI(steal_batch, 0, 1, "0: steal half, 1: steal one"),
-    KI(global_batch, 0, 4096, "global: tasks taken per lock hold (0: auto: all at 1 worker, else 1)"),
-    KI(max_searching, 0, WEFT_MAX_WORKERS, "workers searching at once (0: half)"),
-    KI(spin_before_park, 0, 1 << 20, "empty rounds before parking"),
-    KI(reactor_thread, 0, 1, "0: a parked worker drives IO and timers, 1: a dedicated thread"),
-    KI(sched_latency, 0, 1, "record wake-to-poll latency"),
-    KI(numa_backoff_us, 0, 1000000, "numa: back-off before cross-node steals"),
-    KI(blocking_max_threads, 1, 65536, "blocking pool threads"),
-    KI(blocking_keepalive_ms, 0, 86400000, "blocking pool idle keep-alive"),
-    KI(blocking_nice, 0, 19, "nice value of blocking pool threads"),
-    KI(timer_tick_us, 1, 1000000, "timer wheel tick"),
-    KI(timer_shards, 0, WEFT_MAX_WORKERS, "timer wheels (0: one per worker; capped at workers)"),
-    KI(reactor_events, 1, 65536, "epoll events per wait"),
-    KS(topology, "topology: '' (this machine), synthetic string, or XML path"),
-    KS(pin, "pinning: none, compact, scatter"),
+#define KI(name, lo, hi, def, thr, help) {#name, K_INT, offsetof(weft_config, name), lo, hi, def, help, thr, NULL}
+#define KS(name, thr, help) {#name, K_STR, offsetof(weft_config, name), 0, 0, 0, help, thr, NULL}
+static const knob core_knobs[] = {
+    KS(scheduler, false, "scheduler name"),
+    KI(workers, 1, WEFT_MAX_WORKERS, 1, false, "worker threads"),
+    /* 128: Tokio's budget per poll */
+    KI(budget, -1, WEFT_MAX_BUDGET, 128, false, "leaf polls per task turn (-1: unlimited)"),
+    /* 61: Go's and Tokio's, a prime, so it does not beat with loops */
+    KI(global_interval, 1, 1 << 20, 61, false, "ticks between shared-queue checks"),
+    KI(max_searching, 0, WEFT_MAX_WORKERS, 0, true, "workers searching at once (0: half)"),
+    KI(spin_before_park, 0, 1 << 20, 0, true, "empty rounds before parking"),
+    KI(reactor_thread, 0, 1, 0, false, "0: a parked worker drives IO and timers, 1: a dedicated thread"),
+    KI(sched_latency, 0, 1, 0, false, "record wake-to-poll latency"),
+    /* 512: Tokio's default */
+    KI(blocking_max_threads, 1, 65536, 512, false, "blocking pool threads"),
+    KI(blocking_keepalive_ms, 0, 86400000, 10000, false, "blocking pool idle keep-alive"),
+    /* 10: see blocking.c, workers keep their latency under CPU-bound jobs */
+    KI(blocking_nice, 0, 19, 10, false, "nice value of blocking pool threads"),
+    KI(timer_tick_us, 1, 1000000, 1000, false, "timer wheel tick"),
+    KI(timer_shards, 0, WEFT_MAX_WORKERS, 1, true, "timer wheels (0: one per worker; capped at workers)"),
+    KI(reactor_events, 1, 65536, 1024, false, "epoll events per wait"),
+    KS(topology, false, "topology: '' (this machine), synthetic string, or XML path"),
+    KS(pin, true, "pinning: none, compact, scatter"),
 };
-#define NKNOBS (sizeof knobs / sizeof knobs[0])
+#define NCORE (sizeof core_knobs / sizeof core_knobs[0])
+#define MAX_KNOBS 64
+
+static knob merged[MAX_KNOBS];
+static size_t nmerged;
+static const char *merged_names[MAX_KNOBS + 1];
+static pthread_once_t merged_once = PTHREAD_ONCE_INIT;
+
+static void merge_knobs(void)
+{
+    for (size_t i = 0; i < NCORE; i++) merged[nmerged++] = core_knobs[i];
+    for (int s = 0; s < sched_registry_count; s++) {
+        const sched_ops *ops = sched_registry[s];
+        for (int j = 0; j < ops->nknobs; j++) {
+            const sched_knob *k = &ops->knobs[j];
+            bool seen = false;
+            for (size_t i = 0; i < nmerged && !seen; i++) seen = strcmp(merged[i].name, k->name) == 0;
+            if (seen || nmerged == MAX_KNOBS) continue; /* the conformance test checks both */
+            merged[nmerged++] = (knob){k->name, K_INT, k->offset, k->lo, k->hi, k->def, k->doc, false, k};
+        }
+    }
+    /* insertion sort by field offset: weft_config's order */
+    for (size_t i = 1; i < nmerged; i++)
+        for (size_t j = i; j > 0 && merged[j - 1].off > merged[j].off; j--) {
+            knob t = merged[j];
+            merged[j] = merged[j - 1];
+            merged[j - 1] = t;
+        }
+    for (size_t i = 0; i < nmerged; i++) merged_names[i] = merged[i].name;
+}
+
+static const knob *all_knobs(size_t *n)
+{
+    pthread_once(&merged_once, merge_knobs);
+    *n = nmerged;
+    return merged;
+}
+
+static const knob *knob_named(const char *name)
+{
+    size_t n;
+    const knob *ks = all_knobs(&n);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(ks[i].name, name) == 0) return &ks[i];
+    return NULL;
+}
+
+void weft_config_default(weft_config *c)
+{
+    memset(c, 0, sizeof *c);
+    size_t n;
+    const knob *ks = all_knobs(&n);
+    for (size_t i = 0; i < n; i++)
+        if (ks[i].kind == K_INT) *(int *)((char *)c + ks[i].off) = ks[i].def;
+    c->scheduler = "fifo";
+    c->topology = NULL;
+    c->pin = "none";
+}
 
 const char *const *weft_config_knob_names(void)
 {
-    static const char *names[NKNOBS + 1];
-    if (!names[0])
-        for (size_t i = 0; i < NKNOBS; i++) names[i] = knobs[i].name;
-    return names;
+    size_t n;
+    all_knobs(&n);
+    return merged_names;
+}
+
+const char *sched_knob_doc(const char *name)
+{
+    const knob *k = name ? knob_named(name) : NULL;
+    return k ? k->help : NULL;
+}
+
+bool sched_knob_applies(const sched_ops *ops, const char *name)
+{
+    if (sched_knob_find(ops, name)) return true;
+    for (size_t i = 0; i < NCORE; i++)
+        if (strcmp(core_knobs[i].name, name) == 0) return !core_knobs[i].threads_only || !ops->runs_on_caller;
+    return false; /* another policy's knob, or no knob at all */
+}
+
+const sched_knob *sched_knob_find(const sched_ops *ops, const char *name)
+{
+    for (int j = 0; j < ops->nknobs; j++)
+        if (strcmp(ops->knobs[j].name, name) == 0) return &ops->knobs[j];
+    return NULL;
+}
+
+int sched_knobs_check(const sched_knob *knobs, int n, const weft_config *cfg, char *err, size_t errlen)
+{
+    for (int i = 0; i < n; i++) {
+        const sched_knob *k = &knobs[i];
+        int v = *(const int *)((const char *)cfg + k->offset);
+        if (v < k->lo || v > k->hi) {
+            snprintf(err, errlen, "knob %s = %d is out of range %d..%d (%s)", k->name, v, k->lo, k->hi,
+                     k->doc);
+            return -EINVAL;
+        }
+    }
+    return 0;
 }
 
 static int known_knobs(char *buf, size_t len)
 {
-    size_t n = 0;
+    size_t n = 0, nk;
+    const knob *ks = all_knobs(&nk);
     buf[0] = 0;
-    for (size_t i = 0; i < NKNOBS && n < len; i++)
-        n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "", knobs[i].name);
+    for (size_t i = 0; i < nk && n < len; i++)
+        n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "", ks[i].name);
     return 0;
 }
 
 int weft_config_set(weft_config *c, const char *name, const char *value)
 {
     if (!c || !name || !value) return err_fail(-EINVAL, "weft_config_set: NULL argument");
-    for (size_t i = 0; i < NKNOBS; i++) {
-        const knob *k = &knobs[i];
+    size_t nk;
+    const knob *ks = all_knobs(&nk);
+    for (size_t i = 0; i < nk; i++) {
+        const knob *k = &ks[i];
         if (strcmp(k->name, name) != 0) continue;
         if (k->kind == K_STR) {
             *(const char **)((char *)c + k->off) = value;
@@ -130,8 +215,10 @@ int weft_config_set(weft_config *c, const char *name, const char *value)
 static int env_set(weft_config *c, const char *var, const char *setting, const char *name,
                    const char *value)
 {
-    for (size_t i = 0; i < NKNOBS; i++) {
-        const knob *k = &knobs[i];
+    size_t nk;
+    const knob *ks = all_knobs(&nk);
+    for (size_t i = 0; i < nk; i++) {
+        const knob *k = &ks[i];
         if (k->kind != K_INT || strcmp(k->name, name) != 0) continue;
         char *end;
         errno = 0;
@@ -184,8 +271,6 @@ int weft_config_from_env(weft_config *c)
     return 0;
 }
 
-static int is_pow2(long v) { return v > 0 && (v & (v - 1)) == 0; }
-
 int weft_config_validate(const weft_config *c)
 {
     if (!c) return err_fail(-EINVAL, "NULL configuration");
@@ -208,17 +293,25 @@ int weft_config_validate(const weft_config *c)
     if (c->budget == 0 || c->budget < -1 || c->budget > WEFT_MAX_BUDGET)
         return err_fail(-EINVAL, "budget = %d: must be 1..%d leaf polls per turn, or -1 for unlimited",
                        c->budget, WEFT_MAX_BUDGET);
-    for (size_t i = 0; i < NKNOBS; i++) {
-        const knob *k = &knobs[i];
+    for (size_t i = 0; i < NCORE; i++) {
+        const knob *k = &core_knobs[i];
         if (k->kind != K_INT) continue;
         int v = *(const int *)((const char *)c + k->off);
         if (v < k->lo || v > k->hi)
             return err_fail(-EINVAL, "knob %s = %d is out of range %ld..%ld (%s)", k->name, v, k->lo,
                            k->hi, k->help);
     }
-    if (!is_pow2(c->local_queue_capacity))
-        return err_fail(-EINVAL, "local_queue_capacity = %d: must be a power of two >= 2",
-                       c->local_queue_capacity);
+    /* every policy's knobs, by the policy (E7): the chosen one first, so its
+     * message wins; the others too, because a configuration is run with any
+     * scheduler (the driver applies one base configuration to every row) */
+    char why[ERR_MESSAGE_MAX];
+    for (int i = -1; i < sched_registry_count; i++) {
+        const sched_ops *o = i < 0 ? ops : sched_registry[i];
+        if (i >= 0 && o == ops) continue;
+        int rc = o->validate ? o->validate(c, why, sizeof why)
+                             : sched_knobs_check(o->knobs, o->nknobs, c, why, sizeof why);
+        if (rc < 0) return err_fail(rc, "%s", why);
+    }
     if (c->pin && strcmp(c->pin, "none") && strcmp(c->pin, "compact") && strcmp(c->pin, "scatter"))
         return err_fail(-EINVAL, "pin = '%s': must be none, compact or scatter", c->pin);
     return 0;
@@ -226,10 +319,11 @@ int weft_config_validate(const weft_config *c)
 
 int weft_config_describe(const weft_config *c, char *buf, size_t len)
 {
-    size_t n = 0;
+    size_t n = 0, nk;
     char tmp[256];
-    for (size_t i = 0; i < NKNOBS; i++) {
-        const knob *k = &knobs[i];
+    const knob *ks = all_knobs(&nk);
+    for (size_t i = 0; i < nk; i++) {
+        const knob *k = &ks[i];
         if (k->kind == K_INT)
             snprintf(tmp, sizeof tmp, "%s=%d", k->name, *(const int *)((const char *)c + k->off));
         else {

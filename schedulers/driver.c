@@ -126,10 +126,9 @@ void rt_maintenance(worker *w)
     if (atomic_load_explicit(&rt->driver_busy, memory_order_relaxed)) return;
     if (atomic_exchange_explicit(&rt->driver_busy, 1, memory_order_acquire)) return;
     /* Without registrations the non-blocking epoll call can find nothing,
-     * and it cost a syscall every global_interval polls (about 3 ns of a
-     * 19 ns yield on fifo); the timers still fire. Without armed timers the
-     * clock read and the driver lock are skipped too (about 0.5 ns of a
-     * 7.5 ns yield). */
+     * and it would cost a syscall every global_interval polls, a visible
+     * share of a yield's cost on fifo; the timers still fire. Without armed
+     * timers the clock read and the driver lock are skipped too. */
     if (reactor_has_registrations(rt->reactor)) rt_driver_turn(rt, 0);
     else rt_timers_fire_all(rt);
     atomic_store_explicit(&rt->driver_busy, 0, memory_order_release); /* pairs with the next driver's acquire */

@@ -22,9 +22,9 @@
  * every other ready task run. There is no LIFO slot and nothing to steal.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
-#include "schedulers/runtime_internal.h"
 #include "schedulers/sched.h"
 #include "schedulers/taskq.h"
 
@@ -37,11 +37,14 @@ typedef struct fifo_policy {
 static int fifo_create(struct weft_runtime *rt, void **out, char *err, size_t errlen)
 {
     fifo_policy *p = calloc(1, sizeof *p);
-    if (!p) return -ENOMEM;
+    if (!p) {
+        snprintf(err, errlen, "out of memory for the queues");
+        return -ENOMEM;
+    }
     taskq_init(&p->woken);
     taskq_init(&p->local);
     injectq_init(&p->inject);
-    rt->workers[0].policy_local = p;
+    sched_env_set_worker_local(rt, 0, p);
     *out = p;
     return 0;
 }
@@ -66,7 +69,7 @@ static int fifo_push_remote(void *policy, task *t)
 static task *fifo_next(void *policy, worker *w)
 {
     fifo_policy *p = policy;
-    bool fair_tick = w->interval_tick;
+    bool fair_tick = sched_worker_interval_tick(w);
     if (fair_tick || (!p->local.head && !p->woken.head)) {
         size_t n = injectq_pop_batch(&p->inject, &p->local, SIZE_MAX);
         if (n) WORKER_STAT_ADD(w, STAT_INJECT_POPS, n);
@@ -94,6 +97,9 @@ const sched_ops sched_fifo = {
     .name = "fifo",
     .description = "one worker, one FIFO queue, on the thread inside block_on",
     .runs_on_caller = true,
+    .knobs = NULL, /* none of its own: the core's knobs only */
+    .nknobs = 0,
+    .validate = NULL,
     .create = fifo_create,
     .destroy = fifo_destroy,
     .push_local = fifo_push_local,

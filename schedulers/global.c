@@ -48,15 +48,15 @@
  *
  * The default, global_batch = 0, is B = unbounded with one worker (a take
  * splices the whole queue into `run` in O(1), like fifo's injection queue)
- * and B = 1 with more. With one worker there is nobody the private lists could hide work
- * from, and the lock round trip per operation (about 5 ns here, measured:
- * half of a 7 ns fifo yield) would be pure overhead; with more workers the
+ * and B = 1 with more. With one worker there is nobody the private lists
+ * could hide work from, and the lock round trip per operation (comparable
+ * to a whole fifo yield) would be pure overhead; with more workers the
  * default keeps the row what it is for: every task on one shared queue.
  * Set global_batch explicitly to measure batches at any worker count, or 1
  * to measure the pure queue's lock cost with one worker.
 
- * Rejected: a pthread mutex (its uncontended pair costs about three times
- * the spinlock's, measured in common/spinlock.h, and the critical section is
+ * Rejected: a pthread mutex (its uncontended pair costs several times the
+ * spinlock's, see common/spinlock.h, and the critical section is
  * four pointer writes, so sleeping in the kernel never pays); a lock-free
  * MPMC queue (Vyukov's bounded ring or a Michael-Scott list): an optional
  * knob in the issue, left out because it needs either a bound (and an
@@ -77,7 +77,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "schedulers/runtime_internal.h"
 #include "schedulers/sched.h"
 #include "schedulers/taskq.h"
 
@@ -111,24 +110,38 @@ static void global_destroy(void *policy)
     free(p);
 }
 
+static const sched_knob global_knobs[] = {
+    SCHED_KNOB(global_batch, 0, 4096, 0,
+               "global: tasks taken per lock hold (0: auto: all at 1 worker, else 1)"),
+};
+#define GLOBAL_NKNOBS ((int)(sizeof global_knobs / sizeof global_knobs[0]))
+
+static int global_validate(const weft_config *cfg, char *err, size_t errlen)
+{
+    return sched_knobs_check(global_knobs, GLOBAL_NKNOBS, cfg, err, errlen);
+}
+
 static int global_create(struct weft_runtime *rt, void **out, char *err, size_t errlen)
 {
+    int rc = global_validate(sched_env_knobs(rt), err, errlen); /* E7 */
+    if (rc < 0) return rc;
+    int n = sched_env_nworkers(rt);
     global_policy *p = calloc(1, sizeof *p);
-    if (p) p->workers = calloc((size_t)rt->nworkers, sizeof *p->workers);
+    if (p) p->workers = calloc((size_t)n, sizeof *p->workers);
     if (!p || !p->workers) {
         global_destroy(p);
         snprintf(err, errlen, "out of memory for the shared queue");
         return -ENOMEM;
     }
     injectq_init(&p->q);
-    p->nworkers = rt->nworkers;
-    int b = rt->cfg.global_batch;
-    p->batch = b > 0 ? (size_t)b : rt->nworkers == 1 ? SIZE_MAX : 1;
-    p->private_spawns = p->batch > 1 && rt->nworkers == 1;
-    for (int i = 0; i < rt->nworkers; i++) {
+    p->nworkers = n;
+    int b = sched_env_knobs(rt)->global_batch;
+    p->batch = b > 0 ? (size_t)b : n == 1 ? SIZE_MAX : 1;
+    p->private_spawns = p->batch > 1 && n == 1;
+    for (int i = 0; i < n; i++) {
         taskq_init(&p->workers[i].run);
         taskq_init(&p->workers[i].out);
-        rt->workers[i].policy_local = &p->workers[i];
+        sched_env_set_worker_local(rt, i, &p->workers[i]);
     }
     *out = p;
     return 0;
@@ -137,7 +150,7 @@ static int global_create(struct weft_runtime *rt, void **out, char *err, size_t 
 static bool global_push_local(void *policy, worker *w, task *t, sched_hint hint)
 {
     global_policy *p = policy;
-    global_worker *gw = w->policy_local;
+    global_worker *gw = sched_worker_local(w);
     if (p->batch > 1) {
         if (hint == SCHED_YIELD || p->private_spawns) { /* appended at our next take */
             taskq_push(&gw->out, t);
@@ -201,7 +214,7 @@ static int global_push_remote(void *policy, task *t)
 static task *global_next(void *policy, worker *w)
 {
     global_policy *p = policy;
-    global_worker *gw = w->policy_local;
+    global_worker *gw = sched_worker_local(w);
     if (p->batch > 1) {
         task *r = taskq_pop(&gw->run);
         return r ? r : global_flush_take(p, w, gw);
@@ -240,6 +253,9 @@ const sched_ops sched_global = {
     .name = "global",
     .description = "N workers sharing one FIFO queue under a spinlock (the scaling baseline)",
     .runs_on_caller = false,
+    .knobs = global_knobs,
+    .nknobs = GLOBAL_NKNOBS,
+    .validate = global_validate,
     .create = global_create,
     .destroy = global_destroy,
     .push_local = global_push_local,

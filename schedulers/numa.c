@@ -17,7 +17,8 @@
  *    and then the far tier (ws_victim_order gives the exact order; the tests
  *    check it). With `numa_backoff_us` > 0 it also waits until local sweeps
  *    have failed for that long (counted from the first failed sweep since
- *    the worker last polled a task) before crossing; the clock is read only
+ *    the policy last handed the worker a task: its own count, `handed`,
+ *    not the core's poll counter) before crossing; the clock is read only
  *    when the knob is non-zero. While it waits, has_work stays true (there
  *    is remote work), so the worker spins in the core's loop instead of
  *    sleeping: the back-off is a busy wait by design, bounded by the knob.
@@ -75,26 +76,37 @@
  * Synchronisation: none beyond ws's (deque.c, taskq.h), plus the relaxed
  * round-robin counter below.
  */
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include <stdatomic.h>
 
 #include "common/topology.h"
-#include "schedulers/runtime_internal.h"
 #include "schedulers/sched.h"
 #include "schedulers/ws_common.h"
 
+static const sched_knob numa_knobs[] = {
+    WS_KNOBS,
+    SCHED_KNOB(numa_backoff_us, 0, 1000000, 0, "numa: back-off before cross-node steals"),
+};
+#define NUMA_NKNOBS ((int)(sizeof numa_knobs / sizeof numa_knobs[0]))
+
+static int numa_validate(const weft_config *cfg, char *err, size_t errlen)
+{
+    return ws_validate_knobs(numa_knobs, NUMA_NKNOBS, cfg, err, errlen);
+}
+
 static int numa_create(struct weft_runtime *rt, void **out, char *err, size_t errlen)
 {
-    int nodes = rt->topo ? topo_node_count(rt->topo) : 1;
-    const ws_shape shape = {"numa", nodes, true, true};
+    int rc = numa_validate(sched_env_knobs(rt), err, errlen); /* E7 */
+    if (rc < 0) return rc;
+    const topo *machine = sched_env_topology(rt);
+    int nodes = machine ? topo_node_count(machine) : 1;
+    const ws_shape shape = {"numa", nodes, true, true, true};
     return ws_policy_create(rt, &shape, out, err, errlen);
 }
 
 static int numa_push_remote(void *policy, task *t)
 {
     ws_policy *p = policy;
-    int node = p->rt->topo ? topo_current_node(p->rt->topo) : -1;
+    int node = p->machine ? topo_current_node(p->machine) : -1;
     if (node < 0 || node >= p->ninject || p->inject[node]->workers == 0) {
         /* relaxed: only spreads the load; the queue's lock publishes the task */
         unsigned k = atomic_fetch_add_explicit(&p->rr, 1, memory_order_relaxed);
@@ -109,11 +121,14 @@ const sched_ops sched_numa = {
     .description = "NUMA-aware work stealing: ws, stealing inside the node first, one injection "
                    "queue per node, node-local queues",
     .runs_on_caller = false,
+    .knobs = numa_knobs,
+    .nknobs = NUMA_NKNOBS,
+    .validate = numa_validate,
     .create = numa_create,
     .destroy = ws_policy_destroy,
     .push_local = ws_push_local,
     .push_remote = numa_push_remote,
-    .next = ws_next,
+    .next = ws_next_counted,
     .steal = ws_steal,
     .has_work = ws_has_work,
     .drain = ws_drain,

@@ -222,7 +222,16 @@ void blocking_cancel_queued(task *t);              /* in runtime.c: drops a neve
 task *rt_task_alloc(struct weft_runtime *rt, size_t size);
 void rt_task_free(task *t);
 
-/* ---- the policies' environment (sched.h) ------------------------------------ */
+/* ---- the policies' environment (declared and described in sched.h) ----------- */
+
+static inline int sched_env_nworkers(const struct weft_runtime *rt) { return rt->nworkers; }
+static inline int sched_env_node(const struct weft_runtime *rt, int i) { return rt->workers[i].node; }
+static inline const struct topo *sched_env_topology(const struct weft_runtime *rt) { return rt->topo; }
+static inline const weft_config *sched_env_knobs(const struct weft_runtime *rt) { return &rt->cfg; }
+static inline void sched_env_set_worker_local(struct weft_runtime *rt, int i, void *local)
+{
+    rt->workers[i].policy_local = local;
+}
 
 /* Whether any worker of rt is idle or searching: a relaxed hint (no data is
  * read on its strength; the Dekker pair is in rt_notify_parked), for a
@@ -246,4 +255,10 @@ static inline uint32_t worker_rand(worker *w)
     x ^= x << 5;
     return w->rng = x;
 }
+
+static inline void *sched_worker_local(const struct worker *w) { return w->policy_local; }
+static inline int sched_worker_index(const struct worker *w) { return w->index; }
+static inline int sched_worker_node(const struct worker *w) { return w->node; }
+static inline bool sched_worker_interval_tick(const struct worker *w) { return w->interval_tick; }
+static inline uint32_t sched_worker_rand(struct worker *w) { return worker_rand(w); }
 #endif

@@ -2,8 +2,9 @@
  * schedulers/sched.h - the scheduling-policy contract and its registry.
  *
  * A scheduler in weft is a policy, not a loop. The runtime core
- * (schedulers/runtime.c) owns the threads, the one worker loop, parking and
- * unparking, the reactor and timer driving, the blocking pool and shutdown.
+ * (schedulers/runtime.c, worker.c, park.c, driver.c, blocking.c) owns the
+ * threads, the one worker loop, parking and unparking, the reactor and
+ * timer driving, the blocking pool and shutdown.
  * A policy answers only these questions:
  *
  *   - where does a task go when it is spawned, woken or yields?
@@ -46,39 +47,62 @@
  *   E6 A runs_on_caller policy has exactly one worker, run by the thread
  *      inside weft_block_on; the core creates no worker threads for it and
  *      skips topology unless pinning or a topology is asked for.
- *   E7 create validates the policy's own knobs (rt->cfg) and fails with a
- *      message in `err` (0 or -errno); it sets worker->policy_local of
- *      every worker. destroy frees what create made.
- *   E8 No policy reads the core's counters or idle state directly: what it
- *      may know is the environment below.
+ *   E7 Each policy lists its own knobs in its table (sched_ops.knobs: name,
+ *      range, default, one line of documentation) and checks them in its
+ *      `validate` (the ranges with sched_knobs_check, then any rule between
+ *      values); create calls validate first and fails with its message in
+ *      `err` (0 or -errno). create sets every worker's local data
+ *      (sched_env_set_worker_local); destroy frees what create made. The
+ *      core's own knobs (budget, global_interval, the parking, reactor,
+ *      timer and blocking-pool knobs) are in schedulers/config.c's table.
+ *      Two policies that share a knob (ws and numa) list the same entry.
+ *   E8 No policy reads the core's structures, counters or idle state: what
+ *      it may know is the environment below, and nothing else.
  *
- * THE ENVIRONMENT (what the core offers a policy; all any-thread unless
- * said otherwise):
- *   rt->nworkers                the worker count
- *   rt->workers[i].node         each worker's NUMA node (0 without topology)
- *   rt->topo                    the topology (NULL for runs_on_caller without pinning)
- *   rt->cfg                     the knobs (the policy's own included)
- *   w->interval_tick            this loop iteration is a global_interval tick
- *   worker_rand(w)              owner-only xorshift, for victim order
- *   WORKER_STAT_INC(w, ...)     the policy's own counters (owner only)
- *   sched_env_anyone_hungry(rt) is any worker idle or searching (a relaxed hint)
- *   sched_env_wake_near(rt, n)  wake one idle worker, preferring node n (-1: any)
- *   rt_task_alloc/rt_task_free  task memory (a policy may place it on a node)
+ * THE ENVIRONMENT (what the core offers a policy; declared below, inline in
+ * schedulers/runtime_internal.h, which this header includes at its end):
+ *   at create, and immutable while the runtime lives (any thread):
+ *     sched_env_nworkers(rt)          the worker count
+ *     sched_env_node(rt, i)           worker i's NUMA node (0 without topology)
+ *     sched_env_topology(rt)          the topology (NULL for runs_on_caller
+ *                                     without pinning or a topology asked for)
+ *     sched_env_knobs(rt)             the configuration: the policy reads its
+ *                                     own knobs (its table) there
+ *     sched_env_set_worker_local(rt, i, p)  create only: worker i's local data
+ *   any thread:
+ *     sched_env_anyone_hungry(rt)     is any worker idle or searching (a relaxed hint)
+ *     sched_env_wake_near(rt, n)      wake one idle worker, preferring node n (-1: any)
+ *     rt_task_alloc/rt_task_free      task memory (a policy may place it on a node)
+ *   the worker w that push_local, next and steal run on (owner only):
+ *     sched_worker_local(w)           what create set for it
+ *     sched_worker_index(w), sched_worker_node(w)
+ *     sched_worker_interval_tick(w)   this loop iteration is a global_interval tick
+ *     sched_worker_rand(w)            xorshift32, for victim order
+ *     WORKER_STAT_INC/ADD/MAX(w, STAT_...)  the policy's own counters (it
+ *                                     writes them, never reads them: a
+ *                                     policy that needs a count keeps its
+ *                                     own, as ws's back-off does)
  *
  * Adding a scheduler: write schedulers/<name>.c defining a `const sched_ops
- * sched_<name>`, add it to the table in schedulers/registry.c, and the
- * conformance tests, the workloads and the driver pick it up by name.
+ * sched_<name>` with its knob table, add it to the table in
+ * schedulers/registry.c, and the conformance tests, the workloads, the knob
+ * parser (weft_config_set, WEFT_KNOBS), the sweeps and the driver's --list
+ * pick it up by name. A new knob is also a field of weft_config (the public
+ * configuration records every knob, so a result names its whole setting).
  */
 #ifndef WEFT_SCHED_SCHED_H
 #define WEFT_SCHED_SCHED_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "schedulers/task.h"
+#include "weft/runtime.h"
 
 struct worker;
 struct weft_runtime;
+struct topo;
 
 typedef enum sched_hint {
     SCHED_SPAWN, /* a new task spawned by the running task */
@@ -86,14 +110,37 @@ typedef enum sched_hint {
     SCHED_YIELD, /* yielded or re-queued after a poll: goes behind ready work */
 } sched_hint;
 
+/* One knob: an int field of weft_config that a policy (or the core) reads.
+ * weft_config_default sets `def`, weft_config_set and WEFT_KNOBS refuse a
+ * value outside lo..hi with `doc` in the message, and --list prints it. */
+typedef struct sched_knob {
+    const char *name;  /* the --knob / WEFT_KNOBS name: the field's name */
+    size_t offset;     /* offsetof(weft_config, <name>), an int */
+    int lo, hi;        /* the accepted range */
+    int def;           /* the default */
+    const char *doc;   /* one line: what it does (and what 0 means, if special) */
+} sched_knob;
+
+#define SCHED_KNOB(field, lo, hi, def, doc) {#field, offsetof(weft_config, field), lo, hi, def, doc}
+
 typedef struct sched_ops {
     const char *name;
     const char *description;
     /* true: exactly one worker, which is the thread inside weft_block_on */
     bool runs_on_caller;
+    /* The policy's own knobs (E7), in weft_config's field order; may be
+     * NULL with nknobs 0 (fifo has none). */
+    const sched_knob *knobs;
+    int nknobs;
+    /* Checks the policy's knobs in cfg (E7): 0, or -EINVAL with a message in
+     * err. Called by weft_config_validate for every registered policy (a
+     * configuration is valid for any scheduler it is run with) and by
+     * create. NULL: only the table's ranges (sched_knobs_check). */
+    int (*validate)(const weft_config *cfg, char *err, size_t errlen);
 
-    /* Creates the policy for rt (rt->nworkers workers, rt->cfg knobs);
-     * sets worker->policy_local for each worker. 0 or -errno, message in err. */
+    /* Creates the policy for rt (sched_env_nworkers workers, its knobs in
+     * sched_env_knobs); sets each worker's local data. 0 or -errno, message
+     * in err. */
     int (*create)(struct weft_runtime *rt, void **policy, char *err, size_t errlen);
     void (*destroy)(void *policy);
 
@@ -110,12 +157,39 @@ typedef struct sched_ops {
     task *(*drain)(void *policy);
 } sched_ops;
 
-/* The two calls of the environment, sched_env_anyone_hungry and
- * sched_env_wake_near, are static inline in runtime_internal.h (they read
- * the core's structure, and ws calls the first on its yield path). */
+/* Checks cfg's values of knobs[0..n) against their ranges: 0, or -EINVAL
+ * with "knob NAME = V is out of range LO..HI (DOC)" in err (config.c). */
+int sched_knobs_check(const sched_knob *knobs, int n, const weft_config *cfg, char *err, size_t errlen);
+/* The entry of knob `name` in ops's table, or NULL. */
+const sched_knob *sched_knob_find(const sched_ops *ops, const char *name);
+/* Whether ops reads knob `name`: its own, or a core knob that applies to it
+ * (the worker-thread knobs max_searching, spin_before_park, timer_shards and
+ * pin do not apply to runs_on_caller policies). config.c. */
+bool sched_knob_applies(const sched_ops *ops, const char *name);
+/* The one-line documentation of any knob (core or policy), NULL if unknown. */
+const char *sched_knob_doc(const char *name);
+
+/* ---- the environment (see above; defined in runtime_internal.h) ---------------- */
+static inline int sched_env_nworkers(const struct weft_runtime *rt);
+static inline int sched_env_node(const struct weft_runtime *rt, int i);
+static inline const struct topo *sched_env_topology(const struct weft_runtime *rt);
+static inline const weft_config *sched_env_knobs(const struct weft_runtime *rt);
+static inline void sched_env_set_worker_local(struct weft_runtime *rt, int i, void *local);
+static inline bool sched_env_anyone_hungry(const struct weft_runtime *rt);
+static inline void sched_env_wake_near(struct weft_runtime *rt, int node);
+static inline void *sched_worker_local(const struct worker *w);
+static inline int sched_worker_index(const struct worker *w);
+static inline int sched_worker_node(const struct worker *w);
+static inline bool sched_worker_interval_tick(const struct worker *w);
+static inline uint32_t sched_worker_rand(struct worker *w);
 
 /* The registry (schedulers/registry.c). */
 extern const sched_ops *const sched_registry[];
 extern const int sched_registry_count;
 const sched_ops *sched_find(const char *name);
 #endif
+
+/* The definitions of the environment's inline calls (outside the guard, so
+ * that whichever of the two headers a file includes first, both are
+ * complete at the end of it). */
+#include "schedulers/runtime_internal.h"

@@ -74,7 +74,7 @@
  *    workers, caps them at `max_searching` (half, Tokio's and Go's rule)
  *    and wakes the next when the last searcher finds work, so ws_steal only
  *    tries every other worker once, in random order starting at
- *    worker_rand(w) % n (Go's stealOrder, Tokio's random start), then the
+ *    sched_worker_rand(w) % n (Go's stealOrder, Tokio's random start), then the
  *    injection queue. `steal_batch = 0` takes half the victim's deque
  *    rounded up (Go's runqsteal, Tokio's steal_into) with deque_steal_half,
  *    one CAS per task (a multi-item CAS races the CAS-free owner pop; see
@@ -116,7 +116,7 @@
  * sched_env_anyone_hungry (relaxed loads, see point 4) and the relaxed
  * round-robin counter of push_remote (a spread, nothing is published by it).
  *
- * COUNTERS (per worker, runtime_internal.h): steal_attempts (victims tried,
+ * COUNTERS (per worker, weft_worker_stats): steal_attempts (victims tried,
  * including those passed over as empty), steals (successful steal
  * operations), tasks_stolen (tasks they moved, the one run included),
  * local_steals / remote_steals (the victim on the thief's NUMA node or not:
@@ -133,7 +133,6 @@
 
 #include "common/clock.h"
 #include "common/topology.h"
-#include "schedulers/runtime_internal.h"
 #include "schedulers/sched.h"
 #include "schedulers/taskq.h"
 #include "schedulers/ws_common.h"
@@ -203,8 +202,8 @@ void ws_policy_destroy(void *policy)
 int ws_policy_create(struct weft_runtime *rt, const ws_shape *shape, void **out, char *err,
                      size_t errlen)
 {
-    const weft_config *cfg = &rt->cfg;
-    int n = rt->nworkers;
+    const weft_config *cfg = sched_env_knobs(rt);
+    int n = sched_env_nworkers(rt);
     if (shape->ninject < 1) {
         snprintf(err, errlen, "%s: needs at least one injection queue", shape->name);
         return -EINVAL;
@@ -212,14 +211,15 @@ int ws_policy_create(struct weft_runtime *rt, const ws_shape *shape, void **out,
     ws_policy *p = calloc(1, sizeof *p);
     if (!p) goto nomem;
     p->rt = rt;
-    p->topo = shape->node_local_alloc ? rt->topo : NULL;
+    p->machine = sched_env_topology(rt);
+    p->topo = shape->node_local_alloc ? p->machine : NULL;
     p->nworkers = n;
     p->ninject = shape->ninject;
     p->lifo_slot = cfg->lifo_slot != 0;
     p->lifo_cap = (uint32_t)cfg->lifo_cap;
     p->steal_one = cfg->steal_batch == 1;
     p->inject_batch = WS_INJECT_BATCH_MAX;
-    p->backoff_ns = (uint64_t)cfg->numa_backoff_us * 1000u;
+    p->backoff_ns = shape->backoff ? (uint64_t)cfg->numa_backoff_us * 1000u : 0;
     atomic_init(&p->rr, 0);
     p->locals = calloc((size_t)n, sizeof *p->locals);
     p->inject = calloc((size_t)p->ninject, sizeof *p->inject);
@@ -232,7 +232,7 @@ int ws_policy_create(struct weft_runtime *rt, const ws_shape *shape, void **out,
         injectq_init(&p->inject[q]->q);
     }
     for (int i = 0; i < n; i++) {
-        int node = rt->workers[i].node;
+        int node = sched_env_node(rt, i);
         int q = p->ninject == 1 ? 0 : node;
         if (q < 0 || q >= p->ninject) {
             snprintf(err, errlen, "%s: worker %d is on NUMA node %d but the topology has %d node(s)",
@@ -254,10 +254,10 @@ int ws_policy_create(struct weft_runtime *rt, const ws_shape *shape, void **out,
         p->inject[q]->workers++;
         /* victims: the near tier (same node under node_tiers, else everyone) then the rest */
         for (int v = 0; v < n; v++)
-            if (v != i && (!shape->node_tiers || rt->workers[v].node == node))
+            if (v != i && (!shape->node_tiers || sched_env_node(rt, v) == node))
                 l->victims[l->nlocal++] = v;
         for (int v = 0; v < n; v++)
-            if (v != i && shape->node_tiers && rt->workers[v].node != node)
+            if (v != i && shape->node_tiers && sched_env_node(rt, v) != node)
                 l->victims[l->nlocal + l->nremote++] = v;
         int rc = deque_init(&l->dq, (size_t)cfg->local_queue_capacity);
         if (rc < 0) {
@@ -268,7 +268,7 @@ int ws_policy_create(struct weft_runtime *rt, const ws_shape *shape, void **out,
         }
         l->dq_live = true;
         assert(ws_local_check(p, l));
-        rt->workers[i].policy_local = l;
+        sched_env_set_worker_local(rt, i, l);
     }
     for (int q = 0; q < p->ninject; q++)
         if (p->inject[q]->workers) p->populated[p->npopulated++] = q;
@@ -297,7 +297,7 @@ static void ws_deque_push(ws_policy *p, worker *w, ws_local *l, task *t)
 bool ws_push_local(void *policy, worker *w, task *t, sched_hint hint)
 {
     ws_policy *p = policy;
-    ws_local *l = w->policy_local;
+    ws_local *l = sched_worker_local(w);
     if (hint == SCHED_YIELD) { /* behind the ready work, never the slot */
         taskq_push(&l->later, t);
         return false;         /* private until published (ws_take_later) */
@@ -345,7 +345,7 @@ static inline task *ws_later_take(ws_policy *p, worker *w, ws_local *l)
     task *t = taskq_pop(&l->later);
     if (p->nworkers > 1 && t && l->later.head && ws_someone_hungry(p)) {
         for (task *u; (u = taskq_pop(&l->later));) ws_deque_push(p, w, l, u);
-        sched_env_wake_near(p->rt, w->node); /* E4 in sched.h */
+        sched_env_wake_near(p->rt, l->node); /* E4 in sched.h */
     }
     return t;
 }
@@ -373,12 +373,11 @@ static task *ws_fair_pick(ws_policy *p, worker *w, ws_local *l)
     return NULL;
 }
 
-task *ws_next(void *policy, worker *w)
+/* OWNER. What ws_next returns (inlined into both entry points below). */
+static inline task *ws_pick(ws_policy *p, worker *w, ws_local *l)
 {
-    ws_policy *p = policy;
-    ws_local *l = w->policy_local;
     task *t;
-    if (w->interval_tick && (t = ws_fair_pick(p, w, l))) {
+    if (sched_worker_interval_tick(w) && (t = ws_fair_pick(p, w, l))) {
         l->lifo_run = 0;
         return t;
     }
@@ -401,6 +400,18 @@ task *ws_next(void *policy, worker *w)
     if (injectq_len(l->own_inject) && (t = ws_inject_take(p, w, l, l->inject, p->inject_batch)))
         return t;
     return ws_later_take(p, w, l);
+}
+
+task *ws_next(void *policy, worker *w) { return ws_pick(policy, w, sched_worker_local(w)); }
+
+/* numa's next: the same, counting the tasks handed out for the back-off
+ * (ws_backoff_elapsed); ws has no back-off and does not pay the count. */
+task *ws_next_counted(void *policy, worker *w)
+{
+    ws_local *l = sched_worker_local(w);
+    task *t = ws_pick(policy, w, l);
+    l->handed += t != NULL;
+    return t;
 }
 
 /* ---- the thief's side ------------------------------------------------------------- */
@@ -457,25 +468,23 @@ static task *ws_sweep(ws_policy *p, worker *w, ws_local *l, uint32_t r, int from
 }
 
 /* OWNER. The numa back-off: may w cross nodes yet? A streak of failed local
- * sweeps starts at the first one and ends when the worker polls a task. */
-static bool ws_backoff_elapsed(ws_policy *p, worker *w, ws_local *l)
+ * sweeps starts at the first one and ends when the policy hands w a task
+ * (which the core then polls): `handed`, the policy's own count (E8: no
+ * policy reads the core's counters). */
+static bool ws_backoff_elapsed(ws_policy *p, ws_local *l)
 {
     uint64_t now = clock_now_ns();
-    /* relaxed: the worker's own counter (written by this thread) */
-    uint64_t polls = atomic_load_explicit(&w->stats.v[STAT_POLLS], memory_order_relaxed);
-    if (!l->fail_streak || l->fail_polls != polls) {
+    if (!l->fail_streak || l->fail_handed != l->handed) {
         l->fail_streak = true;
         l->fail_since = now;
-        l->fail_polls = polls;
+        l->fail_handed = l->handed;
     }
     return now - l->fail_since >= p->backoff_ns;
 }
 
-task *ws_steal(void *policy, worker *w)
+static task *ws_steal_find(ws_policy *p, worker *w, ws_local *l)
 {
-    ws_policy *p = policy;
-    ws_local *l = w->policy_local;
-    uint32_t r = worker_rand(w);
+    uint32_t r = sched_worker_rand(w);
     task *t = ws_sweep(p, w, l, r, 0, l->nlocal);
     if (t) return t;
     /* the length check, inlined here, spares the call when the queue is empty */
@@ -483,12 +492,20 @@ task *ws_steal(void *policy, worker *w)
         return t;
     if (l->nremote == 0 && p->ninject == 1) return NULL;
     /* numa: only after a full local sweep failed (and the back-off, if any) */
-    if (p->backoff_ns && !ws_backoff_elapsed(p, w, l)) return NULL;
+    if (p->backoff_ns && !ws_backoff_elapsed(p, l)) return NULL;
     for (int k = 1; k < p->ninject; k++) {
         int q = (l->inject + k) % p->ninject;
         if ((t = ws_inject_take(p, w, l, q, p->inject_batch))) return t;
     }
     return ws_sweep(p, w, l, r, l->nlocal, l->nlocal + l->nremote);
+}
+
+task *ws_steal(void *policy, worker *w)
+{
+    ws_local *l = sched_worker_local(w);
+    task *t = ws_steal_find(policy, w, l);
+    l->handed += t != NULL; /* the back-off's count (numa's next counts the rest) */
+    return t;
 }
 
 /* ---- any thread / shutdown -------------------------------------------------------- */
@@ -526,11 +543,35 @@ task *ws_drain(void *policy)
     return NULL;
 }
 
+/* ---- knobs ------------------------------------------------------------------------ */
+
+int ws_validate_knobs(const sched_knob *knobs, int n, const weft_config *cfg, char *err, size_t errlen)
+{
+    int rc = sched_knobs_check(knobs, n, cfg, err, errlen);
+    if (rc < 0) return rc;
+    int cap = cfg->local_queue_capacity; /* >= 2 by the range */
+    if (cap & (cap - 1)) {
+        snprintf(err, errlen, "local_queue_capacity = %d: must be a power of two >= 2", cap);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 /* ---- the ws policy: one injection queue, one victim tier ---------------------------- */
+
+static const sched_knob ws_knobs[] = {WS_KNOBS};
+#define WS_NKNOBS ((int)(sizeof ws_knobs / sizeof ws_knobs[0]))
+
+static int ws_validate(const weft_config *cfg, char *err, size_t errlen)
+{
+    return ws_validate_knobs(ws_knobs, WS_NKNOBS, cfg, err, errlen);
+}
 
 static int ws_create(struct weft_runtime *rt, void **out, char *err, size_t errlen)
 {
-    const ws_shape shape = {"ws", 1, false, false};
+    int rc = ws_validate(sched_env_knobs(rt), err, errlen); /* E7 */
+    if (rc < 0) return rc;
+    const ws_shape shape = {"ws", 1, false, false, false};
     return ws_policy_create(rt, &shape, out, err, errlen);
 }
 
@@ -545,6 +586,9 @@ const sched_ops sched_ws = {
     .description = "work stealing: Chase-Lev deque per worker, LIFO slot, injection queue, "
                    "random-victim steal-half",
     .runs_on_caller = false,
+    .knobs = ws_knobs,
+    .nknobs = WS_NKNOBS,
+    .validate = ws_validate,
     .create = ws_create,
     .destroy = ws_policy_destroy,
     .push_local = ws_push_local,

@@ -20,9 +20,21 @@
 #include <stdint.h>
 
 #include "common/deque.h"
-#include "schedulers/runtime_internal.h"
 #include "schedulers/sched.h"
 #include "schedulers/taskq.h"
+
+/* The knobs ws and numa share (E7 in sched.h): one definition, listed in
+ * both tables. numa adds numa_backoff_us. */
+#define WS_KNOBS                                                                             \
+    SCHED_KNOB(local_queue_capacity, 2, 1 << 24, 256, /* Tokio's and Go's local ring size */ \
+               "local queue capacity (power of two)"),                                      \
+    SCHED_KNOB(lifo_slot, 0, 1, 1, "LIFO slot on/off"),                                     \
+    SCHED_KNOB(lifo_cap, 1, 1 << 20, 3, /* Tokio's cap */ "consecutive LIFO-slot runs"),     \
+    SCHED_KNOB(steal_batch, 0, 1, 0, "0: steal half, 1: steal one")
+
+/* Validates ws's knobs as listed in `knobs` (a table holding WS_KNOBS): the
+ * ranges, and local_queue_capacity a power of two. */
+int ws_validate_knobs(const sched_knob *knobs, int n, const weft_config *cfg, char *err, size_t errlen);
 
 /* Bytes kept between structures that different threads write (the adjacent-
  * line prefetcher pairs 64-byte lines; see DEQUE_SEPARATION). */
@@ -47,7 +59,7 @@ typedef struct ws_inject {
  *   lifo_run    owner only: consecutive runs from the slot
  *   later       owner only: yielded tasks and slot evictions, FIFO, run
  *               behind ready work; invisible to thieves until published
- *   fair_turn, fail_*  owner only
+ *   fair_turn, handed, fail_*  owner only
  *   everything else    immutable after ws_policy_create
  * Invariants (ws_local_check): lifo_run <= lifo_cap; later.len counts its
  * list; a worker whose lifo or later is non-empty never gets NULL from
@@ -60,9 +72,10 @@ typedef struct ws_local {
     uint32_t lifo_run;
     uint32_t fair_turn;
     taskq later;
+    uint64_t handed;       /* numa: tasks next and steal returned (owner-only tick counter) */
     bool fail_streak;      /* numa back-off: a failed local sweep is pending */
     uint64_t fail_since;   /* when the streak started (clock_now_ns) */
-    uint64_t fail_polls;   /* the worker's poll count then: a poll ends the streak */
+    uint64_t fail_handed;  /* `handed` then: a task handed out since ends the streak */
     int index;             /* the worker */
     int node;              /* its NUMA node (worker->node) */
     int inject;            /* its own injection queue */
@@ -84,14 +97,17 @@ typedef struct ws_shape {
     bool node_tiers;
     /* allocate per-worker and per-queue structures on their node */
     bool node_local_alloc;
+    /* read numa_backoff_us (numa's knob) */
+    bool backoff;
 } ws_shape;
 
 typedef struct ws_policy {
-    struct weft_runtime *rt;
-    const struct topo *topo; /* rt->topo, may be NULL */
+    struct weft_runtime *rt; /* for the environment's calls (sched.h) */
+    const struct topo *topo; /* node-local allocation's topology: NULL for ws or without one */
+    const struct topo *machine; /* the topology (numa's push_remote), NULL without one */
     int nworkers;
     int ninject;
-    /* knobs, copied from rt->cfg */
+    /* knobs, copied from the configuration */
     bool lifo_slot;
     uint32_t lifo_cap;
     bool steal_one;
@@ -110,6 +126,7 @@ void ws_policy_destroy(void *policy);
 
 bool ws_push_local(void *policy, worker *w, task *t, sched_hint hint);
 task *ws_next(void *policy, worker *w);
+task *ws_next_counted(void *policy, worker *w); /* ws_next that counts `handed` (numa) */
 task *ws_steal(void *policy, worker *w);
 bool ws_has_work(void *policy);
 task *ws_drain(void *policy);
@@ -118,7 +135,7 @@ task *ws_drain(void *policy);
 void ws_inject_push(ws_policy *p, int q, task *t);
 
 /* The order in which worker `self` tries its victims in one sweep whose
- * random draw is `r` (ws_steal draws r = worker_rand(w)): writes the
+ * random draw is `r` (ws_steal draws r = sched_worker_rand(w)): writes the
  * nworkers - 1 indices to order[] and the size of the near tier (tried first,
  * starting at r % nlocal) to *nlocal; the far tier follows, starting at
  * r % nremote. Returns nworkers - 1. ws_steal walks the same order inline

@@ -797,6 +797,131 @@ static void test_numa_backoff(void **state)
     fake_free(f);
 }
 
+/* The back-off's streak ends when the policy hands the worker a task (its own
+ * count, E8: no policy reads the core's poll counter): a local task run in
+ * between starts the wait again. With the core's counter, which a hand-built
+ * runtime never advances, the streak would not end and worker 0 would cross
+ * at the first turn after the sleep. */
+static void test_numa_backoff_restarts_after_a_task(void **state)
+{
+    (void)state;
+    fake *f = fake_new("numa", 4, nodes_2x2, SYN_2X2, "lifo_slot=0", "numa_backoff_us=200000",
+                       (const char *)NULL);
+    fpush(f, 2, 0, SCHED_SPAWN); /* work on the far node */
+    assert_null(fturn(f, 0));    /* the streak starts */
+    fpush(f, 0, 1, SCHED_SPAWN); /* local work: handed out, ends the streak */
+    assert_ptr_equal(fturn(f, 0), ft(f, 1));
+    tu_sleep_ms(250);
+    assert_null(fturn(f, 0)); /* a new streak: no crossing yet */
+    assert_int_equal(stat_of(f, 0, STAT_REMOTE_STEALS), 0);
+    tu_sleep_ms(250);
+    assert_ptr_equal(fturn(f, 0), ft(f, 0));
+    assert_int_equal(stat_of(f, 0, STAT_REMOTE_STEALS), 1);
+    fake_free(f);
+}
+
+/* E7: every policy's knob table is well formed, gives weft_config_default
+ * its defaults, agrees with any other table listing the same knob, names a
+ * knob weft_config_set knows, and the policy's validate (and so
+ * weft_config_validate and create) refuses a value out of its range. */
+static void test_knob_tables(void **state)
+{
+    (void)state;
+    weft_config def;
+    weft_config_default(&def);
+    const char *const *names = weft_config_knob_names();
+    for (int s = 0; s < sched_registry_count; s++) {
+        const sched_ops *ops = sched_registry[s];
+        assert_true(ops->nknobs == 0 || ops->knobs != NULL);
+        for (int j = 0; j < ops->nknobs; j++) {
+            const sched_knob *k = &ops->knobs[j];
+            assert_non_null(k->doc);
+            assert_true(*k->doc);
+            assert_true(k->offset + sizeof(int) <= sizeof(weft_config));
+            assert_true(k->lo <= k->def && k->def <= k->hi);
+            assert_true(j == 0 || ops->knobs[j - 1].offset < k->offset); /* weft_config's order */
+            assert_int_equal(*(const int *)((const char *)&def + k->offset), k->def);
+            assert_true(sched_knob_applies(ops, k->name));
+            assert_string_equal(sched_knob_doc(k->name), k->doc);
+            int listed = 0;
+            for (int i = 0; names[i]; i++) listed += strcmp(names[i], k->name) == 0;
+            assert_int_equal(listed, 1);
+            /* the same knob in another table: the same entry */
+            for (int o = 0; o < sched_registry_count; o++) {
+                const sched_knob *m = sched_knob_find(sched_registry[o], k->name);
+                if (!m) continue;
+                assert_int_equal(m->offset, k->offset);
+                assert_int_equal(m->lo, k->lo);
+                assert_int_equal(m->hi, k->hi);
+                assert_int_equal(m->def, k->def);
+                assert_string_equal(m->doc, k->doc);
+            }
+            /* out of range: refused by the policy, with the format scripts read */
+            weft_config c = def;
+            *(int *)((char *)&c + k->offset) = k->hi + 1;
+            char err[512], want[512];
+            snprintf(want, sizeof want, "knob %s = %d is out of range %d..%d (%s)", k->name, k->hi + 1,
+                     k->lo, k->hi, k->doc);
+            int rc = ops->validate ? ops->validate(&c, err, sizeof err)
+                                   : sched_knobs_check(ops->knobs, ops->nknobs, &c, err, sizeof err);
+            assert_int_equal(rc, -EINVAL);
+            assert_string_equal(err, want);
+            c.scheduler = ops->name;
+            assert_int_equal(weft_config_validate(&c), -EINVAL);
+            assert_string_equal(weft_last_error(), want);
+            /* with its value in range it validates */
+            *(int *)((char *)&c + k->offset) = k->lo;
+            if (strcmp(k->name, "local_queue_capacity") == 0) *(int *)((char *)&c + k->offset) = 2;
+            assert_int_equal(weft_config_validate(&c), 0);
+        }
+        /* a knob of another policy is not this one's */
+        for (int o = 0; o < sched_registry_count; o++)
+            for (int j = 0; j < sched_registry[o]->nknobs; j++) {
+                const char *n = sched_registry[o]->knobs[j].name;
+                assert_int_equal(sched_knob_applies(ops, n), sched_knob_find(ops, n) != NULL);
+            }
+    }
+}
+
+/* E7: create validates the policy's own knobs itself (a configuration that
+ * skipped weft_config_validate is refused with the message in err). */
+static void test_create_validates_knobs(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *sched, *knob, *value, *msg;
+    } cases[] = {
+        {"ws", "lifo_slot", "2", "knob lifo_slot = 2 is out of range 0..1 (LIFO slot on/off)"},
+        {"numa", "numa_backoff_us", "-1", "knob numa_backoff_us = -1 is out of range 0..1000000"},
+        {"ws", "local_queue_capacity", "3", "local_queue_capacity = 3: must be a power of two >= 2"},
+        {"global", "global_batch", "5000", "knob global_batch = 5000 is out of range 0..4096"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        weft_runtime *rt = calloc(1, sizeof *rt);
+        assert_non_null(rt);
+        weft_config_default(&rt->cfg);
+        rt->cfg.scheduler = cases[i].sched;
+        rt->cfg.workers = 2;
+        rt->nworkers = 2;
+        const sched_ops *ops = sched_find(cases[i].sched);
+        const sched_knob *k = sched_knob_find(ops, cases[i].knob);
+        assert_non_null(k);
+        *(int *)((char *)&rt->cfg + k->offset) = atoi(cases[i].value);
+        rt->workers = aligned_alloc(CACHE_LINE, sizeof(worker) * 2);
+        assert_non_null(rt->workers);
+        memset(rt->workers, 0, sizeof(worker) * 2);
+        char err[512] = "";
+        void *policy = NULL;
+        assert_int_equal(ops->create(rt, &policy, err, sizeof err), -EINVAL);
+        assert_null(policy);
+        if (strncmp(err, cases[i].msg, strlen(cases[i].msg)) != 0)
+            fail_msg("%s %s=%s: got '%s', want '%s...'", cases[i].sched, cases[i].knob, cases[i].value, err,
+                     cases[i].msg);
+        free(rt->workers);
+        free(rt);
+    }
+}
+
 static void test_numa_push_remote(void **state)
 {
     (void)state;
@@ -1071,6 +1196,9 @@ int main(void)
         cmocka_unit_test(test_victim_order),
         cmocka_unit_test(test_numa_local_before_remote),
         cmocka_unit_test(test_numa_backoff),
+        cmocka_unit_test(test_numa_backoff_restarts_after_a_task),
+        cmocka_unit_test(test_knob_tables),
+        cmocka_unit_test(test_create_validates_knobs),
         cmocka_unit_test(test_numa_push_remote),
         cmocka_unit_test(test_ws_yield_behind_ready),
         cmocka_unit_test(test_ws_lifo_cap),

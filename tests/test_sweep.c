@@ -102,6 +102,37 @@ static void test_expansion_and_names(void **state)
     assert_string_equal(buf, "-");
 }
 
+/* Which scheduler has which knob, read from the policies' own tables and
+ * the core's (E7 in schedulers/sched.h): the matrix the hand-written table
+ * in sweep.c held before the tables existed. */
+static void test_applies_from_the_tables(void **state)
+{
+    (void)state;
+    enum { F = 1, G = 2, W = 4, N = 8, ALL = 15, MT = 14, WSN = 12 };
+    static const struct {
+        const char *knob;
+        int mask;
+    } want[] = {
+        {"budget", ALL},           {"local_queue_capacity", WSN}, {"lifo_slot", WSN},
+        {"lifo_cap", WSN},         {"global_interval", ALL},      {"steal_batch", WSN},
+        {"global_batch", G},       {"max_searching", MT},         {"spin_before_park", MT},
+        {"reactor_thread", ALL},   {"sched_latency", ALL},        {"numa_backoff_us", N},
+        {"blocking_max_threads", ALL}, {"blocking_keepalive_ms", ALL}, {"blocking_nice", ALL},
+        {"timer_tick_us", ALL},    {"timer_shards", MT},          {"reactor_events", ALL},
+        {"pin", MT},
+    };
+    static const char *const sched[] = {"fifo", "global", "ws", "numa"};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        for (int s = 0; s < 4; s++)
+            if (sweep_knob_applies(sched[s], want[i].knob) != ((want[i].mask >> s) & 1))
+                fail_msg("%s on %s: applies %d", want[i].knob, sched[s],
+                         sweep_knob_applies(sched[s], want[i].knob));
+        assert_non_null(sweep_knob_doc(want[i].knob));
+        assert_true(sweep_knob_applies("future", want[i].knob)); /* unknown scheduler: every knob */
+    }
+    assert_null(sweep_knob_doc("nosuch"));
+}
+
 static void test_refusals(void **state)
 {
     (void)state;
@@ -160,6 +191,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expansion_and_names),
+        cmocka_unit_test(test_applies_from_the_tables),
         cmocka_unit_test(test_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

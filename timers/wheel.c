@@ -39,11 +39,11 @@
  * only a few ticks ahead but across a 64-tick boundary lands on level 1,
  * and all such entries cascade together when E crosses the boundary. A
  * cascade is a walk over entries armed long ago: one cache miss each,
- * serialised by the list links. Measured in timer_storm (100 000 sleeps of
- * 0-50 ms, whose deadlines always straddle a boundary): one cascade of
- * 11 000-70 000 entries taking 0.9-3.8 ms, a stall of the whole worker
- * (and, under the driver lock, of every worker that arms a timer) that set
- * the run's p99. With the two-block ring every deadline less than 64 ticks
+ * serialised by the list links. In timer_storm (many sleeps of 0-50 ms,
+ * whose deadlines always straddle a boundary) one cascade moved tens of
+ * thousands of entries in milliseconds, a stall of the whole worker (and,
+ * under the driver lock, of every worker that arms a timer) that set the
+ * run's p99. With the two-block ring every deadline less than 64 ticks
  * ahead is placed directly at level 0 and never cascades; a cascade moves
  * entries at least 64 ticks before they are due.
  *
@@ -55,8 +55,8 @@
  * sub-slot at a time: one that ends at or before now is due whole; the one
  * now falls in is scanned for exact deadlines; later ones are not looked
  * at. Without sub-slots the current tick had to be rescanned whole at every
- * look (wheel_pop_expired was 25-35 % of timer_storm's CPU time with ~2000
- * entries per 1 ms tick). Splitting a tick into sub-slots only when it
+ * look, which made wheel_pop_expired the largest share of timer_storm's
+ * CPU time when thousands of entries share a tick. Splitting a tick into sub-slots only when it
  * becomes current (tried first) costs one more walk over entries that are
  * cold by then, as slow as the rescans it saved; placed at arm time, an
  * entry armed at level 0 is touched cold once in its life, when it fires.

@@ -58,8 +58,8 @@
  *   thread sends B bytes (a Weyl sequence of 64-bit words) and then
  *   half-closes; a reader thread reads the echo until EOF. Both hash what
  *   they sent / received with the same position-aligned hash (4-lane
- *   FNV-1a over 64-bit words, so the hash is not a serial multiply chain;
- *   about 0.1 ns per byte), and the hashes and the byte counts must match.
+ *   FNV-1a over 64-bit words, so the hash is not a serial multiply chain and
+ *   costs little beside the copy), and the hashes and the byte counts must match.
  *   Elapsed is from starting the two threads to joining them.
  *
  * Fault injection flips one byte of one echoed read in the server: tcp_echo

@@ -17,8 +17,8 @@
  *
  * Steps: compute spins on the CPU until it has run for the drawn time:
  * steps >= SVC_CPU_MEASURE_NS read the thread CPU clock and spin until it
- * has advanced by the draw; shorter ones (the clock costs ~1.3 us a read
- * here) sum the intervals between consecutive monotonic-clock reads of the
+ * has advanced by the draw; shorter ones (the thread CPU clock is a
+ * system call, too dear to read inside a short step) sum the intervals between consecutive monotonic-clock reads of the
  * spin loop, leaving out gaps >= SVC_GAP_NS (the thread was not running),
  * so a preempted step still burns its CPU time; sleep is a
  * weft_sleep, bounded by a weft_timeout when timeout_us is set; fanout
@@ -126,8 +126,8 @@ static inline uint64_t spin_some(uint64_t x)
     return x;
 }
 
-/* A gap this long between two clock reads of the spin loop (normally ~70 ns
- * apart) is time the thread did not run (preempted or interrupted): it does
+/* A gap this long between two clock reads of the spin loop (normally far
+ * shorter: one turn of the loop) is time the thread did not run (preempted or interrupted): it does
  * not count as compute time, and the step spins on to make it up. */
 #define SVC_GAP_NS 2000ull
 
@@ -135,7 +135,7 @@ static void svc_compute(svc_ctx *x, uint64_t ns)
 {
     uint64_t v = ns, got = 0, prev = clock_now_ns(), now;
     if (ns >= SVC_CPU_MEASURE_NS) {
-        /* long step: the thread CPU clock decides (it costs ~1.3 us a read) */
+        /* long step: the thread CPU clock decides (a system call per read) */
         uint64_t c0 = thread_cpu_ns(), c, end = prev + ns;
         for (;;) {
             v = spin_some(v);

@@ -195,8 +195,9 @@ typedef struct svc_result {
 } svc_result;
 
 /* Compute steps at least this long have their thread CPU time measured
- * (reading the thread CPU clock costs about 1.3 us on this machine type,
- * under 1.3 % of such a step); shorter ones spin on the monotonic clock. */
+ * (reading the thread CPU clock is a system call: a small share of a step
+ * this long, too much of a shorter one); shorter ones spin on the
+ * monotonic clock. */
 #define SVC_CPU_MEASURE_NS 100000ull
 
 /* Runs the service once on rt with the given seed (the model's own seed, if

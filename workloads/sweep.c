@@ -1,13 +1,9 @@
 /*
  * workloads/sweep.c - knob sweeps (see sweep.h).
  *
- * Which scheduler has which knob. Until the policies carry their own knob
- * tables this is read off the schedulers' sources: the deque, LIFO-slot and
- * steal knobs are ws's and numa's (ws_common.h), global_batch is global's,
- * numa_backoff_us numa's; the searching, parking, pinning and timer-shard
- * knobs belong to schedulers with worker threads (not fifo, which runs on
- * the thread inside weft_block_on); the rest (budget, the fairness interval,
- * the reactor, timers and blocking pool) every scheduler has.
+ * Which scheduler has which knob is read from the policies' own knob tables
+ * (sched_ops.knobs, E7 in schedulers/sched.h) and the core's table in
+ * schedulers/config.c: sched_knob_applies.
  */
 #include "workloads/sweep.h"
 
@@ -17,35 +13,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { S_FIFO = 1, S_GLOBAL = 2, S_WS = 4, S_NUMA = 8, S_ALL = 15, S_MT = 14, S_WSN = 12 };
-
-static const struct {
-    const char *knob;
-    int mask;
-} applies[] = {
-    {"budget", S_ALL},           {"local_queue_capacity", S_WSN}, {"lifo_slot", S_WSN},
-    {"lifo_cap", S_WSN},         {"global_interval", S_ALL},      {"steal_batch", S_WSN},
-    {"global_batch", S_GLOBAL},  {"max_searching", S_MT},         {"spin_before_park", S_MT},
-    {"reactor_thread", S_ALL},   {"sched_latency", S_ALL},        {"numa_backoff_us", S_NUMA},
-    {"blocking_max_threads", S_ALL}, {"blocking_keepalive_ms", S_ALL}, {"blocking_nice", S_ALL},
-    {"timer_tick_us", S_ALL},    {"timer_shards", S_MT},          {"reactor_events", S_ALL},
-    {"pin", S_MT},
-};
+#include "schedulers/sched.h"
 
 static const char *const not_swept[] = {"scheduler", "workers", "topology"};
 
 bool sweep_knob_applies(const char *scheduler, const char *knob)
 {
-    int bit = strcmp(scheduler, "fifo") == 0     ? S_FIFO
-              : strcmp(scheduler, "global") == 0 ? S_GLOBAL
-              : strcmp(scheduler, "ws") == 0     ? S_WS
-              : strcmp(scheduler, "numa") == 0   ? S_NUMA
-                                                 : 0;
-    if (!bit) return true;
-    for (size_t i = 0; i < sizeof applies / sizeof applies[0]; i++)
-        if (strcmp(applies[i].knob, knob) == 0) return (applies[i].mask & bit) != 0;
-    return true;
+    const sched_ops *ops = sched_find(scheduler);
+    return !ops || sched_knob_applies(ops, knob);
 }
+
+const char *sweep_knob_doc(const char *knob) { return sched_knob_doc(knob); }
 
 void sweep_init(sweep *s) { memset(s, 0, sizeof *s); }
 

@@ -52,8 +52,11 @@ void sweep_init(sweep *s);
 /* Adds one --sweep argument "NAME=v1,v2,...": 0, or -EINVAL with a message
  * in err (which starts with the argument as given). */
 int sweep_add(sweep *s, const char *arg, char *err, size_t errlen);
-/* Whether `scheduler` has the knob (an unknown scheduler: true). */
+/* Whether `scheduler` has the knob (an unknown scheduler: true), from the
+ * policy's own knob table and the core's (schedulers/sched.h, E7). */
 bool sweep_knob_applies(const char *scheduler, const char *knob);
+/* The knob's one-line documentation from those tables, NULL if unknown. */
+const char *sweep_knob_doc(const char *knob);
 /* The points for one scheduler: the product of the axes that apply to it,
  * the last axis varying fastest. At least one (with no axis that applies:
  * one empty point). Returns how many there are, writing at most max. */

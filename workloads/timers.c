@@ -94,11 +94,16 @@ static long tm_hist_from(hist *h, const uint64_t *samples, size_t n)
     return written;
 }
 
-/* Every timer workload's root: spawn n children (child i's initial state
+/* Every timer workload's root: claim the receiver (or, if the runner
+ * already released it after a failed weft_block_on, start nothing), spawn
+ * n children (child i's initial state
  * made by init(state, run, i) in a zeroed buffer), then await the one-shot
  * that the last child's count-down sends. With fault injection and
  * skip_first set, child 0 is never spawned (its unit of work goes missing)
- * and is counted down at once, so the run completes and the check fails. */
+ * and is counted down at once, so the run completes and the check fails.
+ * Not handled: a root cancelled after it spawned children (a runtime fault,
+ * or weft_runtime_free from another thread during the block_on) leaves
+ * those children pointing into the runner's frame. */
 typedef struct tm_root {
     int coro;
     wl_latch *done;
@@ -108,7 +113,7 @@ typedef struct tm_root {
     void *run;
     long n;
     bool skip_first;
-    weft_oneshot *rx; /* NULL once received */
+    weft_oneshot *rx; /* claimed on the first poll (wl_latch_claim_receiver); NULL once received */
     int rc;
 } tm_root;
 
@@ -116,6 +121,8 @@ static weft_poll tm_root_poll(void *p, weft_context *cx, void *out)
 {
     tm_root *s = p;
     WEFT_CORO_BEGIN(s);
+    /* the runner released it: block_on failed before this root ran */
+    if (!(s->rx = wl_latch_claim_receiver(s->done))) return WEFT_READY;
     for (long i = 0; i < s->n; i++) {
         if (s->skip_first && FAULT() && i == 0) {
             wl_latch_count_down(s->done, 1);
@@ -217,12 +224,12 @@ static int run_timer_storm(weft_runtime *rt, const int64_t *params, const char *
         return -ENOMEM;
     }
     tm_root root = {0, &run.done, &run.spawn_errors, &ts_task_type, ts_init, &run, n, true,
-                    run.done.done, 0};
+                    NULL, 0};
     uint64_t t0 = clock_now_ns();
     int rc = weft_block_on(rt, &tm_root_type, &root, NULL);
     out->elapsed_ns = clock_now_ns() - t0;
     if (rc < 0) {
-        wl_latch_release_sender(&run.done);
+        wl_latch_release_after_failure(&run.done);
         free(run.lateness);
         return rc;
     }
@@ -348,12 +355,12 @@ static int run_timeout_cancel(weft_runtime *rt, const int64_t *params, const cha
     run.n = n;
     run.tasks = tasks;
     tm_root root = {0, &run.done, &run.spawn_errors, &tc_task_type, tc_init, &run, tasks, false,
-                    run.done.done, 0};
+                    NULL, 0};
     uint64_t t0 = clock_now_ns();
     int rc = weft_block_on(rt, &tm_root_type, &root, NULL);
     out->elapsed_ns = clock_now_ns() - t0;
     if (rc < 0) {
-        wl_latch_release_sender(&run.done);
+        wl_latch_release_after_failure(&run.done);
         return rc;
     }
     size_t armed_after = weft_runtime_timers_armed(rt);
@@ -480,12 +487,12 @@ static int run_interval_jitter(weft_runtime *rt, const int64_t *params, const ch
     for (long t = 0; t < tasks; t++) run.ticks[t] = -1;
 
     tm_root root = {0, &run.done, &run.spawn_errors, &ij_task_type, ij_init, &run, tasks, true,
-                    run.done.done, 0};
+                    NULL, 0};
     uint64_t t0 = clock_now_ns();
     int rc = weft_block_on(rt, &tm_root_type, &root, NULL);
     out->elapsed_ns = clock_now_ns() - t0;
     if (rc < 0) {
-        wl_latch_release_sender(&run.done);
+        wl_latch_release_after_failure(&run.done);
         free(run.jitter);
         free(run.ticks);
         return rc;

@@ -29,12 +29,33 @@
 #include "workloads/wl_internal.h"
 
 typedef struct uts_job {
-    const uts_params *params;
+    const uts_params *params; /* &own_params */
+    uts_params own_params;    /* the nodes may outlive the runner's frame (count mode) */
     int fault;
     /* mode "count" */
     _Atomic uint64_t nodes, leaves, max_depth;
     wl_latch done; /* the nodes outstanding; the last one sends */
+    /* Count mode: the job outlives a failed weft_block_on. The root's first
+     * poll claims the receiver (`receiver_taken`) and with it the right to
+     * start the tree; if the runner claims it first (block_on failed before
+     * the root ran) no tree starts. Two owners (`owners`): the runner, and
+     * the tree, for which the node that takes `done` to zero speaks (no node
+     * touches the job after that); the second to let go frees it. */
+    _Atomic int receiver_taken;
+    _Atomic int owners;
 } uts_job;
+
+static void uts_job_put(uts_job *job)
+{
+    /* acq_rel: the first owner's accesses happen before the second's free */
+    if (atomic_fetch_sub_explicit(&job->owners, 1, memory_order_acq_rel) == 1) free(job);
+}
+
+/* A node of the count tree is done; the last one lets go of the job. */
+static inline void uts_count_down(uts_job *job)
+{
+    if (wl_latch_count_down(&job->done, 1)) uts_job_put(job);
+}
 
 #define UTS_INLINE_HANDLES 4
 
@@ -140,7 +161,7 @@ static weft_poll uts_count_poll(void *p, weft_context *cx, void *out)
             wl_latch_count_down(&job->done, 1); /* never the last: this node still counts */
     }
     /* the node that takes it to zero sees every other node's counts */
-    wl_latch_count_down(&job->done, 1);
+    uts_count_down(job);
     return WEFT_READY;
 }
 static const weft_future_type uts_count_type = {"uts.count_node", uts_count_poll, NULL,
@@ -150,6 +171,7 @@ typedef struct uts_count_root {
     int coro;
     uts_job *job;
     uts_node root;
+    weft_oneshot *rx; /* claimed on the first poll; NULL once received */
     int rc;
 } uts_count_root;
 
@@ -157,18 +179,30 @@ static weft_poll uts_count_root_poll(void *p, weft_context *cx, void *out)
 {
     uts_count_root *s = p;
     WEFT_CORO_BEGIN(s);
+    /* pairs with the runner's exchange after a failed block_on */
+    if (atomic_exchange_explicit(&s->job->receiver_taken, 1, memory_order_acq_rel)) return WEFT_READY;
+    s->rx = s->job->done.done;
     {
         uts_count_task t = {s->job, s->root};
-        if (weft_spawn(weft_context_runtime(cx), &uts_count_type, &t, NULL) < 0) return WEFT_READY;
+        /* no tree: count its root down (the send that ends the run; the
+         * node count then fails the check) */
+        if (weft_spawn(weft_context_runtime(cx), &uts_count_type, &t, NULL) < 0) uts_count_down(s->job);
     }
     {
         uint64_t v;
-        WEFT_AWAIT(s, weft_oneshot_recv(s->job->done.done, cx, &v, &s->rc));
+        WEFT_AWAIT(s, weft_oneshot_recv(s->rx, cx, &v, &s->rc));
+        s->rx = NULL;
     }
     WEFT_CORO_END(s);
 }
-static const weft_future_type uts_count_root_type = {"uts.count_root", uts_count_root_poll, NULL,
-                                                     sizeof(uts_count_root), 0};
+static void uts_count_root_drop(void *p)
+{
+    uts_count_root *s = p;
+    if (s->rx) weft_oneshot_drop_receiver(s->rx);
+    s->rx = NULL;
+}
+static const weft_future_type uts_count_root_type = {"uts.count_root", uts_count_root_poll,
+                                                     uts_count_root_drop, sizeof(uts_count_root), 0};
 
 /* ---- sequential reference, cached per tree -------------------------------------------- */
 
@@ -214,7 +248,8 @@ static int run_uts(weft_runtime *rt, const int64_t *params, const char *variant,
 
     uts_job *job = calloc(1, sizeof *job);
     if (!job) return -ENOMEM;
-    job->params = &up;
+    job->own_params = up;
+    job->params = &job->own_params;
     job->fault = weft_workload_fault_injection();
     uts_counts got = {0, 0, 0};
     uts_node root;
@@ -232,12 +267,26 @@ static int run_uts(weft_runtime *rt, const int64_t *params, const char *variant,
             free(job);
             return rc;
         }
-        uts_count_root r = {0, job, root, 0};
+        atomic_init(&job->receiver_taken, 0);
+        atomic_init(&job->owners, 2);
+        uts_count_root r = {0, job, root, NULL, 0};
         rc = weft_block_on(rt, &uts_count_root_type, &r, NULL);
         out->elapsed_ns = clock_now_ns() - t0;
+        if (rc < 0) {
+            wl_latch_release_sender(&job->done);
+            /* the root never ran: no tree, so its share is the runner's to drop */
+            if (atomic_exchange_explicit(&job->receiver_taken, 1, memory_order_acq_rel) == 0) {
+                weft_oneshot_drop_receiver(job->done.done);
+                uts_job_put(job);
+            }
+            uts_job_put(job); /* a started tree keeps it until its last node */
+            return rc;
+        }
         got.nodes = atomic_load(&job->nodes);
         got.leaves = atomic_load(&job->leaves);
         got.max_depth = atomic_load(&job->max_depth);
+        uts_job_put(job);
+        job = NULL;
     }
     free(job);
     if (rc < 0) return rc;

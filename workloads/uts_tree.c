@@ -40,12 +40,13 @@
  * Hashing: OpenSSL 3 EVP, made cheap
  * ----------------------------------
  * SHA1() is deprecated in OpenSSL 3. EVP_Digest(..., EVP_sha1(), ...) works but
- * costs ~245 ns per 24-byte message here, because it allocates a context and
- * looks the algorithm up through the provider machinery on every call. We fetch
- * the EVP_MD once (EVP_MD_fetch, pthread_once) and keep one EVP_MD_CTX per
- * thread, re-initialised with EVP_DigestInit_ex2 per node: ~65 ns per hash
- * (measured on this 2-vCPU AMD EPYC with SHA-NI; EVP_Digest with the fetched MD
- * was ~92 ns, context copy ~59 ns but needs two contexts). The per-thread
+ * costs several times the hash itself for a 24-byte message, because it
+ * allocates a context and looks the algorithm up through the provider
+ * machinery on every call. We fetch the EVP_MD once (EVP_MD_fetch,
+ * pthread_once) and keep one EVP_MD_CTX per thread, re-initialised with
+ * EVP_DigestInit_ex2 per node: the cheapest of the variants tried with one
+ * context (EVP_Digest with the fetched MD still allocates per call; a
+ * context copy is as cheap but needs two contexts). The per-thread
  * context lives in a _Thread_local pointer for speed and is also registered
  * with a pthread key, whose destructor frees it when the thread exits.
  * Rejected: a hand-written SHA-1 (faster, but a second implementation to trust

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -71,6 +72,7 @@ static inline void wl_latency_from_hist(weft_wl_result *out, const hist *h)
 typedef struct wl_latch {
     _Atomic long remaining;
     _Atomic int sender_taken;
+    _Atomic int receiver_taken; /* wl_latch_claim_receiver (for roots that use it) */
     _Atomic long signals;
     weft_oneshot *done;
 } wl_latch;
@@ -80,6 +82,7 @@ static inline int wl_latch_init(wl_latch *l, long remaining)
 {
     atomic_init(&l->remaining, remaining);
     atomic_init(&l->sender_taken, 0);
+    atomic_init(&l->receiver_taken, 0);
     atomic_init(&l->signals, 0);
     return weft_oneshot_new(&l->done);
 }
@@ -99,13 +102,17 @@ static inline void wl_latch_add(wl_latch *l, long n)
     atomic_fetch_add_explicit(&l->remaining, n, memory_order_relaxed);
 }
 
-/* `n` units finished; the one that takes `remaining` to zero signals. */
-static inline void wl_latch_count_down(wl_latch *l, long n)
+/* `n` units finished; the one that takes `remaining` to zero signals, and
+ * only it gets true (for a latch whose last unit also releases the memory
+ * holding it: sched_micro's outside-spawn workloads). */
+static inline bool wl_latch_count_down(wl_latch *l, long n)
 {
     /* acq_rel: each unit's writes before its decrement happen before the
      * last decrement's send (and the one-shot carries them on to the root
      * and the runner) */
-    if (atomic_fetch_sub_explicit(&l->remaining, n, memory_order_acq_rel) == n) wl_latch_signal(l);
+    if (atomic_fetch_sub_explicit(&l->remaining, n, memory_order_acq_rel) != n) return false;
+    wl_latch_signal(l);
+    return true;
 }
 
 /* The runner after weft_block_on failed: releases the sender if no one sent. */
@@ -114,6 +121,28 @@ static inline void wl_latch_release_sender(wl_latch *l)
     /* pairs with the exchange in wl_latch_signal */
     if (atomic_exchange_explicit(&l->sender_taken, 1, memory_order_acq_rel) == 0)
         weft_oneshot_drop_sender(l->done);
+}
+
+/* The root's first poll claims the receiver: l->done, or NULL when the
+ * runner already released it (weft_block_on failed before the root ran,
+ * or refused to spawn it: then the root's init was never a task, and no
+ * drop function would release what it held). A root that gets NULL must
+ * start nothing. */
+static inline weft_oneshot *wl_latch_claim_receiver(wl_latch *l)
+{
+    /* acq_rel: pairs with the exchange in wl_latch_release_after_failure */
+    return atomic_exchange_explicit(&l->receiver_taken, 1, memory_order_acq_rel) == 0 ? l->done : NULL;
+}
+
+/* The runner after weft_block_on failed, for a root that claims its
+ * receiver: releases the sender if no one sent and the receiver if no root
+ * claimed it. Returns true when no root claimed it (so none started work). */
+static inline bool wl_latch_release_after_failure(wl_latch *l)
+{
+    wl_latch_release_sender(l);
+    if (atomic_exchange_explicit(&l->receiver_taken, 1, memory_order_acq_rel) != 0) return false;
+    weft_oneshot_drop_receiver(l->done);
+    return true;
 }
 
 /* splitmix64 (Steele, Lea, Flood 2014): a seed or counter to 64 well-mixed bits. */
