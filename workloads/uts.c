@@ -118,7 +118,7 @@ static void uts_task_drop(void *p)
 {
     uts_task *s = p;
     if (!s->handles) return;
-    for (int i = s->next; i < s->nchildren; i++) weft_join_detach(&s->handles[i]);
+    for (int i = s->next; i < s->nchildren; i++) weft_join_drop(&s->handles[i]);
     if (s->handles != s->inline_h) free(s->handles);
     s->handles = NULL;
 }
@@ -190,7 +190,7 @@ static weft_poll uts_count_root_poll(void *p, weft_context *cx, void *out)
     }
     {
         uint64_t v;
-        WEFT_AWAIT(s, weft_oneshot_recv(s->rx, cx, &v, &s->rc));
+        WEFT_AWAIT(s, weft_oneshot_recv_poll(s->rx, cx, &v, &s->rc));
         s->rx = NULL;
     }
     WEFT_CORO_END(s);
@@ -198,7 +198,7 @@ static weft_poll uts_count_root_poll(void *p, weft_context *cx, void *out)
 static void uts_count_root_drop(void *p)
 {
     uts_count_root *s = p;
-    if (s->rx) weft_oneshot_drop_receiver(s->rx);
+    if (s->rx) weft_oneshot_receiver_drop(s->rx);
     s->rx = NULL;
 }
 static const weft_future_type uts_count_root_type = {"uts.count_root", uts_count_root_poll,
@@ -276,7 +276,7 @@ static int run_uts(weft_runtime *rt, const int64_t *params, const char *variant,
             wl_latch_release_sender(&job->done);
             /* the root never ran: no tree, so its share is the runner's to drop */
             if (atomic_exchange_explicit(&job->receiver_taken, 1, memory_order_acq_rel) == 0) {
-                weft_oneshot_drop_receiver(job->done.done);
+                weft_oneshot_receiver_drop(job->done.done);
                 uts_job_put(job);
             }
             uts_job_put(job); /* a started tree keeps it until its last node */

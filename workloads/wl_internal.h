@@ -120,7 +120,7 @@ static inline void wl_latch_release_sender(wl_latch *l)
 {
     /* pairs with the exchange in wl_latch_signal */
     if (atomic_exchange_explicit(&l->sender_taken, 1, memory_order_acq_rel) == 0)
-        weft_oneshot_drop_sender(l->done);
+        weft_oneshot_sender_drop(l->done);
 }
 
 /* The root's first poll claims the receiver: l->done, or NULL when the
@@ -141,7 +141,7 @@ static inline bool wl_latch_release_after_failure(wl_latch *l)
 {
     wl_latch_release_sender(l);
     if (atomic_exchange_explicit(&l->receiver_taken, 1, memory_order_acq_rel) != 0) return false;
-    weft_oneshot_drop_receiver(l->done);
+    weft_oneshot_receiver_drop(l->done);
     return true;
 }
 
