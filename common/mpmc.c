@@ -163,9 +163,9 @@ static int clone_role(weft_mpmc *c, int *role, const char *what)
 int weft_mpmc_sender_clone(weft_mpmc *c) { return clone_role(c, c ? &c->senders : NULL, "sender"); }
 int weft_mpmc_receiver_clone(weft_mpmc *c) { return clone_role(c, c ? &c->receivers : NULL, "receiver"); }
 
-int weft_mpmc_ref(weft_mpmc *c)
+int weft_mpmc_clone(weft_mpmc *c)
 {
-    if (!c) return err_fail(-EINVAL, "weft_mpmc_ref: NULL channel");
+    if (!c) return err_fail(-EINVAL, "weft_mpmc_clone: NULL channel");
     spinlock_lock(&c->lock);
     c->refs++;
     spinlock_unlock(&c->lock);
@@ -209,13 +209,13 @@ int weft_mpmc_receiver_drop(weft_mpmc *c)
     return 0;
 }
 
-int weft_mpmc_unref(weft_mpmc *c)
+int weft_mpmc_free(weft_mpmc *c)
 {
-    if (!c) return err_fail(-EINVAL, "weft_mpmc_unref: NULL channel");
+    if (!c) return err_fail(-EINVAL, "weft_mpmc_free: NULL channel");
     spinlock_lock(&c->lock);
     if (c->refs <= c->senders + c->receivers) {
         spinlock_unlock(&c->lock);
-        return err_fail(-EINVAL, "weft_mpmc_unref: no observer reference is held (released twice?)");
+        return err_fail(-EINVAL, "weft_mpmc_free: no observer reference is held (released twice?)");
     }
     release_unlock(c);
     return 0;

@@ -79,7 +79,7 @@ int weft_oneshot_send(weft_oneshot *o, uint64_t value)
     return oneshot_close_tx(o, true, value);
 }
 
-void weft_oneshot_drop_sender(weft_oneshot *o)
+void weft_oneshot_sender_drop(weft_oneshot *o)
 {
     if (o) oneshot_close_tx(o, false, 0);
 }
@@ -96,7 +96,7 @@ static weft_poll oneshot_take(weft_oneshot *o, uint32_t cur, uint64_t *value, in
     return WEFT_READY;
 }
 
-weft_poll weft_oneshot_recv(weft_oneshot *o, weft_context *cx, uint64_t *value, int *result)
+weft_poll weft_oneshot_recv_poll(weft_oneshot *o, weft_context *cx, uint64_t *value, int *result)
 {
     int dummy;
     if (!result) result = &dummy;
@@ -134,7 +134,7 @@ weft_poll weft_oneshot_recv(weft_oneshot *o, weft_context *cx, uint64_t *value, 
     }
 }
 
-void weft_oneshot_drop_receiver(weft_oneshot *o)
+void weft_oneshot_receiver_drop(weft_oneshot *o)
 {
     if (!o) return;
     uint32_t cur = atomic_load_explicit(&o->state, memory_order_acquire);
@@ -350,7 +350,7 @@ int weft_channel_try_recv(weft_channel *c, uint64_t *value)
     return rc;
 }
 
-weft_poll weft_channel_recv(weft_channel *c, weft_context *cx, uint64_t *value, int *result)
+weft_poll weft_channel_recv_poll(weft_channel *c, weft_context *cx, uint64_t *value, int *result)
 {
     int dummy;
     if (!result) result = &dummy;

@@ -65,17 +65,17 @@ static weft_poll conn_poll(void *p, weft_context *cx, void *out)
     (void)out;
     WEFT_CORO_BEGIN(st);
     for (;;) {
-        WEFT_AWAIT(st, weft_tcp_read(&st->s, cx, st->buf, sizeof st->buf, &st->n));
+        WEFT_AWAIT(st, weft_tcp_read_poll(&st->s, cx, st->buf, sizeof st->buf, &st->n));
         if (st->n <= 0) break; /* EOF or an error (reset): either way, done */
         weft_tcp_write_all_init(&st->w, &st->s, st->buf, (size_t)st->n);
         WEFT_AWAIT(st, weft_tcp_write_all_poll(&st->w, cx, &st->res));
         if (st->res < 0) break;
     }
-    weft_tcp_close(&st->s);
+    weft_tcp_stream_drop(&st->s);
     WEFT_CORO_RETURN_VOID(st);
     WEFT_CORO_END(st);
 }
-static void conn_drop(void *p) { weft_tcp_close(&((conn *)p)->s); }
+static void conn_drop(void *p) { weft_tcp_stream_drop(&((conn *)p)->s); }
 WEFT_FUTURE_TYPE(conn_type, conn_poll, conn_drop, conn, 0);
 
 /* ---- the accept loop ---------------------------------------------------------------------- */
@@ -104,11 +104,11 @@ static weft_poll server_poll(void *p, weft_context *cx, void *out)
     fflush(stdout);
     weft_cancel_wait_init(&st->stop, g_stop);
     for (;;) {
-        WEFT_AWAIT(st, weft_cancel_poll(&st->stop, cx, weft_tcp_accept(&st->l, cx, &st->s, &st->res)));
+        WEFT_AWAIT(st, weft_cancel_poll(&st->stop, cx, weft_tcp_accept_poll(&st->l, cx, &st->s, &st->res)));
         if (weft_cancel_wait_result(&st->stop) == -ECANCELED) break;
         if (st->res < 0) { /* EMFILE and friends never come here: accept backs off */
             fprintf(stderr, "echo_server: accept: %s\n", strerror(-st->res));
-            weft_tcp_listener_close(&st->l);
+            weft_tcp_listener_drop(&st->l);
             WEFT_CORO_RETURN(st, out, int, 1);
         }
         conn init;
@@ -116,17 +116,17 @@ static weft_poll server_poll(void *p, weft_context *cx, void *out)
         init.s = st->s;
         if (weft_spawn(weft_context_runtime(cx), &conn_type, &init, NULL) < 0) {
             fprintf(stderr, "echo_server: spawn: %s\n", weft_last_error());
-            weft_tcp_close(&init.s);
+            weft_tcp_stream_drop(&init.s);
         }
     }
-    weft_tcp_listener_close(&st->l);
+    weft_tcp_listener_drop(&st->l);
     WEFT_CORO_RETURN(st, out, int, 0);
     WEFT_CORO_END(st);
 }
 static void server_drop(void *p)
 {
     weft_cancel_wait_drop(&((server *)p)->stop);
-    weft_tcp_listener_close(&((server *)p)->l);
+    weft_tcp_listener_drop(&((server *)p)->l);
 }
 WEFT_FUTURE_TYPE(server_type, server_poll, server_drop, server, sizeof(int));
 

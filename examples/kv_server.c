@@ -94,7 +94,7 @@ typedef struct request {
     weft_oneshot *reply; /* sender side: the reply string as a pointer */
 } request;
 
-static void request_drop(void *p) { weft_oneshot_drop_sender(((request *)p)->reply); }
+static void request_drop(void *p) { weft_oneshot_sender_drop(((request *)p)->reply); }
 
 typedef struct executor {
     int coro;
@@ -142,7 +142,7 @@ typedef struct conn {
 static weft_poll conn_read_arm(void *p, weft_context *cx)
 {
     conn *st = p;
-    return weft_tcp_read(&st->s, cx, st->rbuf, sizeof st->rbuf - st->len, &st->n);
+    return weft_tcp_read_poll(&st->s, cx, st->rbuf, sizeof st->rbuf - st->len, &st->n);
 }
 
 /* Parses st->line into st->req; returns the immediate reply, or NULL. */
@@ -200,7 +200,7 @@ static weft_poll conn_poll(void *p, weft_context *cx, void *out)
             weft_mpmc_send_init(&st->send, g_queue, &st->req); /* the queue owns the sender side now */
             WEFT_AWAIT(st, weft_mpmc_send_poll(&st->send, cx, NULL));
             if (weft_mpmc_send_result(&st->send) != 0) request_drop(&st->req); /* queue closed */
-            WEFT_AWAIT(st, weft_oneshot_recv(st->reply, cx, &st->reply_ptr, &st->res));
+            WEFT_AWAIT(st, weft_oneshot_recv_poll(st->reply, cx, &st->reply_ptr, &st->res));
             st->reply = NULL;
             st->out = st->res == 0 ? (char *)(uintptr_t)st->reply_ptr : strdup("ERR shutting down\n");
         write_out:
@@ -229,9 +229,9 @@ static void conn_drop(void *p)
     weft_select_drop(&st->sel);
     weft_cancel_wait_drop(&st->stop);
     weft_mpmc_send_drop(&st->send); /* pending: the request's drop releases the sender side */
-    if (st->reply) weft_oneshot_drop_receiver(st->reply);
+    if (st->reply) weft_oneshot_receiver_drop(st->reply);
     free(st->out);
-    weft_tcp_close(&st->s);
+    weft_tcp_stream_drop(&st->s);
     atomic_fetch_sub(&g_conns, 1);
 }
 WEFT_FUTURE_TYPE(conn_type, conn_poll, conn_drop, conn, 0);
@@ -249,7 +249,7 @@ static weft_poll stats_poll(void *p, weft_context *cx, void *out)
     weft_interval_init(&st->iv, g_stats_ns, WEFT_MISSED_SKIP);
     weft_cancel_wait_init(&st->stop, g_stop);
     for (;;) {
-        WEFT_AWAIT(st, weft_cancel_poll(&st->stop, cx, weft_interval_tick(&st->iv, cx, NULL)));
+        WEFT_AWAIT(st, weft_cancel_poll(&st->stop, cx, weft_interval_poll(&st->iv, cx, NULL)));
         if (weft_cancel_wait_result(&st->stop) != 0) break;
         pthread_mutex_lock(&g_table_mu);
         long keys = g_keys;
@@ -299,14 +299,14 @@ static weft_poll server_poll(void *p, weft_context *cx, void *out)
     fflush(stdout);
     weft_cancel_wait_init(&st->stop, g_stop);
     for (;;) {
-        WEFT_AWAIT(st, weft_cancel_poll(&st->stop, cx, weft_tcp_accept(&st->l, cx, &st->s, &st->res)));
+        WEFT_AWAIT(st, weft_cancel_poll(&st->stop, cx, weft_tcp_accept_poll(&st->l, cx, &st->s, &st->res)));
         if (weft_cancel_wait_result(&st->stop) == -ECANCELED) break;
         if (st->res < 0) continue; /* a failed accept; weft backs off on EMFILE */
         conn c = {0};
         c.s = st->s;
-        if (weft_spawn(rt, &conn_type, &c, NULL) < 0) weft_tcp_close(&c.s);
+        if (weft_spawn(rt, &conn_type, &c, NULL) < 0) weft_tcp_stream_drop(&c.s);
     }
-    weft_tcp_listener_close(&st->l);
+    weft_tcp_listener_drop(&st->l);
     weft_mpmc_close(g_queue); /* executors drain what is queued, then stop */
     weft_join_all_init(&st->all, st->helpers, EXECUTORS + 1, st->outs, sizeof(int), st->results);
     WEFT_AWAIT(st, weft_join_all_poll(&st->all, cx, &st->join_res));
@@ -316,7 +316,7 @@ static weft_poll server_poll(void *p, weft_context *cx, void *out)
 static void server_drop(void *p)
 {
     weft_cancel_wait_drop(&((server *)p)->stop);
-    weft_tcp_listener_close(&((server *)p)->l);
+    weft_tcp_listener_drop(&((server *)p)->l);
 }
 WEFT_FUTURE_TYPE(server_type, server_poll, server_drop, server, sizeof(int));
 

@@ -28,7 +28,7 @@ weft_runtime *weft_default_runtime(void)
         weft_config_default(&cfg);
         if (weft_config_from_env(&cfg) == 0 && weft_runtime_new(&cfg, &default_rt) == 0 &&
             !default_atexit) {
-            atexit(weft_default_shutdown);
+            atexit(weft_default_runtime_free);
             default_atexit = true;
         }
     }
@@ -37,7 +37,7 @@ weft_runtime *weft_default_runtime(void)
     return rt;
 }
 
-void weft_default_shutdown(void)
+void weft_default_runtime_free(void)
 {
     pthread_mutex_lock(&default_mu);
     weft_runtime *rt = default_rt;

@@ -220,7 +220,7 @@ int weft_block_on(weft_runtime *rt, const weft_future_type *type, const void *in
         rt_worker_loop(w, &uf.done);
         if (weft_join_poll(&h, &ucx, out, &result) == WEFT_PENDING) {
             /* the loop stopped for shutdown */
-            weft_join_detach(&h);
+            weft_join_drop(&h);
             int fault = atomic_load_explicit(&rt->fault, memory_order_acquire); /* pairs with rt_runtime_fault */
             result = fault ? err_fail(fault, "weft_block_on: %s", rt->fault_msg)
                            : err_fail(-ESHUTDOWN, "weft_block_on: the runtime shut down before the future completed");

@@ -375,7 +375,7 @@ bool weft_join_is_finished(const weft_join_handle *h)
     return atomic_load_explicit(&t->state, memory_order_acquire) & TASK_COMPLETE;
 }
 
-void weft_join_detach(weft_join_handle *h)
+void weft_join_drop(weft_join_handle *h)
 {
     task *t = h ? h->task : NULL;
     if (!t) return;
@@ -478,7 +478,7 @@ int rt_block_on_wait(weft_runtime *rt, weft_join_handle *h, void *out)
 {
     thread_parker *p = calloc(1, sizeof *p);
     if (!p) {
-        weft_join_detach(h);
+        weft_join_drop(h);
         return err_fail(-ENOMEM, "weft_block_on: out of memory");
     }
     atomic_init(&p->refs, 2); /* ours, and the fault list's */
@@ -501,7 +501,7 @@ int rt_block_on_wait(weft_runtime *rt, weft_join_handle *h, void *out)
         pthread_mutex_unlock(&p->mu);
         if (atomic_load_explicit(&rt->fault, memory_order_acquire)) {
             if (weft_join_poll(h, &cx, out, &result) == WEFT_READY) break; /* finished anyway */
-            weft_join_detach(h);
+            weft_join_drop(h);
             result = err_fail(atomic_load_explicit(&rt->fault, memory_order_relaxed), "weft_block_on: %s",
                               rt->fault_msg);
             break;

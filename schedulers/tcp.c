@@ -172,7 +172,7 @@ static int resolve(const char *who, const char *host, uint16_t port, int passive
 static weft_poll tcp_io(weft_tcp_stream *s, weft_context *cx, reactor_dir dir, void *buf,
                         size_t len, ssize_t *n)
 {
-    const char *who = dir == REACTOR_DIR_READ ? "weft_tcp_read" : "weft_tcp_write";
+    const char *who = dir == REACTOR_DIR_READ ? "weft_tcp_read_poll" : "weft_tcp_write_poll";
     if (!s->io.slot) {
         *n = err_fail(-EBADF, "%s: the stream is closed (or was never connected)", who);
         return WEFT_READY;
@@ -213,12 +213,12 @@ static weft_poll tcp_io(weft_tcp_stream *s, weft_context *cx, reactor_dir dir, v
     }
 }
 
-weft_poll weft_tcp_read(weft_tcp_stream *s, weft_context *cx, void *buf, size_t len, ssize_t *n)
+weft_poll weft_tcp_read_poll(weft_tcp_stream *s, weft_context *cx, void *buf, size_t len, ssize_t *n)
 {
     return tcp_io(s, cx, REACTOR_DIR_READ, buf, len, n);
 }
 
-weft_poll weft_tcp_write(weft_tcp_stream *s, weft_context *cx, const void *buf, size_t len,
+weft_poll weft_tcp_write_poll(weft_tcp_stream *s, weft_context *cx, const void *buf, size_t len,
                          ssize_t *n)
 {
     return tcp_io(s, cx, REACTOR_DIR_WRITE, (void *)buf, len, n);
@@ -236,7 +236,7 @@ weft_poll weft_tcp_read_exact_poll(weft_tcp_read_exact *op, weft_context *cx, in
 {
     while (op->done < op->len) {
         ssize_t n;
-        if (weft_tcp_read(op->s, cx, op->buf + op->done, op->len - op->done, &n) == WEFT_PENDING)
+        if (weft_tcp_read_poll(op->s, cx, op->buf + op->done, op->len - op->done, &n) == WEFT_PENDING)
             return WEFT_PENDING;
         if (n <= 0) {
             *result = n == 0 ? -EPIPE : (int)n; /* EOF before len bytes: -EPIPE */
@@ -261,7 +261,7 @@ weft_poll weft_tcp_write_all_poll(weft_tcp_write_all *op, weft_context *cx, int 
 {
     while (op->done < op->len) {
         ssize_t n;
-        if (weft_tcp_write(op->s, cx, op->buf + op->done, op->len - op->done, &n) == WEFT_PENDING)
+        if (weft_tcp_write_poll(op->s, cx, op->buf + op->done, op->len - op->done, &n) == WEFT_PENDING)
             return WEFT_PENDING;
         if (n <= 0) { /* send never returns 0 for len > 0; be safe anyway */
             *result = n == 0 ? -EIO : (int)n;
@@ -285,7 +285,7 @@ int weft_tcp_shutdown_write(weft_tcp_stream *s)
     return 0;
 }
 
-void weft_tcp_close(weft_tcp_stream *s)
+void weft_tcp_stream_drop(weft_tcp_stream *s)
 {
     if (!s || !s->io.slot) return;
     io_close(s->reactor, &s->io);
@@ -515,14 +515,14 @@ static bool accept_exhausted(int e)
     return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM || e == ENOSPC;
 }
 
-weft_poll weft_tcp_accept(weft_tcp_listener *l, weft_context *cx, weft_tcp_stream *out,
+weft_poll weft_tcp_accept_poll(weft_tcp_listener *l, weft_context *cx, weft_tcp_stream *out,
                           int *result)
 {
     if (!l->io.slot) {
-        *result = err_fail(-EBADF, "weft_tcp_accept: the listener is closed");
+        *result = err_fail(-EBADF, "weft_tcp_accept_poll: the listener is closed");
         return WEFT_READY;
     }
-    int rc = tcp_check_runtime("weft_tcp_accept", l->reactor, cx);
+    int rc = tcp_check_runtime("weft_tcp_accept_poll", l->reactor, cx);
     if (rc < 0) {
         *result = rc;
         return WEFT_READY;
@@ -535,7 +535,7 @@ weft_poll weft_tcp_accept(weft_tcp_listener *l, weft_context *cx, weft_tcp_strea
             weft_sleep_drop(&l->backoff);
             l->backoff_armed = 0;
             if (sr < 0) { /* no timer to back off on: report rather than spin */
-                *result = err_fail(sr, "weft_tcp_accept: out of file descriptors, and no "
+                *result = err_fail(sr, "weft_tcp_accept_poll: out of file descriptors, and no "
                                        "timer to back off on: %s", strerror(-sr));
                 return WEFT_READY;
             }
@@ -562,13 +562,13 @@ weft_poll weft_tcp_accept(weft_tcp_listener *l, weft_context *cx, weft_tcp_strea
             weft_sleep_init(&l->backoff, WEFT_TCP_ACCEPT_BACKOFF_NS);
             l->backoff_armed = 1;
         } else if (!accept_transient(err)) {
-            *result = err_fail(-err, "weft_tcp_accept: %s", strerror(err));
+            *result = err_fail(-err, "weft_tcp_accept_poll: %s", strerror(err));
             return WEFT_READY;
         }
     }
 }
 
-void weft_tcp_listener_close(weft_tcp_listener *l)
+void weft_tcp_listener_drop(weft_tcp_listener *l)
 {
     if (!l || !l->io.slot) return;
     if (l->backoff_armed) weft_sleep_drop(&l->backoff);

@@ -3,7 +3,7 @@
  *   - The coroutine macros of weft/future.h: any number of WEFT_AWAITs may
  *     share one line (resume points come from __COUNTER__, not __LINE__,
  *     which gave "duplicate case value"), and each resumes where it stopped.
- *   - weft_join_handle_is_empty: a handle says whether it still refers to a
+ *   - weft_join_is_empty: a handle says whether it still refers to a
  *     task (after spawn: no; after a join, a detach, or WEFT_JOIN_HANDLE_INIT:
  *     yes).
  */
@@ -105,19 +105,19 @@ static void test_join_handle_is_empty(void **state)
     (void)state;
     static const weft_future_type t = {"ready", ready_poll, NULL, 0, sizeof(int)};
     weft_join_handle h = WEFT_JOIN_HANDLE_INIT;
-    assert_true(weft_join_handle_is_empty(&h));
-    assert_true(weft_join_handle_is_empty(NULL));
+    assert_true(weft_join_is_empty(&h));
+    assert_true(weft_join_is_empty(NULL));
     weft_runtime *rt = tu_rt_new("ws", 2, NULL);
     assert_int_equal(weft_spawn(rt, &t, NULL, &h), 0);
-    assert_false(weft_join_handle_is_empty(&h));
+    assert_false(weft_join_is_empty(&h));
     int out = 0;
     assert_int_equal(weft_join_wait(&h, &out), 0);
     assert_int_equal(out, 7);
-    assert_true(weft_join_handle_is_empty(&h)); /* joined */
+    assert_true(weft_join_is_empty(&h)); /* joined */
     assert_int_equal(weft_spawn(rt, &t, NULL, &h), 0);
-    assert_false(weft_join_handle_is_empty(&h));
-    weft_join_detach(&h);
-    assert_true(weft_join_handle_is_empty(&h)); /* detached */
+    assert_false(weft_join_is_empty(&h));
+    weft_join_drop(&h);
+    assert_true(weft_join_is_empty(&h)); /* detached */
     weft_runtime_free(rt);
 }
 

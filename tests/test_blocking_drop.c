@@ -136,7 +136,7 @@ static void test_shutdown_queued(void **unused)
     assert_true(tu_wait_flag(&g_started, 10000));
     for (int i = 1; i <= N; i++) /* detached, queued behind the gated job */
         assert_int_equal(weft_spawn_blocking_ex(rt, job, arg_new(i), arg_drop, NULL), 0);
-    weft_join_detach(&first);
+    weft_join_drop(&first);
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, release_gate_later, NULL), 0);
     weft_runtime_free(rt); /* waits for the running job, cancels the queued ones */

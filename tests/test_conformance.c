@@ -568,7 +568,7 @@ static weft_poll pend_task_poll(void *p, weft_context *cx, void *out)
     if (st->kind == 3 && st->rx) {
         uint64_t v;
         int res;
-        if (weft_oneshot_recv(st->rx, cx, &v, &res) == WEFT_READY) st->rx = NULL; /* never: no one sends */
+        if (weft_oneshot_recv_poll(st->rx, cx, &v, &res) == WEFT_READY) st->rx = NULL; /* never: no one sends */
     }
     if (!st->polled) {
         st->polled = 1;
@@ -582,8 +582,8 @@ static void pend_task_drop(void *p)
     pend_task *st = p;
     slot_inc(st->idx);
     weft_waker_drop(&st->self);
-    if (st->rx) weft_oneshot_drop_receiver(st->rx);
-    if (st->tx) weft_oneshot_drop_sender(st->tx);
+    if (st->rx) weft_oneshot_receiver_drop(st->rx);
+    if (st->tx) weft_oneshot_sender_drop(st->tx);
     st->rx = st->tx = NULL;
 }
 static const weft_future_type pend_task_type = {"pend_task", pend_task_poll, pend_task_drop, sizeof(pend_task), 0};

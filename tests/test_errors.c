@@ -99,7 +99,7 @@ static void test_tcp_listen(void **state)
     /* SO_REUSEADDR does not let two sockets listen on one port */
     assert_int_equal(rc, -EADDRINUSE);
     assert_message("weft_tcp_listen: cannot listen on 127.0.0.1 port");
-    weft_tcp_listener_close(&l);
+    weft_tcp_listener_drop(&l);
     weft_runtime_free(rt);
 }
 
@@ -164,10 +164,10 @@ static void test_time_poll_errors(void **state)
     weft_interval iv;
     assert_int_equal(weft_interval_init(&iv, WEFT_MS, WEFT_MISSED_BURST), 0);
     stderr_capture_begin();
-    assert_int_equal(weft_interval_tick(&iv, &cx, NULL), WEFT_READY);
+    assert_int_equal(weft_interval_poll(&iv, &cx, NULL), WEFT_READY);
     stderr_capture_end_empty();
     assert_int_equal(weft_interval_result(&iv), -ENOTSUP);
-    assert_message("weft_interval_tick: polled outside a weft runtime");
+    assert_message("weft_interval_poll: polled outside a weft runtime");
     weft_interval_drop(&iv);
 }
 
@@ -181,15 +181,15 @@ static void test_tcp_poll_errors(void **state)
     char buf[8];
     ssize_t n = 0;
     stderr_capture_begin();
-    assert_int_equal(weft_tcp_read(&closed, &cx, buf, sizeof buf, &n), WEFT_READY);
+    assert_int_equal(weft_tcp_read_poll(&closed, &cx, buf, sizeof buf, &n), WEFT_READY);
     stderr_capture_end_empty();
     assert_int_equal(n, -EBADF);
-    assert_message("weft_tcp_read: the stream is closed");
+    assert_message("weft_tcp_read_poll: the stream is closed");
     stderr_capture_begin();
-    assert_int_equal(weft_tcp_write(&closed, &cx, buf, sizeof buf, &n), WEFT_READY);
+    assert_int_equal(weft_tcp_write_poll(&closed, &cx, buf, sizeof buf, &n), WEFT_READY);
     stderr_capture_end_empty();
     assert_int_equal(n, -EBADF);
-    assert_message("weft_tcp_write: the stream is closed");
+    assert_message("weft_tcp_write_poll: the stream is closed");
     stderr_capture_begin();
     assert_int_equal(weft_tcp_shutdown_write(&closed), -EBADF);
     stderr_capture_end_empty();
@@ -201,10 +201,10 @@ static void test_tcp_poll_errors(void **state)
     weft_tcp_stream out;
     int result = 0;
     stderr_capture_begin();
-    assert_int_equal(weft_tcp_accept(&l, &cx, &out, &result), WEFT_READY);
+    assert_int_equal(weft_tcp_accept_poll(&l, &cx, &out, &result), WEFT_READY);
     stderr_capture_end_empty();
     assert_int_equal(result, -EXDEV);
-    assert_message("weft_tcp_accept: polled outside a task of the socket's runtime");
+    assert_message("weft_tcp_accept_poll: polled outside a task of the socket's runtime");
 
     weft_tcp_connect c;
     assert_int_equal(weft_tcp_connect_init(&c, rt, "127.0.0.1", weft_tcp_listener_port(&l)), 0);
@@ -225,12 +225,12 @@ static void test_tcp_poll_errors(void **state)
     assert_message("weft_tcp_connect_poll: weft_tcp_connect_init had failed");
     weft_tcp_connect_drop(&c);
 
-    weft_tcp_listener_close(&l);
+    weft_tcp_listener_drop(&l);
     stderr_capture_begin();
-    assert_int_equal(weft_tcp_accept(&l, &cx, &out, &result), WEFT_READY);
+    assert_int_equal(weft_tcp_accept_poll(&l, &cx, &out, &result), WEFT_READY);
     stderr_capture_end_empty();
     assert_int_equal(result, -EBADF);
-    assert_message("weft_tcp_accept: the listener is closed");
+    assert_message("weft_tcp_accept_poll: the listener is closed");
     weft_runtime_free(rt);
 }
 

@@ -256,7 +256,7 @@ static void test_drop_function(void **unused)
     assert_int_equal(atomic_load(&g_drops), 2);
     /* an observer outlives both sides; the element left is dropped with the
      * last receiver, and len stays safe on the observer's handle */
-    assert_int_equal(weft_mpmc_ref(c), 0);
+    assert_int_equal(weft_mpmc_clone(c), 0);
     assert_int_equal(weft_mpmc_sender_drop(c), 0);
     assert_int_equal(weft_mpmc_len(c), 1);
     assert_int_equal(weft_mpmc_receiver_drop(c), 0);
@@ -265,7 +265,7 @@ static void test_drop_function(void **unused)
     assert_int_equal(weft_mpmc_is_closed(c), 1);
     assert_int_equal(weft_mpmc_receiver_clone(c), -EPIPE);
     assert_int_equal(weft_mpmc_sender_drop(c), -EINVAL); /* none held */
-    assert_int_equal(weft_mpmc_unref(c), 0);             /* frees */
+    assert_int_equal(weft_mpmc_free(c), 0);             /* frees */
     assert_int_equal(tu_cw_refs(&cw), 0);
 }
 
@@ -289,8 +289,8 @@ static void test_bad_input(void **unused)
     assert_int_equal(weft_mpmc_is_closed(NULL), -EINVAL);
     assert_int_equal(weft_mpmc_sender_clone(NULL), -EINVAL);
     assert_int_equal(weft_mpmc_receiver_drop(NULL), -EINVAL);
-    assert_int_equal(weft_mpmc_ref(NULL), -EINVAL);
-    assert_int_equal(weft_mpmc_unref(NULL), -EINVAL);
+    assert_int_equal(weft_mpmc_clone(NULL), -EINVAL);
+    assert_int_equal(weft_mpmc_free(NULL), -EINVAL);
     tu_cwaker cw;
     tu_cw_init(&cw);
     weft_context cx = tu_cw_context(&cw);
@@ -307,7 +307,7 @@ static void test_bad_input(void **unused)
     weft_mpmc_recv_drop(&r);
     assert_int_equal(weft_mpmc_new(1, 8, NULL, &c), 0);
     assert_int_equal(weft_mpmc_try_send(c, NULL), -EINVAL);
-    assert_int_equal(weft_mpmc_unref(c), -EINVAL); /* no observer reference held */
+    assert_int_equal(weft_mpmc_free(c), -EINVAL); /* no observer reference held */
     assert_int_equal(weft_mpmc_sender_drop(c), 0);
     assert_int_equal(weft_mpmc_receiver_drop(c), 0);
 }

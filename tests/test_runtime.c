@@ -523,8 +523,8 @@ static void test_default_runtime(void **unused)
     assert_int_equal(weft_run(&current_type, NULL, &out), 0);
     assert_int_equal(out, 11);
     assert_ptr_equal(g_cur.seen, rt);
-    weft_default_shutdown();
-    weft_default_shutdown(); /* twice: no-op */
+    weft_default_runtime_free();
+    weft_default_runtime_free(); /* twice: no-op */
 
     /* a fresh one from the environment after shutdown */
     setenv("WEFT_KNOBS", "budget=9", 1);
@@ -533,7 +533,7 @@ static void test_default_runtime(void **unused)
     assert_int_equal(weft_runtime_config(rt)->budget, 9);
     assert_int_equal(weft_run(&ready_int_type, &v, &out), 0);
     assert_int_equal(out, 21);
-    weft_default_shutdown();
+    weft_default_runtime_free();
 
     /* a bad environment: no runtime, -EINVAL, the reason in weft_last_error */
     setenv("WEFT_SCHEDULER", "nosuch", 1);
@@ -543,7 +543,7 @@ static void test_default_runtime(void **unused)
     assert_int_equal(weft_spawn_default(&ready_int_type, &v, &h), -EINVAL);
     env_clear();
     assert_non_null(weft_default_runtime());
-    weft_default_shutdown();
+    weft_default_runtime_free();
 }
 
 typedef struct main_state {
@@ -606,7 +606,7 @@ static weft_poll pair_poll(void *p, weft_context *cx, void *out)
     WEFT_CORO_BEGIN(st);
     atomic_fetch_add_explicit(&g_pair_polls, 1, memory_order_relaxed);
     tu_latch_arrive(st->first_polls);
-    WEFT_AWAIT(st, weft_oneshot_recv(st->rx, cx, &st->v, &st->res));
+    WEFT_AWAIT(st, weft_oneshot_recv_poll(st->rx, cx, &st->v, &st->res));
     st->rx = NULL; /* never happens: the peer never sends */
     WEFT_CORO_RETURN_VOID(st);
     WEFT_CORO_END(st);
@@ -615,8 +615,8 @@ static void pair_drop(void *p)
 {
     pair_task *st = p;
     atomic_fetch_add_explicit(&g_pair_drops, 1, memory_order_relaxed);
-    if (st->rx) weft_oneshot_drop_receiver(st->rx);
-    if (st->tx) weft_oneshot_drop_sender(st->tx); /* wakes the peer during shutdown */
+    if (st->rx) weft_oneshot_receiver_drop(st->rx);
+    if (st->tx) weft_oneshot_sender_drop(st->tx); /* wakes the peer during shutdown */
     st->rx = st->tx = NULL;
 }
 static const weft_future_type pair_type = {"pair", pair_poll, pair_drop, sizeof(pair_task), 0};

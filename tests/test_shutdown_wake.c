@@ -157,7 +157,7 @@ static weft_poll spawner_poll(void *p, weft_context *cx, void *out)
             *(int *)out = rc;
             return WEFT_READY;
         }
-        weft_join_detach(&h);
+        weft_join_drop(&h);
         s->spawned = 1;
     }
     if (!atomic_load_explicit(&s->slot->published, memory_order_acquire)) {

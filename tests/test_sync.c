@@ -42,7 +42,7 @@ static void test_oneshot_by_hand(void **unused)
     /* send, then recv */
     assert_int_equal(weft_oneshot_new(&o), 0);
     assert_int_equal(weft_oneshot_send(o, 7), 0);
-    assert_int_equal(weft_oneshot_recv(o, &cx1, &v, &res), WEFT_READY);
+    assert_int_equal(weft_oneshot_recv_poll(o, &cx1, &v, &res), WEFT_READY);
     assert_int_equal(res, 0);
     assert_int_equal(v, 7);
     assert_int_equal(tu_cw_refs(&c1), 0);
@@ -50,59 +50,59 @@ static void test_oneshot_by_hand(void **unused)
 
     /* recv (pending), then send: woken once, value delivered */
     assert_int_equal(weft_oneshot_new(&o), 0);
-    assert_int_equal(weft_oneshot_recv(o, &cx1, &v, &res), WEFT_PENDING);
+    assert_int_equal(weft_oneshot_recv_poll(o, &cx1, &v, &res), WEFT_PENDING);
     assert_int_equal(tu_cw_refs(&c1), 1);
-    assert_int_equal(weft_oneshot_recv(o, &cx1, &v, &res), WEFT_PENDING); /* same waker kept */
+    assert_int_equal(weft_oneshot_recv_poll(o, &cx1, &v, &res), WEFT_PENDING); /* same waker kept */
     assert_int_equal(tu_cw_refs(&c1), 1);
-    assert_int_equal(weft_oneshot_recv(o, &cx2, &v, &res), WEFT_PENDING); /* replaced */
+    assert_int_equal(weft_oneshot_recv_poll(o, &cx2, &v, &res), WEFT_PENDING); /* replaced */
     assert_int_equal(tu_cw_refs(&c1), 0);
     assert_int_equal(tu_cw_refs(&c2), 1);
     assert_int_equal(weft_oneshot_send(o, 9), 0);
     assert_int_equal(tu_cw_wakes(&c2), 1);
     assert_int_equal(tu_cw_wakes(&c1), 0);
     assert_int_equal(tu_cw_refs(&c2), 0);
-    assert_int_equal(weft_oneshot_recv(o, &cx2, &v, &res), WEFT_READY);
+    assert_int_equal(weft_oneshot_recv_poll(o, &cx2, &v, &res), WEFT_READY);
     assert_int_equal(res, 0);
     assert_int_equal(v, 9);
 
     /* sender dropped before recv: -EPIPE */
     assert_int_equal(weft_oneshot_new(&o), 0);
-    weft_oneshot_drop_sender(o);
+    weft_oneshot_sender_drop(o);
     v = 123;
-    assert_int_equal(weft_oneshot_recv(o, &cx1, &v, &res), WEFT_READY);
+    assert_int_equal(weft_oneshot_recv_poll(o, &cx1, &v, &res), WEFT_READY);
     assert_int_equal(res, -EPIPE);
     assert_int_equal(v, 123); /* untouched */
 
     /* sender dropped while the receiver waits: woken once, then -EPIPE */
     tu_cw_init(&c1);
     assert_int_equal(weft_oneshot_new(&o), 0);
-    assert_int_equal(weft_oneshot_recv(o, &cx1, &v, &res), WEFT_PENDING);
-    weft_oneshot_drop_sender(o);
+    assert_int_equal(weft_oneshot_recv_poll(o, &cx1, &v, &res), WEFT_PENDING);
+    weft_oneshot_sender_drop(o);
     assert_int_equal(tu_cw_wakes(&c1), 1);
     assert_int_equal(tu_cw_refs(&c1), 0);
-    assert_int_equal(weft_oneshot_recv(o, &cx1, &v, &res), WEFT_READY);
+    assert_int_equal(weft_oneshot_recv_poll(o, &cx1, &v, &res), WEFT_READY);
     assert_int_equal(res, -EPIPE);
 
     /* receiver dropped: send reports -EPIPE */
     assert_int_equal(weft_oneshot_new(&o), 0);
-    weft_oneshot_drop_receiver(o);
+    weft_oneshot_receiver_drop(o);
     assert_int_equal(weft_oneshot_send(o, 1), -EPIPE);
 
     /* receiver dropped while its waker is registered: the waker is released, not woken */
     tu_cw_init(&c1);
     assert_int_equal(weft_oneshot_new(&o), 0);
-    assert_int_equal(weft_oneshot_recv(o, &cx1, &v, &res), WEFT_PENDING);
-    weft_oneshot_drop_receiver(o);
+    assert_int_equal(weft_oneshot_recv_poll(o, &cx1, &v, &res), WEFT_PENDING);
+    weft_oneshot_receiver_drop(o);
     assert_int_equal(tu_cw_refs(&c1), 0);
     assert_int_equal(tu_cw_wakes(&c1), 0);
     assert_int_equal(weft_oneshot_send(o, 1), -EPIPE);
 
     /* both sides dropped without a value */
     assert_int_equal(weft_oneshot_new(&o), 0);
-    weft_oneshot_drop_sender(o);
-    weft_oneshot_drop_receiver(o);
+    weft_oneshot_sender_drop(o);
+    weft_oneshot_receiver_drop(o);
     assert_int_equal(weft_oneshot_send(NULL, 1), -EINVAL);
-    assert_int_equal(weft_oneshot_recv(NULL, &cx1, &v, &res), WEFT_READY);
+    assert_int_equal(weft_oneshot_recv_poll(NULL, &cx1, &v, &res), WEFT_READY);
     assert_int_equal(res, -EINVAL);
 }
 
@@ -137,7 +137,7 @@ static void test_oneshot_cross_thread(void **unused)
         assert_int_equal(pthread_create(&th, NULL, os_sender, &r), 0);
         uint64_t v = 0;
         int res = 1;
-        while (weft_oneshot_recv(r.o, &cx, &v, &res) == WEFT_PENDING) tu_parker_wait(&pk);
+        while (weft_oneshot_recv_poll(r.o, &cx, &v, &res) == WEFT_PENDING) tu_parker_wait(&pk);
         pthread_join(th, NULL);
         ok += res == 0 && v == r.value && r.rc == 0;
     }
@@ -155,7 +155,7 @@ static weft_poll os_task_poll(void *p, weft_context *cx, void *out)
     os_task *st = p;
     uint64_t v = 0;
     int res = 1;
-    if (weft_oneshot_recv(st->o, cx, &v, &res) == WEFT_PENDING) {
+    if (weft_oneshot_recv_poll(st->o, cx, &v, &res) == WEFT_PENDING) {
         /* the waker is registered: now the thread may send */
         atomic_store_explicit(st->waiting, 1, memory_order_release); /* pairs with the sender's acquire */
         return WEFT_PENDING;
@@ -175,7 +175,7 @@ static void *late_send(void *p)
     late_sender *s = p;
     if (!tu_wait_flag(s->waiting, 10000)) {
         s->rc = -ETIMEDOUT;
-        weft_oneshot_drop_sender(s->o);
+        weft_oneshot_sender_drop(s->o);
         return NULL;
     }
     tu_sleep_ms(20); /* let the poll return and the worker park: the wake is then remote */
@@ -253,18 +253,18 @@ static void test_channel_basic(void **unused)
     tu_cw_init(&cw);
     weft_context cx = tu_cw_context(&cw);
     int res = 1;
-    assert_int_equal(weft_channel_recv(c, &cx, &v, &res), WEFT_PENDING);
-    assert_int_equal(weft_channel_recv(c, &cx, &v, &res), WEFT_PENDING);
+    assert_int_equal(weft_channel_recv_poll(c, &cx, &v, &res), WEFT_PENDING);
+    assert_int_equal(weft_channel_recv_poll(c, &cx, &v, &res), WEFT_PENDING);
     assert_int_equal(tu_cw_refs(&cw), 1);
     assert_int_equal(weft_channel_try_send(c, 77), 0);
     assert_int_equal(tu_cw_wakes(&cw), 1);
     assert_int_equal(tu_cw_refs(&cw), 0);
     assert_int_equal(weft_channel_try_send(c, 78), 0);
     assert_int_equal(tu_cw_wakes(&cw), 1); /* no waker stored any more */
-    assert_int_equal(weft_channel_recv(c, &cx, &v, &res), WEFT_READY);
+    assert_int_equal(weft_channel_recv_poll(c, &cx, &v, &res), WEFT_READY);
     assert_int_equal(res, 0);
     assert_int_equal(v, 77);
-    assert_int_equal(weft_channel_recv(c, &cx, &v, &res), WEFT_READY);
+    assert_int_equal(weft_channel_recv_poll(c, &cx, &v, &res), WEFT_READY);
     assert_int_equal(v, 78);
     weft_channel_sender_drop(c);
     weft_channel_receiver_drop(c);
@@ -351,11 +351,11 @@ static void test_channel_close(void **unused)
     weft_channel_sender_drop(c);
     assert_int_equal(weft_channel_try_recv(c, &v), 0);
     assert_int_equal(v, 1);
-    assert_int_equal(weft_channel_recv(c, &rcx, &v, &res), WEFT_READY);
+    assert_int_equal(weft_channel_recv_poll(c, &rcx, &v, &res), WEFT_READY);
     assert_int_equal(res, 0);
     assert_int_equal(v, 2);
     assert_int_equal(weft_channel_try_recv(c, &v), -EPIPE);
-    assert_int_equal(weft_channel_recv(c, &rcx, &v, &res), WEFT_READY);
+    assert_int_equal(weft_channel_recv_poll(c, &rcx, &v, &res), WEFT_READY);
     assert_int_equal(res, -EPIPE);
     assert_int_equal(tu_cw_refs(&rw), 0);
     weft_channel_receiver_drop(c);
@@ -364,14 +364,14 @@ static void test_channel_close(void **unused)
     assert_int_equal(weft_channel_new(2, &c), 0);
     weft_channel_sender_clone(c);
     weft_channel_sender_clone(c);
-    assert_int_equal(weft_channel_recv(c, &rcx, &v, &res), WEFT_PENDING);
+    assert_int_equal(weft_channel_recv_poll(c, &rcx, &v, &res), WEFT_PENDING);
     weft_channel_sender_drop(c);
     weft_channel_sender_drop(c);
     assert_int_equal(tu_cw_wakes(&rw), 0);
     weft_channel_sender_drop(c);
     assert_int_equal(tu_cw_wakes(&rw), 1);
     assert_int_equal(tu_cw_refs(&rw), 0);
-    assert_int_equal(weft_channel_recv(c, &rcx, &v, &res), WEFT_READY);
+    assert_int_equal(weft_channel_recv_poll(c, &rcx, &v, &res), WEFT_READY);
     assert_int_equal(res, -EPIPE);
     weft_channel_receiver_drop(c);
 
@@ -496,7 +496,7 @@ static weft_poll consumer_poll(void *p, weft_context *cx, void *out)
     WEFT_CORO_BEGIN(st);
     st->order_ok = 1;
     for (;;) {
-        WEFT_AWAIT(st, weft_channel_recv(st->c, cx, &st->v, &st->res));
+        WEFT_AWAIT(st, weft_channel_recv_poll(st->c, cx, &st->v, &st->res));
         if (st->res != 0) break;
         st->sum += st->v;
         st->count++;

@@ -189,7 +189,7 @@ static void test_state_wake_transitions(void **unused)
     assert_int_equal(weft_join_abort(&h), -EINVAL);
     assert_int_equal(weft_join_wait(&h, NULL), -EINVAL);
     assert_false(weft_join_is_finished(&h));
-    weft_join_detach(&h); /* no-op */
+    weft_join_drop(&h); /* no-op */
     weft_runtime_free(rt);
 }
 
@@ -277,7 +277,7 @@ static void test_state_join_waker_and_abort(void **unused)
     assert_int_equal(weft_join_poll(&h, &cx1, NULL, &result), WEFT_PENDING);
     assert_int_equal(tu_cw_refs(&c1), 1);
     /* detach takes the waker back and clears JOIN_INTEREST */
-    weft_join_detach(&h);
+    weft_join_drop(&h);
     assert_null(h.task);
     assert_int_equal(tu_cw_refs(&c1), 0);
     assert_int_equal(st_word(t), REFS(1)); /* owned list only: idle, no interest */
@@ -648,7 +648,7 @@ static void test_carried_yield_shutdown_drops(void **unused)
         probe init = {&rec[i], P_YIELD, 1000000, 1};
         weft_join_handle h;
         assert_int_equal(weft_spawn(rt, &probe_type, &init, &h), 0);
-        weft_join_detach(&h);
+        weft_join_drop(&h);
     }
     run_queued(rt, 2);
     for (int i = 0; i < K; i++) assert_true(rec_polls(&rec[i]) >= 1);
@@ -853,12 +853,12 @@ static void test_detach_then_complete(void **unused)
     probe a = {&rec[0], P_PEND, 1, 0}, b = {&rec[1], P_PEND, 1, 0}, c = {&rec[2], P_PEND, 1, 0};
     assert_int_equal(weft_spawn(rt, &probe_type, &a, NULL), 0);
     assert_int_equal(weft_spawn(rt, &probe_type, &b, &h), 0);
-    weft_join_detach(&h);
+    weft_join_drop(&h);
     assert_null(h.task);
     weft_join_handle hc;
     assert_int_equal(weft_spawn(rt, &probe_type, &c, &hc), 0);
     run_queued(rt, 1);
-    weft_join_detach(&hc);
+    weft_join_drop(&hc);
     for (int i = 0; i < N; i++) {
         assert_int_equal(rec_polls(&rec[i]), 1);
         weft_waker_wake(&rec[i].saved); /* consumes the saved clone */
@@ -995,7 +995,7 @@ static weft_poll budget_poll(void *p, weft_context *cx, void *out)
         int res = 0;
         uint64_t v = 0;
         if (st->leaf == LEAF_CHANNEL) {
-            lp = weft_channel_recv(st->chan, cx, &v, &res);
+            lp = weft_channel_recv_poll(st->chan, cx, &v, &res);
         } else if (st->next >= st->n) {
             lp = WEFT_READY;
             res = -EPIPE;
@@ -1005,7 +1005,7 @@ static weft_poll budget_poll(void *p, weft_context *cx, void *out)
             if (lp == WEFT_READY && res == 0 && o == st->next) st->next++;
             else if (lp == WEFT_READY) res = -EIO;
         } else {
-            lp = weft_oneshot_recv(st->shots[st->next], cx, &v, &res);
+            lp = weft_oneshot_recv_poll(st->shots[st->next], cx, &v, &res);
             if (lp == WEFT_READY && res == 0 && v == (uint64_t)st->next) st->next++;
             else if (lp == WEFT_READY) res = -EIO;
         }

@@ -80,7 +80,7 @@ static weft_poll echo_conn_poll(void *p, weft_context *cx, void *out)
     echo_conn *st = p;
     WEFT_CORO_BEGIN(st);
     for (;;) {
-        WEFT_AWAIT(st, weft_tcp_read(&st->s, cx, st->buf, sizeof st->buf, &st->n));
+        WEFT_AWAIT(st, weft_tcp_read_poll(&st->s, cx, st->buf, sizeof st->buf, &st->n));
         if (st->n <= 0) break;
         weft_tcp_write_all_init(&st->w, &st->s, st->buf, (size_t)st->n);
         WEFT_AWAIT(st, weft_tcp_write_all_poll(&st->w, cx, &st->res));
@@ -88,11 +88,11 @@ static weft_poll echo_conn_poll(void *p, weft_context *cx, void *out)
         atomic_fetch_add_explicit(&st->ct->echoed, (unsigned long long)st->n,
                                   memory_order_relaxed); /* read after the join */
     }
-    weft_tcp_close(&st->s);
+    weft_tcp_stream_drop(&st->s);
     WEFT_CORO_RETURN(st, out, int, st->n < 0 ? (int)st->n : st->res);
     WEFT_CORO_END(st);
 }
-static void echo_conn_drop(void *p) { weft_tcp_close(&((echo_conn *)p)->s); }
+static void echo_conn_drop(void *p) { weft_tcp_stream_drop(&((echo_conn *)p)->s); }
 WEFT_FUTURE_TYPE(echo_conn_type, echo_conn_poll, echo_conn_drop, echo_conn, sizeof(int));
 
 /* ---- an acceptor: accepts `count` connections, echoes each in its own task ----------- */
@@ -115,7 +115,7 @@ typedef struct acceptor {
 
 static weft_poll accept_noting(acceptor *st, weft_context *cx)
 {
-    weft_poll r = weft_tcp_accept(st->l, cx, &st->s, &st->res);
+    weft_poll r = weft_tcp_accept_poll(st->l, cx, &st->s, &st->res);
     if (r == WEFT_PENDING) atomic_store_explicit(&st->ct->accept_parked, 1, memory_order_relaxed);
     return r;
 }
@@ -138,7 +138,7 @@ static weft_poll acceptor_poll(void *p, weft_context *cx, void *out)
         init.ct = st->ct;
         int rc = weft_spawn(weft_context_runtime(cx), &echo_conn_type, &init, &st->h[st->i]);
         if (rc < 0) {
-            weft_tcp_close(&st->s);
+            weft_tcp_stream_drop(&st->s);
             st->first_err = rc;
             st->count = st->i;
             break;
@@ -205,10 +205,10 @@ static weft_poll client_poll(void *p, weft_context *cx, void *out)
     if (st->res == 0) {
         /* half-close: the server sees EOF, finishes, closes; we see EOF */
         st->res = weft_tcp_shutdown_write(&st->s);
-        WEFT_AWAIT(st, weft_tcp_read(&st->s, cx, st->rx, 1, &st->n));
+        WEFT_AWAIT(st, weft_tcp_read_poll(&st->s, cx, st->rx, 1, &st->n));
         if (st->res == 0 && st->n != 0) st->res = st->n < 0 ? (int)st->n : -EPROTO;
     }
-    weft_tcp_close(&st->s);
+    weft_tcp_stream_drop(&st->s);
     WEFT_CORO_RETURN(st, out, int, st->res);
     WEFT_CORO_END(st);
 }
@@ -216,7 +216,7 @@ static void client_drop(void *p)
 {
     client *st = p;
     weft_tcp_connect_drop(&st->c);
-    weft_tcp_close(&st->s);
+    weft_tcp_stream_drop(&st->s);
 }
 WEFT_FUTURE_TYPE(client_type, client_poll, client_drop, client, sizeof(int));
 
@@ -269,12 +269,12 @@ static weft_poll echo_main_poll(void *p, weft_context *cx, void *out)
         WEFT_AWAIT(st, weft_join_poll(&st->h[st->i], cx, &st->out, &st->jr));
         st->res[st->i] = st->jr ? st->jr : st->out;
     }
-    weft_tcp_listener_close(&st->l);
+    weft_tcp_listener_drop(&st->l);
     memcpy(er->res, st->res, sizeof st->res);
     WEFT_CORO_RETURN_VOID(st);
     WEFT_CORO_END(st);
 }
-static void echo_main_drop(void *p) { weft_tcp_listener_close(&((echo_main *)p)->l); }
+static void echo_main_drop(void *p) { weft_tcp_listener_drop(&((echo_main *)p)->l); }
 WEFT_FUTURE_TYPE(echo_main_type, echo_main_poll, echo_main_drop, echo_main, sizeof(echo_results));
 
 static void test_echo_roundtrip(void **state)
@@ -326,7 +326,7 @@ static weft_poll writer_task_poll(void *p, weft_context *cx, void *out)
 {
     writer_task *st = p;
     WEFT_CORO_BEGIN(st);
-    WEFT_AWAIT(st, weft_tcp_accept(st->l, cx, &st->s, &st->res));
+    WEFT_AWAIT(st, weft_tcp_accept_poll(st->l, cx, &st->s, &st->res));
     if (st->res < 0) WEFT_CORO_RETURN(st, out, int, st->res);
     weft_tcp_write_all_init(&st->w, &st->s, "0123456789", 10);
     WEFT_AWAIT(st, weft_tcp_write_all_poll(&st->w, cx, &st->res));
@@ -337,14 +337,14 @@ static weft_poll writer_task_poll(void *p, weft_context *cx, void *out)
         if (st->res == 0 && memcmp(st->buf, "bye", 3) != 0) st->res = -EBADMSG;
     }
     if (st->res == 0) { /* and then the client's close: EOF */
-        WEFT_AWAIT(st, weft_tcp_read(&st->s, cx, st->buf, sizeof st->buf, &st->n));
+        WEFT_AWAIT(st, weft_tcp_read_poll(&st->s, cx, st->buf, sizeof st->buf, &st->n));
         if (st->n != 0) st->res = st->n < 0 ? (int)st->n : -EPROTO;
     }
-    weft_tcp_close(&st->s);
+    weft_tcp_stream_drop(&st->s);
     WEFT_CORO_RETURN(st, out, int, st->res);
     WEFT_CORO_END(st);
 }
-static void writer_task_drop(void *p) { weft_tcp_close(&((writer_task *)p)->s); }
+static void writer_task_drop(void *p) { weft_tcp_stream_drop(&((writer_task *)p)->s); }
 WEFT_FUTURE_TYPE(writer_task_type, writer_task_poll, writer_task_drop, writer_task, sizeof(int));
 
 typedef struct partial_results {
@@ -387,7 +387,7 @@ static weft_poll partial_main_poll(void *p, weft_context *cx, void *out)
     if ((st->pr.rc = st->res) < 0) goto done;
     /* reads of 4 from 10 bytes sent at once: 4, 4, 2, then EOF */
     for (st->pr.nreads = 0; st->pr.nreads < 8; st->pr.nreads++) {
-        WEFT_AWAIT(st, weft_tcp_read(&st->s, cx, st->pr.data + st->pos, 4, &st->n));
+        WEFT_AWAIT(st, weft_tcp_read_poll(&st->s, cx, st->pr.data + st->pos, 4, &st->n));
         st->pr.sizes[st->pr.nreads] = st->n;
         if (st->n > 0) st->pos += (int)st->n;
         if (st->n <= 0 || st->pos > 12) {
@@ -399,12 +399,12 @@ static weft_poll partial_main_poll(void *p, weft_context *cx, void *out)
     weft_tcp_write_all_init(&st->w, &st->s, "bye", 3);
     WEFT_AWAIT(st, weft_tcp_write_all_poll(&st->w, cx, &st->res));
     if ((st->pr.rc = st->res) < 0) goto done;
-    weft_tcp_close(&st->s);
+    weft_tcp_stream_drop(&st->s);
     WEFT_AWAIT(st, weft_join_poll(&st->h, cx, &st->out, &st->jr));
     st->pr.server = st->jr ? st->jr : st->out;
 done:
-    weft_tcp_close(&st->s);
-    weft_tcp_listener_close(&st->l);
+    weft_tcp_stream_drop(&st->s);
+    weft_tcp_listener_drop(&st->l);
     memcpy(out, &st->pr, sizeof st->pr);
     WEFT_CORO_RETURN_VOID(st);
     WEFT_CORO_END(st);
@@ -413,8 +413,8 @@ static void partial_main_drop(void *p)
 {
     partial_main *st = p;
     weft_tcp_connect_drop(&st->c);
-    weft_tcp_close(&st->s);
-    weft_tcp_listener_close(&st->l);
+    weft_tcp_stream_drop(&st->s);
+    weft_tcp_listener_drop(&st->l);
 }
 WEFT_FUTURE_TYPE(partial_main_type, partial_main_poll, partial_main_drop, partial_main,
                  sizeof(partial_results));
@@ -463,7 +463,7 @@ static weft_poll peer_task_poll(void *p, weft_context *cx, void *out)
 {
     peer_task *st = p;
     WEFT_CORO_BEGIN(st);
-    WEFT_AWAIT(st, weft_tcp_accept(st->l, cx, &st->s, &st->res));
+    WEFT_AWAIT(st, weft_tcp_accept_poll(st->l, cx, &st->s, &st->res));
     if (st->res < 0) WEFT_CORO_RETURN(st, out, int, st->res);
     weft_tcp_read_exact_init(&st->rd, &st->s, st->buf, 1);
     WEFT_AWAIT(st, weft_tcp_read_exact_poll(&st->rd, cx, &st->res));
@@ -472,13 +472,13 @@ static weft_poll peer_task_poll(void *p, weft_context *cx, void *out)
     WEFT_AWAIT(st, weft_tcp_write_all_poll(&st->w, cx, &st->res));
     if (st->res < 0) goto done;
     if (st->mode == 0) {
-        WEFT_AWAIT(st, weft_tcp_read(&st->s, cx, st->buf, sizeof st->buf, &st->n));
+        WEFT_AWAIT(st, weft_tcp_read_poll(&st->s, cx, st->buf, sizeof st->buf, &st->n));
         st->res = (int)st->n;
     } else {
         memset(st->buf, 'w', sizeof st->buf);
         st->res = -ETIMEDOUT;
         for (st->i = 0; st->i < 100000; st->i++) {
-            WEFT_AWAIT(st, weft_tcp_write(&st->s, cx, st->buf, sizeof st->buf, &st->n));
+            WEFT_AWAIT(st, weft_tcp_write_poll(&st->s, cx, st->buf, sizeof st->buf, &st->n));
             if (st->n < 0) {
                 st->res = (int)st->n;
                 break;
@@ -487,11 +487,11 @@ static weft_poll peer_task_poll(void *p, weft_context *cx, void *out)
         }
     }
 done:
-    weft_tcp_close(&st->s);
+    weft_tcp_stream_drop(&st->s);
     WEFT_CORO_RETURN(st, out, int, st->res);
     WEFT_CORO_END(st);
 }
-static void peer_task_drop(void *p) { weft_tcp_close(&((peer_task *)p)->s); }
+static void peer_task_drop(void *p) { weft_tcp_stream_drop(&((peer_task *)p)->s); }
 WEFT_FUTURE_TYPE(peer_task_type, peer_task_poll, peer_task_drop, peer_task, sizeof(int));
 
 typedef struct peer_main {
@@ -543,11 +543,11 @@ static weft_poll peer_main_poll(void *p, weft_context *cx, void *out)
         if (setsockopt(weft_tcp_stream_fd(&st->s), SOL_SOCKET, SO_LINGER, &lg, sizeof lg) < 0)
             st->res = -errno;
     }
-    weft_tcp_close(&st->s);
+    weft_tcp_stream_drop(&st->s);
     pr->client = st->res;
     WEFT_AWAIT(st, weft_join_poll(&st->h, cx, &st->out, &st->jr));
     pr->server = st->jr ? st->jr : st->out;
-    weft_tcp_listener_close(&st->l);
+    weft_tcp_listener_drop(&st->l);
     WEFT_CORO_RETURN_VOID(st);
     WEFT_CORO_END(st);
 }
@@ -555,8 +555,8 @@ static void peer_main_drop(void *p)
 {
     peer_main *st = p;
     weft_tcp_connect_drop(&st->c);
-    weft_tcp_close(&st->s);
-    weft_tcp_listener_close(&st->l);
+    weft_tcp_stream_drop(&st->s);
+    weft_tcp_listener_drop(&st->l);
 }
 WEFT_FUTURE_TYPE(peer_main_type, peer_main_poll, peer_main_drop, peer_main, sizeof(peer_results));
 
@@ -616,8 +616,8 @@ static weft_poll connect_main_poll(void *p, weft_context *cx, void *out)
     if (st->results[1] == 0) {
         weft_tcp_connect_init(&st->c, weft_context_runtime(cx), "localhost", weft_tcp_listener_port(&st->l));
         WEFT_AWAIT(st, weft_tcp_connect_poll(&st->c, cx, &st->s, &st->results[1]));
-        weft_tcp_close(&st->s);
-        weft_tcp_listener_close(&st->l);
+        weft_tcp_stream_drop(&st->s);
+        weft_tcp_listener_drop(&st->l);
     }
     /* a bad argument fails in init and in the first poll (no DNS query: a
      * test must not depend on a resolver answering) */
@@ -632,8 +632,8 @@ static void connect_main_drop(void *p)
 {
     connect_main *st = p;
     weft_tcp_connect_drop(&st->c);
-    weft_tcp_close(&st->s);
-    weft_tcp_listener_close(&st->l);
+    weft_tcp_stream_drop(&st->s);
+    weft_tcp_listener_drop(&st->l);
 }
 WEFT_FUTURE_TYPE(connect_main_type, connect_main_poll, connect_main_drop, connect_main, 3 * sizeof(int));
 
@@ -692,7 +692,7 @@ static weft_poll trio_main_poll(void *p, weft_context *cx, void *out)
     WEFT_AWAIT(st, weft_tcp_connect_poll(&st->c, cx, &st->t.a, &st->t.rc));
     if (st->t.rc < 0) goto done;
     /* the kernel completed the handshake from its backlog; accept it now */
-    WEFT_AWAIT(st, weft_tcp_accept(&st->t.l, cx, &st->t.b, &st->t.rc));
+    WEFT_AWAIT(st, weft_tcp_accept_poll(&st->t.l, cx, &st->t.b, &st->t.rc));
     if (st->t.rc < 0 || !st->preload) goto done;
     weft_tcp_write_all_init(&st->w, &st->t.a, st->preload, strlen(st->preload));
     WEFT_AWAIT(st, weft_tcp_write_all_poll(&st->w, cx, &st->t.rc));
@@ -705,9 +705,9 @@ WEFT_FUTURE_TYPE(trio_main_type, trio_main_poll, NULL, trio_main, sizeof(trio));
 
 static void trio_close(trio *t)
 {
-    weft_tcp_close(&t->a);
-    weft_tcp_close(&t->b);
-    weft_tcp_listener_close(&t->l);
+    weft_tcp_stream_drop(&t->a);
+    weft_tcp_stream_drop(&t->b);
+    weft_tcp_listener_drop(&t->l);
 }
 
 /* ---- test: a socket used on another runtime gets -EXDEV ------------------------------- */
@@ -730,11 +730,11 @@ static weft_poll exdev_main_poll(void *p, weft_context *cx, void *out)
 {
     exdev_main *st = p;
     WEFT_CORO_BEGIN(st);
-    WEFT_AWAIT(st, weft_tcp_read(&st->t->a, cx, st->buf, sizeof st->buf, &st->n));
+    WEFT_AWAIT(st, weft_tcp_read_poll(&st->t->a, cx, st->buf, sizeof st->buf, &st->n));
     st->results[0] = (int)st->n;
-    WEFT_AWAIT(st, weft_tcp_write(&st->t->b, cx, "x", 1, &st->n));
+    WEFT_AWAIT(st, weft_tcp_write_poll(&st->t->b, cx, "x", 1, &st->n));
     st->results[1] = (int)st->n;
-    WEFT_AWAIT(st, weft_tcp_accept(&st->t->l, cx, &st->s, &st->results[2]));
+    WEFT_AWAIT(st, weft_tcp_accept_poll(&st->t->l, cx, &st->s, &st->results[2]));
     weft_tcp_read_exact_init(&st->rd, &st->t->a, st->buf, 4);
     WEFT_AWAIT(st, weft_tcp_read_exact_poll(&st->rd, cx, &st->results[3]));
     weft_tcp_write_all_init(&st->w, &st->t->a, "abcd", 4);
@@ -821,7 +821,7 @@ static weft_poll budget_reader_poll(void *p, weft_context *cx, void *out)
     st->polls++;
     WEFT_CORO_BEGIN(st);
     for (st->got = 0; st->got < 10; st->got++) {
-        WEFT_AWAIT(st, weft_tcp_read(st->s, cx, &st->c, 1, &st->n));
+        WEFT_AWAIT(st, weft_tcp_read_poll(st->s, cx, &st->c, 1, &st->n));
         if (st->n != 1) WEFT_CORO_RETURN(st, out, int, -1000 + (int)st->n);
     }
     WEFT_CORO_RETURN(st, out, int, st->polls);
@@ -1026,7 +1026,7 @@ static void test_emfile(void **state)
         int rc = weft_block_on(rt, &emfile_main_type, &em, &res);
         pthread_join(th, NULL);
         uint64_t backoffs = l.backoffs;
-        weft_tcp_listener_close(&l);
+        weft_tcp_listener_drop(&l);
         weft_runtime_free(rt);
         printf("# %s: %llu accept back-offs while out of fds\n", weft_scheduler_name(s),
                (unsigned long long)backoffs);

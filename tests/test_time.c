@@ -272,7 +272,7 @@ static weft_poll iv_poll(void *p, weft_context *cx, void *out)
     if (weft_interval_init(&st->iv, IV_PERIOD_MS * WEFT_MS, (weft_missed_tick)st->policy) != 0)
         WEFT_CORO_RETURN(st, out, iv_out, ((iv_out){-EINVAL, {0}, {0}}));
     for (st->i = 0; st->i < 6; st->i++) {
-        WEFT_AWAIT(st, weft_interval_tick(&st->iv, cx, &st->sched[st->i]));
+        WEFT_AWAIT(st, weft_interval_poll(&st->iv, cx, &st->sched[st->i]));
         st->delivered[st->i] = weft_now_ns();
         /* after tick 1 the task blocks its worker until 70 ms: ticks at
          * 40 and 60 ms are missed */

@@ -1043,12 +1043,12 @@ static void test_futures_outside_runtime(void **state)
     weft_interval iv;
     uint64_t sched = 99;
     assert_int_equal(weft_interval_init(&iv, 0, WEFT_MISSED_BURST), -EINVAL);
-    assert_int_equal(weft_interval_tick(&iv, &cx, &sched), WEFT_READY);
+    assert_int_equal(weft_interval_poll(&iv, &cx, &sched), WEFT_READY);
     assert_int_equal(sched, 0);
     assert_int_equal(weft_interval_result(&iv), -EINVAL);
     assert_int_equal(weft_interval_init(&iv, 1, (weft_missed_tick)7), -EINVAL);
     assert_int_equal(weft_interval_init(&iv, WEFT_MS, WEFT_MISSED_SKIP), 0);
-    assert_int_equal(weft_interval_tick(&iv, &cx, &sched), WEFT_READY);
+    assert_int_equal(weft_interval_poll(&iv, &cx, &sched), WEFT_READY);
     assert_int_equal(weft_interval_result(&iv), -ENOTSUP);
     weft_interval_drop(&iv);
     /* a zero-filled sleep is a valid 0 ns sleep */
@@ -1166,11 +1166,11 @@ static void test_sleep_fake_runtime(void **state)
     weft_interval iv;
     uint64_t sched = 0;
     assert_int_equal(weft_interval_init(&iv, 1000, WEFT_MISSED_BURST), 0);
-    assert_int_equal(weft_interval_tick(&iv, &cx, &sched), WEFT_READY);
+    assert_int_equal(weft_interval_poll(&iv, &cx, &sched), WEFT_READY);
     assert_int_equal(sched, fake_now);
-    assert_int_equal(weft_interval_tick(&iv, &cx, &sched), WEFT_PENDING);
+    assert_int_equal(weft_interval_poll(&iv, &cx, &sched), WEFT_PENDING);
     assert_int_equal(timer_driver_fire(&fake_td_a, fake_now + 1000), 1);
-    assert_int_equal(weft_interval_tick(&iv, &cx, &sched), WEFT_READY);
+    assert_int_equal(weft_interval_poll(&iv, &cx, &sched), WEFT_READY);
     assert_int_equal(sched, fake_now + 1000);
     weft_interval_drop(&iv);
     assert_int_equal(task.refs, 0);
@@ -1223,12 +1223,12 @@ static void test_sleep_other_runtime_exdev(void **state)
     weft_interval iv;
     uint64_t sched = 1;
     assert_int_equal(weft_interval_init(&iv, WEFT_MS, WEFT_MISSED_BURST), 0);
-    assert_int_equal(weft_interval_tick(&iv, &ca, &sched), WEFT_READY);
-    assert_int_equal(weft_interval_tick(&iv, &ca, &sched), WEFT_PENDING);
-    assert_int_equal(weft_interval_tick(&iv, &cb, &sched), WEFT_READY);
+    assert_int_equal(weft_interval_poll(&iv, &ca, &sched), WEFT_READY);
+    assert_int_equal(weft_interval_poll(&iv, &ca, &sched), WEFT_PENDING);
+    assert_int_equal(weft_interval_poll(&iv, &cb, &sched), WEFT_READY);
     assert_int_equal(sched, 0);
     assert_int_equal(weft_interval_result(&iv), -EXDEV);
-    assert_int_equal(weft_interval_tick(&iv, &ca, &sched), WEFT_READY);
+    assert_int_equal(weft_interval_poll(&iv, &ca, &sched), WEFT_READY);
     assert_int_equal(weft_interval_result(&iv), -EXDEV);
     assert_int_equal(timer_driver_count(&fake_td_a), 0);
     assert_int_equal(ta.refs, 0);
@@ -1279,7 +1279,7 @@ static int interval_drain(weft_interval *iv, weft_context *cx, uint64_t *out, in
     int n = 0;
     uint64_t sched;
     timer_driver_fire(&fake_td_a, fake_now);
-    while (n < max && weft_interval_tick(iv, cx, &sched) == WEFT_READY) out[n++] = sched;
+    while (n < max && weft_interval_poll(iv, cx, &sched) == WEFT_READY) out[n++] = sched;
     return n;
 }
 
@@ -1330,13 +1330,13 @@ static void test_interval_policies(void **state)
     uint64_t s0, s1, s2;
     assert_int_equal(weft_interval_init(&iv, 10 * WEFT_MS, WEFT_MISSED_DELAY), 0);
     const uint64_t start = fake_now;
-    assert_int_equal(weft_interval_tick(&iv, &cx, &s0), WEFT_READY);
+    assert_int_equal(weft_interval_poll(&iv, &cx, &s0), WEFT_READY);
     fake_now = start + 14 * WEFT_MS;
-    assert_int_equal(weft_interval_tick(&iv, &cx, &s1), WEFT_READY);
-    assert_int_equal(weft_interval_tick(&iv, &cx, &s2), WEFT_PENDING);
+    assert_int_equal(weft_interval_poll(&iv, &cx, &s1), WEFT_READY);
+    assert_int_equal(weft_interval_poll(&iv, &cx, &s2), WEFT_PENDING);
     fake_now = start + 20 * WEFT_MS;
     timer_driver_fire(&fake_td_a, fake_now);
-    assert_int_equal(weft_interval_tick(&iv, &cx, &s2), WEFT_READY);
+    assert_int_equal(weft_interval_poll(&iv, &cx, &s2), WEFT_READY);
     assert_int_equal(s1 - s0, 10 * WEFT_MS);
     assert_int_equal(s2 - s0, 20 * WEFT_MS);
     weft_interval_drop(&iv);

@@ -385,7 +385,7 @@ static weft_poll holder_poll(void *p, weft_context *cx, void *out)
     uint64_t v;
     WEFT_CORO_BEGIN(s);
     atomic_store(s->inside, 1);
-    WEFT_AWAIT(s, weft_oneshot_recv(s->rx, cx, &v, &s->rc));
+    WEFT_AWAIT(s, weft_oneshot_recv_poll(s->rx, cx, &v, &s->rc));
     WEFT_CORO_END(s);
 }
 static const weft_future_type holder_type = {"test.holder", holder_poll, NULL, sizeof(holder), 0};

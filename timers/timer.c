@@ -534,13 +534,13 @@ static uint64_t interval_next(const weft_interval *iv, uint64_t sched, uint64_t 
     }
 }
 
-weft_poll weft_interval_tick(weft_interval *iv, weft_context *cx, uint64_t *scheduled_ns_out)
+weft_poll weft_interval_poll(weft_interval *iv, weft_context *cx, uint64_t *scheduled_ns_out)
 {
     if (!weft_coop_proceed(cx)) return WEFT_PENDING;
     if (scheduled_ns_out) *scheduled_ns_out = 0;
     if (iv->result) return WEFT_READY;
     timer_driver *td = NULL;
-    int err = sleep_bind("weft_interval_tick", &iv->sleep, cx, &td);
+    int err = sleep_bind("weft_interval_poll", &iv->sleep, cx, &td);
     if (err) {
         sleep_finish(&iv->sleep, err);
         iv->result = err;

@@ -144,7 +144,7 @@ static weft_poll bm_root_poll(void *p, weft_context *cx, void *out)
     }
     {
         uint64_t v;
-        WEFT_AWAIT(s, weft_oneshot_recv(s->rx, cx, &v, &s->rc));
+        WEFT_AWAIT(s, weft_oneshot_recv_poll(s->rx, cx, &v, &s->rc));
         s->rx = NULL;
     }
     for (s->j = 0; s->j < run->njobs; s->j++) {
@@ -158,7 +158,7 @@ static weft_poll bm_root_poll(void *p, weft_context *cx, void *out)
 static void bm_root_drop(void *p)
 {
     bm_root *s = p;
-    if (s->rx) weft_oneshot_drop_receiver(s->rx);
+    if (s->rx) weft_oneshot_receiver_drop(s->rx);
     s->rx = NULL;
 }
 static const weft_future_type bm_root_type = {"blocking_mix.root", bm_root_poll, bm_root_drop,
@@ -200,7 +200,7 @@ static int run_blocking_mix(weft_runtime *rt, const int64_t *params, const char 
         wl_latch_release_sender(&run.done);
         /* acquire: pairs with the root's release store */
         if (!atomic_load_explicit(&run.root_started, memory_order_acquire))
-            weft_oneshot_drop_receiver(run.done.done);
+            weft_oneshot_receiver_drop(run.done.done);
     }
     /* jobs the root did not join (block_on failed): wait, they write into run.jobs */
     for (long j = 0; j < njobs; j++)

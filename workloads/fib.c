@@ -162,10 +162,10 @@ static weft_poll fib_poll(void *p, weft_context *cx, void *out)
 static void fib_drop(void *p)
 {
     fib_state *s = p;
-    for (int i = 0; i < s->depth && s->frames; i++) weft_join_detach(&s->frames[i].h);
+    for (int i = 0; i < s->depth && s->frames; i++) weft_join_drop(&s->frames[i].h);
     if (s->spawn2) {
-        weft_join_detach(&s->inline_frames[0].h);
-        weft_join_detach(&s->h2);
+        weft_join_drop(&s->inline_frames[0].h);
+        weft_join_drop(&s->h2);
     }
     if (s->frames && s->frames != s->inline_frames) free(s->frames);
     s->frames = NULL;

@@ -150,13 +150,13 @@ static void io_client_exit(io_run *run)
 /* After block_on: releases what the root and the tasks did not. */
 static void io_run_release(io_run *run, int block_rc)
 {
-    weft_tcp_listener_close(&run->listener);
+    weft_tcp_listener_drop(&run->listener);
     if (block_rc < 0) {
         wl_latch_release_sender(&run->conns);
         /* acquire: pairs with the root's release store on its first poll */
         if (!atomic_load_explicit(&run->root_started, memory_order_acquire)) {
-            weft_oneshot_drop_receiver(run->conns.done);
-            weft_oneshot_drop_receiver(run->clients.done);
+            weft_oneshot_receiver_drop(run->conns.done);
+            weft_oneshot_receiver_drop(run->clients.done);
         }
     }
 }
@@ -180,7 +180,7 @@ static weft_poll io_conn_poll(void *p, weft_context *cx, void *out)
     s->buf = malloc(s->run->server_buf);
     if (!s->buf) io_server_error(s->run, -ENOMEM);
     while (s->buf) {
-        WEFT_AWAIT(s, weft_tcp_read(&s->st, cx, s->buf, s->run->server_buf, &s->n));
+        WEFT_AWAIT(s, weft_tcp_read_poll(&s->st, cx, s->buf, s->run->server_buf, &s->n));
         if (s->n <= 0) {
             if (s->n < 0) io_server_error(s->run, (int)s->n);
             break;
@@ -195,7 +195,7 @@ static weft_poll io_conn_poll(void *p, weft_context *cx, void *out)
         }
         s->bytes += (uint64_t)s->n;
     }
-    weft_tcp_close(&s->st);
+    weft_tcp_stream_drop(&s->st);
     free(s->buf);
     s->buf = NULL;
     atomic_fetch_add_explicit(&s->run->echoed, s->bytes, memory_order_relaxed);
@@ -205,7 +205,7 @@ static weft_poll io_conn_poll(void *p, weft_context *cx, void *out)
 static void io_conn_drop(void *p)
 {
     io_conn *s = p;
-    weft_tcp_close(&s->st);
+    weft_tcp_stream_drop(&s->st);
     free(s->buf);
     s->buf = NULL;
 }
@@ -227,10 +227,10 @@ typedef struct io_root {
  * client thread has exited: stop accepting). */
 static weft_poll io_accept_or_clients_done(io_root *s, weft_context *cx)
 {
-    if (weft_tcp_accept(&s->run->listener, cx, &s->st, &s->res) == WEFT_READY) return WEFT_READY;
+    if (weft_tcp_accept_poll(&s->run->listener, cx, &s->st, &s->res) == WEFT_READY) return WEFT_READY;
     uint64_t v;
     int r;
-    if (weft_oneshot_recv(s->clients_rx, cx, &v, &r) == WEFT_READY) {
+    if (weft_oneshot_recv_poll(s->clients_rx, cx, &v, &r) == WEFT_READY) {
         s->clients_rx = NULL;
         s->res = 1;
         return WEFT_READY;
@@ -262,7 +262,7 @@ static weft_poll io_root_poll(void *p, weft_context *cx, void *out)
             /* relaxed: the root's own reference keeps conns.remaining >= 1 here */
             wl_latch_add(&s->run->conns, 1);
             if (weft_spawn(weft_context_runtime(cx), &io_conn_type, &init, NULL) < 0) {
-                weft_tcp_close(&init.st);
+                weft_tcp_stream_drop(&init.st);
                 atomic_fetch_add_explicit(&s->run->spawn_errors, 1, memory_order_relaxed);
                 io_conns_count_down(s->run);
             }
@@ -271,12 +271,12 @@ static weft_poll io_root_poll(void *p, weft_context *cx, void *out)
     io_conns_count_down(s->run); /* the root's reference */
     {
         uint64_t v;
-        WEFT_AWAIT(s, weft_oneshot_recv(s->conns_rx, cx, &v, &s->rc));
+        WEFT_AWAIT(s, weft_oneshot_recv_poll(s->conns_rx, cx, &v, &s->rc));
         s->conns_rx = NULL;
     }
     if (s->clients_rx) {
         uint64_t v;
-        WEFT_AWAIT(s, weft_oneshot_recv(s->clients_rx, cx, &v, &s->rc));
+        WEFT_AWAIT(s, weft_oneshot_recv_poll(s->clients_rx, cx, &v, &s->rc));
         s->clients_rx = NULL;
     }
     WEFT_CORO_END(s);
@@ -284,10 +284,10 @@ static weft_poll io_root_poll(void *p, weft_context *cx, void *out)
 static void io_root_drop(void *p)
 {
     io_root *s = p;
-    if (s->clients_rx) weft_oneshot_drop_receiver(s->clients_rx);
-    if (s->conns_rx) weft_oneshot_drop_receiver(s->conns_rx);
+    if (s->clients_rx) weft_oneshot_receiver_drop(s->clients_rx);
+    if (s->conns_rx) weft_oneshot_receiver_drop(s->conns_rx);
     s->clients_rx = s->conns_rx = NULL;
-    weft_tcp_close(&s->st);
+    weft_tcp_stream_drop(&s->st);
 }
 static const weft_future_type io_root_type = {"io.server", io_root_poll, io_root_drop,
                                               sizeof(io_root), 0};
@@ -321,13 +321,13 @@ static int io_setup(weft_runtime *rt, io_run *run, long conns, size_t server_buf
     if (rc < 0) return rc;
     run->port = weft_tcp_listener_port(&run->listener);
     if (wl_latch_init(&run->conns, 1) < 0) {
-        weft_tcp_listener_close(&run->listener);
+        weft_tcp_listener_drop(&run->listener);
         return -ENOMEM;
     }
     if (wl_latch_init(&run->clients, threads) < 0) {
-        weft_oneshot_drop_sender(run->conns.done);
-        weft_oneshot_drop_receiver(run->conns.done);
-        weft_tcp_listener_close(&run->listener);
+        weft_oneshot_sender_drop(run->conns.done);
+        weft_oneshot_receiver_drop(run->conns.done);
+        weft_tcp_listener_drop(&run->listener);
         return -ENOMEM;
     }
     return 0;

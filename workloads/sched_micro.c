@@ -61,7 +61,7 @@ static void shared_release_after_failure(shared *sh)
 {
     wl_latch_release_sender(&sh->latch);
     if (atomic_exchange_explicit(&sh->receiver_taken, 1, memory_order_acq_rel) == 0)
-        weft_oneshot_drop_receiver(sh->latch.done);
+        weft_oneshot_receiver_drop(sh->latch.done);
 }
 
 
@@ -70,7 +70,7 @@ static void shared_release_after_failure(shared *sh)
  * a cancelled root releases what it still holds. */
 static void root_drop_receiver(weft_oneshot **rx)
 {
-    if (*rx) weft_oneshot_drop_receiver(*rx);
+    if (*rx) weft_oneshot_receiver_drop(*rx);
     *rx = NULL;
 }
 
@@ -89,7 +89,7 @@ static weft_poll wait_poll(void *p, weft_context *cx, void *out)
     if (!(s->rx = shared_claim_receiver(s->sh))) return WEFT_READY;
     {
         uint64_t v;
-        WEFT_AWAIT(s, weft_oneshot_recv(s->rx, cx, &v, &s->rc));
+        WEFT_AWAIT(s, weft_oneshot_recv_poll(s->rx, cx, &v, &s->rc));
         s->rx = NULL;
     }
     WEFT_CORO_END(s);
@@ -143,7 +143,7 @@ static weft_poll sm_root_poll(void *p, weft_context *cx, void *out)
     }
     {
         uint64_t v;
-        WEFT_AWAIT(s, weft_oneshot_recv(s->rx, cx, &v, &s->rc));
+        WEFT_AWAIT(s, weft_oneshot_recv_poll(s->rx, cx, &v, &s->rc));
         s->rx = NULL;
     }
     WEFT_CORO_END(s);
@@ -281,19 +281,19 @@ static weft_poll pong_poll(void *p, weft_context *cx, void *out)
     WEFT_CORO_BEGIN(s);
     {
         uint64_t v;
-        WEFT_AWAIT(s, weft_oneshot_recv(s->rx1, cx, &v, &s->rc));
+        WEFT_AWAIT(s, weft_oneshot_recv_poll(s->rx1, cx, &v, &s->rc));
         s->rx1 = NULL;
     }
     if (s->rc == 0) weft_oneshot_send(s->tx2, 2);
-    else weft_oneshot_drop_sender(s->tx2);
+    else weft_oneshot_sender_drop(s->tx2);
     s->tx2 = NULL;
     WEFT_CORO_END(s);
 }
 static void pong_drop(void *p)
 {
     pong_state *s = p;
-    if (s->rx1) weft_oneshot_drop_receiver(s->rx1);
-    if (s->tx2) weft_oneshot_drop_sender(s->tx2);
+    if (s->rx1) weft_oneshot_receiver_drop(s->rx1);
+    if (s->tx2) weft_oneshot_sender_drop(s->tx2);
 }
 static const weft_future_type pong_type = {"ping_pong.pong", pong_poll, pong_drop, sizeof(pong_state), 0};
 
@@ -313,22 +313,22 @@ static weft_poll ping_poll(void *p, weft_context *cx, void *out)
         weft_oneshot *c1, *c2;
         if (weft_oneshot_new(&c1) < 0) return WEFT_READY;
         if (weft_oneshot_new(&c2) < 0) {
-            weft_oneshot_drop_sender(c1);
-            weft_oneshot_drop_receiver(c1);
+            weft_oneshot_sender_drop(c1);
+            weft_oneshot_receiver_drop(c1);
             return WEFT_READY;
         }
         pong_state ps = {0, c1, c2, 0};
         if (weft_spawn(weft_context_runtime(cx), &pong_type, &ps, NULL) < 0) {
             pong_drop(&ps);
-            weft_oneshot_drop_receiver(c2);
-            weft_oneshot_drop_sender(c1);
+            weft_oneshot_receiver_drop(c2);
+            weft_oneshot_sender_drop(c1);
             shared_count_down(s->sh, 1);
             return WEFT_READY;
         }
         weft_oneshot_send(c1, 1);
         s->rx2 = c2;
     }
-    WEFT_AWAIT(s, weft_oneshot_recv(s->rx2, cx, &s->v, &s->rc));
+    WEFT_AWAIT(s, weft_oneshot_recv_poll(s->rx2, cx, &s->v, &s->rc));
     s->rx2 = NULL;
     if (s->rc == 0 && s->v == 2) atomic_fetch_add_explicit(&s->sh->ran, 1, memory_order_relaxed);
     shared_count_down(s->sh, 1);
@@ -337,7 +337,7 @@ static weft_poll ping_poll(void *p, weft_context *cx, void *out)
 static void ping_drop(void *p)
 {
     ping_state *s = p;
-    if (s->rx2) weft_oneshot_drop_receiver(s->rx2);
+    if (s->rx2) weft_oneshot_receiver_drop(s->rx2);
 }
 static const weft_future_type ping_type = {"ping_pong.ping", ping_poll, ping_drop, sizeof(ping_state), 0};
 
@@ -367,7 +367,7 @@ static weft_poll pp_root_poll(void *p, weft_context *cx, void *out)
     }
     {
         uint64_t v;
-        WEFT_AWAIT(s, weft_oneshot_recv(s->rx, cx, &v, &s->rc));
+        WEFT_AWAIT(s, weft_oneshot_recv_poll(s->rx, cx, &v, &s->rc));
         s->rx = NULL;
     }
     WEFT_CORO_END(s);
@@ -452,7 +452,7 @@ static weft_poll chain_root_poll(void *p, weft_context *cx, void *out)
     }
     {
         uint64_t v;
-        WEFT_AWAIT(s, weft_oneshot_recv(s->rx, cx, &v, &s->rc));
+        WEFT_AWAIT(s, weft_oneshot_recv_poll(s->rx, cx, &v, &s->rc));
         s->rx = NULL;
     }
     WEFT_CORO_END(s);
@@ -542,8 +542,8 @@ static int run_spawn_remote(weft_runtime *rt, const int64_t *params, const char 
     pthread_t th;
     uint64_t t0 = clock_now_ns();
     if (pthread_create(&th, NULL, sr_spawner, &a)) {
-        weft_oneshot_drop_sender(sh.latch.done);
-        weft_oneshot_drop_receiver(sh.latch.done);
+        weft_oneshot_sender_drop(sh.latch.done);
+        weft_oneshot_receiver_drop(sh.latch.done);
         return -EAGAIN;
     }
     wait_state ws = {0, &sh, NULL, 0};
@@ -621,7 +621,7 @@ static weft_poll fs_root_poll(void *p, weft_context *cx, void *out)
     }
     {
         uint64_t v;
-        WEFT_AWAIT(s, weft_oneshot_recv(s->rx, cx, &v, &s->rc));
+        WEFT_AWAIT(s, weft_oneshot_recv_poll(s->rx, cx, &v, &s->rc));
         s->rx = NULL;
     }
     WEFT_CORO_END(s);

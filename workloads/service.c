@@ -331,13 +331,13 @@ static weft_poll exec_poll(void *p, weft_context *cx, void *out)
             weft_channel_send_drop(&e->send);
             e->sending = 0;
             if (e->rc != 0) {
-                weft_oneshot_drop_sender(e->reply);
-                weft_oneshot_drop_receiver(e->reply);
+                weft_oneshot_sender_drop(e->reply);
+                weft_oneshot_receiver_drop(e->reply);
                 e->reply = NULL;
                 step_error(x);
                 continue;
             }
-            WEFT_AWAIT(e, weft_oneshot_recv(e->reply, cx, &e->v, &e->rc));
+            WEFT_AWAIT(e, weft_oneshot_recv_poll(e->reply, cx, &e->v, &e->rc));
             e->reply = NULL; /* READY released the receiver */
             if (e->rc != 0 || e->v != (uint64_t)e->step->n) step_error(x);
         } else if (e->step->op == SVC_OP_TCP_ROUNDTRIP) {
@@ -387,15 +387,15 @@ static void exec_drop(void *p)
     if (e->timing) weft_timeout_drop(&e->to);
     if (e->sleeping) weft_sleep_drop(&e->sl);
     if (e->kids) {
-        for (int k = 0; k < e->step->n; k++) weft_join_detach(&e->kids[k]);
+        for (int k = 0; k < e->step->n; k++) weft_join_drop(&e->kids[k]);
         free(e->kids);
         e->kids = NULL;
     }
-    weft_join_detach(&e->bh);
+    weft_join_drop(&e->bh);
     if (e->sending) weft_channel_send_drop(&e->send);
     if (e->reply) {
-        if (e->sending) weft_oneshot_drop_sender(e->reply);
-        weft_oneshot_drop_receiver(e->reply);
+        if (e->sending) weft_oneshot_sender_drop(e->reply);
+        weft_oneshot_receiver_drop(e->reply);
     }
     if (e->acquiring) weft_semaphore_acquire_drop(&e->acq);
     if (e->conn >= 0) pool_put(e->x, e->conn);
@@ -423,7 +423,7 @@ static weft_poll hop_poll(void *p, weft_context *cx, void *o)
     (void)o;
     WEFT_CORO_BEGIN(h);
     for (;;) {
-        WEFT_AWAIT(h, weft_channel_recv(h->in, cx, &h->v, &h->rc));
+        WEFT_AWAIT(h, weft_channel_recv_poll(h->in, cx, &h->v, &h->rc));
         if (h->rc != 0) break; /* every sender gone: the chain is being torn down */
         atomic_fetch_add_explicit(h->hops, 1, RLX);
         ((svc_msg *)(uintptr_t)h->v)->hops++;
@@ -433,7 +433,7 @@ static weft_poll hop_poll(void *p, weft_context *cx, void *o)
             WEFT_AWAIT(h, weft_channel_send_poll(&h->send, cx, &h->rc));
             weft_channel_send_drop(&h->send);
             h->sending = 0;
-            if (h->rc != 0) weft_oneshot_drop_sender(((svc_msg *)(uintptr_t)h->v)->reply);
+            if (h->rc != 0) weft_oneshot_sender_drop(((svc_msg *)(uintptr_t)h->v)->reply);
         } else {
             /* the hop count travels back as the value: n for a chain of n */
             svc_msg *msg = (svc_msg *)(uintptr_t)h->v;
@@ -474,13 +474,13 @@ static weft_poll echo_poll(void *p, weft_context *cx, void *o)
     (void)o;
     WEFT_CORO_BEGIN(e);
     for (;;) {
-        WEFT_AWAIT(e, weft_tcp_read(&e->s, cx, e->buf, SVC_ECHO_BUF, &e->n));
+        WEFT_AWAIT(e, weft_tcp_read_poll(&e->s, cx, e->buf, SVC_ECHO_BUF, &e->n));
         if (e->n <= 0) break;
         weft_tcp_write_all_init(&e->wa, &e->s, e->buf, (size_t)e->n);
         WEFT_AWAIT(e, weft_tcp_write_all_poll(&e->wa, cx, &e->rc));
         if (e->rc != 0) break;
     }
-    weft_tcp_close(&e->s);
+    weft_tcp_stream_drop(&e->s);
     free(e->buf);
     e->buf = NULL;
     WEFT_CORO_END(e);
@@ -489,7 +489,7 @@ static weft_poll echo_poll(void *p, weft_context *cx, void *o)
 static void echo_drop(void *p)
 {
     svc_echo *e = p;
-    weft_tcp_close(&e->s);
+    weft_tcp_stream_drop(&e->s);
     free(e->buf);
     e->buf = NULL;
 }
@@ -509,7 +509,7 @@ static weft_poll acceptor_poll(void *p, weft_context *cx, void *o)
     int *res = o;
     WEFT_CORO_BEGIN(a);
     for (a->k = 0; a->k < a->x->nconns; a->k++) {
-        WEFT_AWAIT(a, weft_tcp_accept(&a->x->listener, cx, &a->s, &a->rc));
+        WEFT_AWAIT(a, weft_tcp_accept_poll(&a->x->listener, cx, &a->s, &a->rc));
         if (a->rc != 0) break;
         svc_echo e;
         memset(&e, 0, sizeof e);
@@ -517,7 +517,7 @@ static weft_poll acceptor_poll(void *p, weft_context *cx, void *o)
         e.buf = malloc(SVC_ECHO_BUF);
         if (!e.buf || weft_spawn(weft_context_runtime(cx), &svc_echo_type, &e, &a->x->echo[a->k]) < 0) {
             free(e.buf);
-            weft_tcp_close(&a->s);
+            weft_tcp_stream_drop(&a->s);
             a->rc = -ENOMEM;
             break;
         }
@@ -610,7 +610,7 @@ static weft_poll setup_poll(void *p, weft_context *cx, void *o)
                 WEFT_AWAIT(s, weft_join_poll(&x->acceptor, cx, &s->arc, &s->rc));
                 if (s->rc == 0 && s->arc != 0) setup_fail(x, s->arc, "tcp_roundtrip: accept");
             }
-            weft_tcp_listener_close(&x->listener);
+            weft_tcp_listener_drop(&x->listener);
         }
     }
     WEFT_CORO_END(s);
@@ -629,7 +629,7 @@ static weft_poll teardown_poll(void *p, weft_context *cx, void *o)
             weft_channel_sender_drop(x->chains[c].c[0]);
             x->chains[c].head_sender = false;
         }
-    for (int k = 0; k < x->nconns; k++) weft_tcp_close(&x->conns[k].s);
+    for (int k = 0; k < x->nconns; k++) weft_tcp_stream_drop(&x->conns[k].s);
     for (s->c = 0; s->c < x->m->nchains; s->c++)
         for (s->j = 0; s->j < x->chains[s->c].n; s->j++) {
             if (!x->chains[s->c].hops[s->j].task) continue;
@@ -679,7 +679,7 @@ static weft_poll client_poll(void *p, weft_context *cx, void *o)
     WEFT_CORO_END(c);
 }
 
-static void client_drop(void *p) { weft_join_detach(&((svc_client *)p)->h); }
+static void client_drop(void *p) { weft_join_drop(&((svc_client *)p)->h); }
 static const weft_future_type svc_client_type = {"service.client", client_poll, client_drop,
                                                  sizeof(svc_client), 0};
 
@@ -707,7 +707,7 @@ static weft_poll driver_poll(void *p, weft_context *cx, void *o)
                 atomic_fetch_add_explicit(&x->spawn_errors, 1, RLX);
         }
     }
-    WEFT_AWAIT(d, weft_oneshot_recv(d->rx, cx, &d->v, &d->rc));
+    WEFT_AWAIT(d, weft_oneshot_recv_poll(d->rx, cx, &d->v, &d->rc));
     d->rx = NULL;
     WEFT_CORO_END(d);
 }
@@ -715,7 +715,7 @@ static weft_poll driver_poll(void *p, weft_context *cx, void *o)
 static void driver_drop(void *p)
 {
     svc_driver *d = p;
-    if (d->rx) weft_oneshot_drop_receiver(d->rx);
+    if (d->rx) weft_oneshot_receiver_drop(d->rx);
     d->rx = NULL;
 }
 static const weft_future_type svc_driver_type = {"service.driver", driver_poll, driver_drop,
@@ -920,8 +920,8 @@ int svc_run(const svc_model *m, weft_runtime *rt, uint64_t seed, svc_result *out
             for (long i = 0; i < x->nreq; i++) x->start[i] += t0;
             if ((rc = pthread_create(&gen, NULL, generator_main, x)) != 0) {
                 rc = -rc;
-                weft_oneshot_drop_sender(x->all_done);
-                weft_oneshot_drop_receiver(x->all_done);
+                weft_oneshot_sender_drop(x->all_done);
+                weft_oneshot_receiver_drop(x->all_done);
                 snprintf(out->error, sizeof out->error, "cannot start the arrival generator thread");
                 goto teardown;
             }
@@ -933,7 +933,7 @@ int svc_run(const svc_model *m, weft_runtime *rt, uint64_t seed, svc_result *out
         if (gen_started) pthread_join(gen, NULL);
         if (rc < 0) {
             if (atomic_exchange_explicit(&x->done_sent, 1, memory_order_acq_rel) == 0)
-                weft_oneshot_drop_sender(x->all_done);
+                weft_oneshot_sender_drop(x->all_done);
             snprintf(out->error, sizeof out->error, "block_on: %s", strerror(-rc));
             goto teardown;
         }

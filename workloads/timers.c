@@ -132,7 +132,7 @@ static weft_poll tm_root_poll(void *p, weft_context *cx, void *out)
     }
     {
         uint64_t v;
-        WEFT_AWAIT(s, weft_oneshot_recv(s->rx, cx, &v, &s->rc));
+        WEFT_AWAIT(s, weft_oneshot_recv_poll(s->rx, cx, &v, &s->rc));
         s->rx = NULL;
     }
     WEFT_CORO_END(s);
@@ -140,7 +140,7 @@ static weft_poll tm_root_poll(void *p, weft_context *cx, void *out)
 static void tm_root_drop(void *p)
 {
     tm_root *s = p;
-    if (s->rx) weft_oneshot_drop_receiver(s->rx);
+    if (s->rx) weft_oneshot_receiver_drop(s->rx);
     s->rx = NULL;
 }
 static const weft_future_type tm_root_type = {"timers.root", tm_root_poll, tm_root_drop,
@@ -421,7 +421,7 @@ static weft_poll ij_task_poll(void *p, weft_context *cx, void *out)
     WEFT_CORO_BEGIN(s);
     weft_interval_init(&s->iv, run->period_ns, WEFT_MISSED_BURST);
     for (;;) {
-        WEFT_AWAIT(s, weft_interval_tick(&s->iv, cx, &s->sched));
+        WEFT_AWAIT(s, weft_interval_poll(&s->iv, cx, &s->sched));
         uint64_t now = weft_now_ns();
         if (weft_interval_result(&s->iv) != 0) {
             atomic_fetch_add_explicit(&run->errors, 1, memory_order_relaxed);

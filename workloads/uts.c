@@ -97,7 +97,7 @@ static void uts_task_drop(void *p)
 {
     uts_task *s = p;
     if (!s->handles) return;
-    for (int i = s->next; i < s->nchildren; i++) weft_join_detach(&s->handles[i]);
+    for (int i = s->next; i < s->nchildren; i++) weft_join_drop(&s->handles[i]);
     if (s->handles != s->inline_h) free(s->handles);
     s->handles = NULL;
 }
@@ -163,7 +163,7 @@ static weft_poll uts_count_root_poll(void *p, weft_context *cx, void *out)
     }
     {
         uint64_t v;
-        WEFT_AWAIT(s, weft_oneshot_recv(s->job->done.done, cx, &v, &s->rc));
+        WEFT_AWAIT(s, weft_oneshot_recv_poll(s->job->done.done, cx, &v, &s->rc));
     }
     WEFT_CORO_END(s);
 }

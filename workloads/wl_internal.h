@@ -113,7 +113,7 @@ static inline void wl_latch_release_sender(wl_latch *l)
 {
     /* pairs with the exchange in wl_latch_signal */
     if (atomic_exchange_explicit(&l->sender_taken, 1, memory_order_acq_rel) == 0)
-        weft_oneshot_drop_sender(l->done);
+        weft_oneshot_sender_drop(l->done);
 }
 
 /* splitmix64 (Steele, Lea, Flood 2014): a seed or counter to 64 well-mixed bits. */

@@ -13,7 +13,7 @@
  * sender and one receiver handle (both are the same pointer; what a call
  * releases is said by its name). More are made with *_clone; an observer
  * (a monitor that only reads len or closes) holds a plain reference from
- * weft_mpmc_ref. Each handle is released exactly once (sender_drop,
+ * weft_mpmc_clone. Each handle is released exactly once (sender_drop,
  * receiver_drop, unref); the last release frees the channel. Every call
  * is safe on a channel the caller holds a handle of, from any thread, at
  * any time. A send/recv future borrows its caller's handle: drop the future
@@ -71,11 +71,11 @@ int weft_mpmc_new(size_t capacity, size_t elem_size, weft_mpmc_drop_fn drop, wef
 /* 0, -EINVAL (NULL), -EPIPE (no sender / receiver is left to clone). */
 int weft_mpmc_sender_clone(weft_mpmc *c);
 int weft_mpmc_receiver_clone(weft_mpmc *c);
-int weft_mpmc_ref(weft_mpmc *c);
+int weft_mpmc_clone(weft_mpmc *c);
 /* 0, -EINVAL (NULL, or no such handle is held: a double release). */
 int weft_mpmc_sender_drop(weft_mpmc *c);
 int weft_mpmc_receiver_drop(weft_mpmc *c);
-int weft_mpmc_unref(weft_mpmc *c);
+int weft_mpmc_free(weft_mpmc *c);
 
 /* Closes for sending (see above). 0, or -EINVAL. Idempotent. */
 int weft_mpmc_close(weft_mpmc *c);

@@ -12,7 +12,7 @@
  *     struct conn { int coro; weft_tcp_stream s; char buf[4096]; ssize_t n;
  *                   weft_tcp_write_all w; int res; };
  *     ...
- *     WEFT_AWAIT(st, weft_tcp_read(&st->s, cx, st->buf, sizeof st->buf, &st->n));
+ *     WEFT_AWAIT(st, weft_tcp_read_poll(&st->s, cx, st->buf, sizeof st->buf, &st->n));
  *     if (st->n <= 0) ...                          // 0: EOF, < 0: -errno
  *     weft_tcp_write_all_init(&st->w, &st->s, st->buf, (size_t)st->n);
  *     WEFT_AWAIT(st, weft_tcp_write_all_poll(&st->w, cx, &st->res));
@@ -71,10 +71,10 @@ typedef struct weft_tcp_stream {
 
 /* Reads up to len bytes: READY with *n = bytes read (> 0), 0 at EOF (or
  * len 0), or a negative errno. */
-weft_poll weft_tcp_read(weft_tcp_stream *s, weft_context *cx, void *buf, size_t len, ssize_t *n);
+weft_poll weft_tcp_read_poll(weft_tcp_stream *s, weft_context *cx, void *buf, size_t len, ssize_t *n);
 /* Writes up to len bytes: READY with *n = bytes written (> 0, or 0 for len
  * 0) or a negative errno (-EPIPE, -ECONNRESET, ...). */
-weft_poll weft_tcp_write(weft_tcp_stream *s, weft_context *cx, const void *buf, size_t len,
+weft_poll weft_tcp_write_poll(weft_tcp_stream *s, weft_context *cx, const void *buf, size_t len,
                          ssize_t *n);
 
 /* read_exact: READY with *result 0 once len bytes have arrived; -EPIPE if the
@@ -104,7 +104,7 @@ weft_poll weft_tcp_write_all_poll(weft_tcp_write_all *op, weft_context *cx, int 
 /* shutdown(SHUT_WR): the peer reads EOF once it has read what was sent. */
 int weft_tcp_shutdown_write(weft_tcp_stream *s);
 /* Deregisters and closes; leaves *s zeroed (closed). Closed: no-op. */
-void weft_tcp_close(weft_tcp_stream *s);
+void weft_tcp_stream_drop(weft_tcp_stream *s);
 /* The socket's fd (for getsockopt and the like; do not close it), or -1. */
 int weft_tcp_stream_fd(const weft_tcp_stream *s);
 
@@ -162,10 +162,10 @@ uint16_t weft_tcp_listener_port(const weft_tcp_listener *l);
  * other tasks keep running) and tries again, leaving the pending
  * connections in the kernel's backlog meanwhile. One task accepts at a time. */
 #define WEFT_TCP_ACCEPT_BACKOFF_NS 50000000ull /* 50 ms */
-weft_poll weft_tcp_accept(weft_tcp_listener *l, weft_context *cx, weft_tcp_stream *out,
+weft_poll weft_tcp_accept_poll(weft_tcp_listener *l, weft_context *cx, weft_tcp_stream *out,
                           int *result);
 /* Deregisters and closes; leaves *l zeroed. Closed: no-op. */
-void weft_tcp_listener_close(weft_tcp_listener *l);
+void weft_tcp_listener_drop(weft_tcp_listener *l);
 
 #ifdef __cplusplus
 }

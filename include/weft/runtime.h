@@ -127,13 +127,13 @@ bool weft_join_is_finished(const weft_join_handle *h);
 
 /* True when the handle refers to no task: WEFT_JOIN_HANDLE_INIT, or after a
  * READY join, a join_wait, a detach, or a failed spawn. NULL: true. */
-static inline bool weft_join_handle_is_empty(const weft_join_handle *h)
+static inline bool weft_join_is_empty(const weft_join_handle *h)
 {
     return h == NULL || h->task == NULL;
 }
 
 /* Drops the handle; the task runs on. Empty handle: no-op. */
-void weft_join_detach(weft_join_handle *h);
+void weft_join_drop(weft_join_handle *h);
 
 /* Requests cancellation: the task's state is dropped at its next scheduling
  * point and its joiner sees -ECANCELED. The handle stays valid for a join.
@@ -158,11 +158,11 @@ int weft_spawn_blocking_ex(weft_runtime *rt, weft_blocking_fn fn, void *arg,
 
 /* ---- the default runtime ---------------------------------------------------
  * Created on first use from weft_config_from_env(); freed by
- * weft_default_shutdown() (registered with atexit on creation). */
+ * weft_default_runtime_free() (registered with atexit on creation). */
 weft_runtime *weft_default_runtime(void);
 int weft_run(const weft_future_type *type, const void *init, void *out);
 int weft_spawn_default(const weft_future_type *type, const void *init, weft_join_handle *handle);
-void weft_default_shutdown(void);
+void weft_default_runtime_free(void);
 
 /* ---- #[tokio::main] for C ----------------------------------------------------
  * WEFT_MAIN(poll_fn, state_type): the state type must have `int coro; int

@@ -32,11 +32,11 @@ int weft_oneshot_new(weft_oneshot **out);
 /* Sends and releases the sender side. -EPIPE if the receiver is gone (the
  * value is discarded). */
 int weft_oneshot_send(weft_oneshot *o, uint64_t value);
-void weft_oneshot_drop_sender(weft_oneshot *o);
+void weft_oneshot_sender_drop(weft_oneshot *o);
 /* READY with *result 0 and *value set, or *result -EPIPE when the sender was
  * dropped without sending; READY releases the receiver side. */
-weft_poll weft_oneshot_recv(weft_oneshot *o, weft_context *cx, uint64_t *value, int *result);
-void weft_oneshot_drop_receiver(weft_oneshot *o);
+weft_poll weft_oneshot_recv_poll(weft_oneshot *o, weft_context *cx, uint64_t *value, int *result);
+void weft_oneshot_receiver_drop(weft_oneshot *o);
 
 /* ---- bounded multi-producer channel -------------------------------------------
  * Capacity 1..2^24 values. Senders: the creator holds one; clone more with
@@ -74,7 +74,7 @@ weft_poll weft_channel_send_poll(weft_channel_send *op, weft_context *cx, int *r
 void weft_channel_send_drop(weft_channel_send *op);
 
 /* READY with *result 0 and *value, or -EPIPE once empty with no senders. */
-weft_poll weft_channel_recv(weft_channel *c, weft_context *cx, uint64_t *value, int *result);
+weft_poll weft_channel_recv_poll(weft_channel *c, weft_context *cx, uint64_t *value, int *result);
 
 /* ---- notify --------------------------------------------------------------------
  * notify_one wakes one waiter, or stores a single permit that the next

@@ -168,7 +168,7 @@ int weft_interval_init(weft_interval *iv, uint64_t period_ns, weft_missed_tick p
  * tick's scheduled time (absolute ns). Charges one unit of budget. On an
  * error it is READY at once, *scheduled_ns_out is 0 and
  * weft_interval_result tells why. */
-weft_poll weft_interval_tick(weft_interval *iv, weft_context *cx, uint64_t *scheduled_ns_out);
+weft_poll weft_interval_poll(weft_interval *iv, weft_context *cx, uint64_t *scheduled_ns_out);
 
 /* 0, -EINVAL, -EXDEV or -ENOTSUP (sticky). */
 int weft_interval_result(const weft_interval *iv);
