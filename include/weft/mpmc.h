@@ -14,7 +14,7 @@
  * releases is said by its name). More are made with *_clone; an observer
  * (a monitor that only reads len or closes) holds a plain reference from
  * weft_mpmc_clone. Each handle is released exactly once (sender_drop,
- * receiver_drop, unref); the last release frees the channel. Every call
+ * receiver_drop, weft_mpmc_free); the last release frees the channel. Every call
  * is safe on a channel the caller holds a handle of, from any thread, at
  * any time. A send/recv future borrows its caller's handle: drop the future
  * before releasing the handle.

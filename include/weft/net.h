@@ -6,8 +6,9 @@
  * WEFT_PENDING after storing the task's waker with the reactor. The structs
  * below are visible only so they can be embedded in a coroutine's state;
  * their fields are internal. A zeroed weft_tcp_stream / weft_tcp_listener is
- * "closed": closing it is a no-op, so a task's drop function may close
- * unconditionally.
+ * "closed": dropping it is a no-op, so a task's drop function may drop it
+ * unconditionally (weft_tcp_stream_drop / weft_tcp_listener_drop close the
+ * socket).
  *
  *     struct conn { int coro; weft_tcp_stream s; char buf[4096]; ssize_t n;
  *                   weft_tcp_write_all w; int res; };

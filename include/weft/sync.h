@@ -25,8 +25,8 @@ extern "C" {
 
 /* ---- one-shot channel --------------------------------------------------------
  * One value, one sender, one receiver. new() returns an object owned by both
- * sides: each side releases it exactly once (send or drop_sender;
- * a READY recv or drop_receiver). */
+ * sides: each side releases it exactly once (send or sender_drop;
+ * a READY recv_poll or receiver_drop). */
 typedef struct weft_oneshot weft_oneshot;
 int weft_oneshot_new(weft_oneshot **out);
 /* Sends and releases the sender side. -EPIPE if the receiver is gone (the
