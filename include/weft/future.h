@@ -153,7 +153,7 @@ typedef struct weft_future_type {
  * Embed a weft_yield in a coroutine state, init it, then WEFT_AWAIT on it:
  * the first poll re-queues the task behind the ready work and returns
  * PENDING; the second returns READY. */
-typedef struct weft_yield { int done; } weft_yield;
+typedef struct weft_yield { WEFT_YIELD_PRIVATE_FIELDS } weft_yield;
 static inline void weft_yield_init(weft_yield *y) { y->done = 0; }
 static inline weft_poll weft_yield_poll(weft_yield *y, weft_context *cx)
 {

@@ -109,4 +109,72 @@
     weft_sleep backoff;                                                                     \
     uint64_t backoffs; /* how many times accept backed off (for tests and logs) */
 
+/* ---- weft/sync.h -------------------------------------------------------------------- */
+
+#define WEFT_WAITER_PRIVATE_FIELDS                                                          \
+    struct weft_waiter *prev, *next;                                                        \
+    weft_waker waker;                                                                       \
+    uint64_t value;   /* send: the value; acquire: permits wanted; notified: the notify_all \
+                         generation while queued, then 1 if granted by notify_one */        \
+    int state;        /* 0 idle, 1 queued, 2 granted/notified */
+
+#define WEFT_CHANNEL_SEND_PRIVATE_FIELDS                                                \
+    weft_channel *chan;                                                                 \
+    weft_waiter w;
+
+#define WEFT_NOTIFIED_PRIVATE_FIELDS                                                    \
+    weft_notify *notify;                                                                \
+    weft_waiter w;
+
+#define WEFT_SEMAPHORE_ACQUIRE_PRIVATE_FIELDS                                           \
+    weft_semaphore *sem;                                                                \
+    weft_waiter w;
+
+/* ---- weft/mpmc.h -------------------------------------------------------------------- */
+
+#define WEFT_MPMC_SEND_PRIVATE_FIELDS                                                   \
+    weft_mpmc *chan;                                                                    \
+    void *elem;                                                                         \
+    weft_waiter w;                                                                      \
+    int32_t done;    /* READY was returned */                                           \
+    int32_t result;  /* see weft_mpmc_send_result */
+
+#define WEFT_MPMC_RECV_PRIVATE_FIELDS                                                   \
+    weft_mpmc *chan;                                                                    \
+    void *out;                                                                          \
+    weft_waiter w;                                                                      \
+    int32_t done;                                                                       \
+    int32_t result;
+
+/* ---- weft/cancel.h ------------------------------------------------------------------ */
+
+#define WEFT_CANCEL_WAIT_PRIVATE_FIELDS                                                 \
+    weft_cancel *token;                                                                 \
+    weft_waiter w;                                                                      \
+    int32_t registered;  /* owner-side, w may be linked */                              \
+    int32_t result;
+
+/* ---- weft/select.h ------------------------------------------------------------------ */
+
+#define WEFT_SELECT_PRIVATE_FIELDS                                                      \
+    weft_select_arm *arms;                                                              \
+    int32_t n;                                                                          \
+    int32_t winner;        /* index, -1 while running, or -EINVAL */                    \
+    int32_t dropped;       /* 0 none, 1 losers, 2 all */                                \
+    int32_t reserved;
+
+#define WEFT_JOIN_ALL_PRIVATE_FIELDS                                                    \
+    weft_join_handle *handles;                                                          \
+    size_t n;                                                                           \
+    unsigned char *outs;                                                                \
+    size_t out_size;                                                                    \
+    int *results;                                                                       \
+    size_t next;               /* the first handle not joined yet */                    \
+    int32_t result;            /* 1 while pending */                                    \
+    int32_t reserved;
+
+/* ---- weft/future.h ------------------------------------------------------------------ */
+
+#define WEFT_YIELD_PRIVATE_FIELDS int done;
+
 #endif
