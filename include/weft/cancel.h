@@ -61,10 +61,7 @@ int weft_cancel_fire(weft_cancel *t);
 int weft_cancel_is_fired(const weft_cancel *t);
 
 typedef struct weft_cancel_wait {
-    weft_cancel *token;  /* internal */
-    weft_waiter w;       /* internal */
-    int32_t registered;  /* internal: owner-side, w may be linked */
-    int32_t result;      /* internal */
+    WEFT_CANCEL_WAIT_PRIVATE_FIELDS /* private */
 } weft_cancel_wait;
 
 void weft_cancel_wait_init(weft_cancel_wait *w, weft_cancel *t);

@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "weft/private.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -97,18 +99,13 @@ static inline void weft_waker_store(weft_waker *slot, const weft_waker *w)
 
 /* ---- the poll context ----------------------------------------------------
  * Built by the worker loop for each poll. Futures read it only through the
- * accessors below; the fields are visible so the accessors inline. */
+ * accessors below (the rest is private: weft/private.h). */
 typedef struct weft_runtime weft_runtime;
 
 typedef struct weft_context {
     weft_waker waker;       /* the polled task's waker, borrowed for this poll */
     weft_runtime *runtime;  /* the runtime the task runs on (NULL outside one) */
-    void *task;             /* internal: the task being polled */
-    int32_t budget;         /* leaf polls left this turn; < 0: unlimited */
-    int32_t yielded;        /* internal: re-queue the task after this poll */
-    /* internal: the worker's timer shard and the reactor (common/context.h);
-     * NULL outside a worker. Last, so {waker, rt, task, budget, 0} leaves it NULL. */
-    const struct weft_drivers *drivers;
+    WEFT_CONTEXT_PRIVATE_FIELDS
 } weft_context;
 
 static inline const weft_waker *weft_context_waker(const weft_context *cx) { return &cx->waker; }
@@ -156,7 +153,7 @@ typedef struct weft_future_type {
  * Embed a weft_yield in a coroutine state, init it, then WEFT_AWAIT on it:
  * the first poll re-queues the task behind the ready work and returns
  * PENDING; the second returns READY. */
-typedef struct weft_yield { int done; } weft_yield;
+typedef struct weft_yield { WEFT_YIELD_PRIVATE_FIELDS } weft_yield;
 static inline void weft_yield_init(weft_yield *y) { y->done = 0; }
 static inline weft_poll weft_yield_poll(weft_yield *y, weft_context *cx)
 {

@@ -14,7 +14,7 @@
  * releases is said by its name). More are made with *_clone; an observer
  * (a monitor that only reads len or closes) holds a plain reference from
  * weft_mpmc_clone. Each handle is released exactly once (sender_drop,
- * receiver_drop, unref); the last release frees the channel. Every call
+ * receiver_drop, weft_mpmc_free); the last release frees the channel. Every call
  * is safe on a channel the caller holds a handle of, from any thread, at
  * any time. A send/recv future borrows its caller's handle: drop the future
  * before releasing the handle.
@@ -92,11 +92,7 @@ int weft_mpmc_try_send(weft_mpmc *c, const void *elem);
 int weft_mpmc_try_recv(weft_mpmc *c, void *out);
 
 typedef struct weft_mpmc_send {
-    weft_mpmc *chan; /* internal */
-    void *elem;      /* internal */
-    weft_waiter w;   /* internal */
-    int32_t done;    /* internal: READY was returned */
-    int32_t result;  /* internal: see weft_mpmc_send_result */
+    WEFT_MPMC_SEND_PRIVATE_FIELDS /* private */
 } weft_mpmc_send;
 void weft_mpmc_send_init(weft_mpmc_send *op, weft_mpmc *c, void *elem);
 /* READY with *result (may be NULL) 0, -EPIPE or -EINVAL; charges one unit
@@ -106,11 +102,7 @@ int weft_mpmc_send_result(const weft_mpmc_send *op);
 void weft_mpmc_send_drop(weft_mpmc_send *op);
 
 typedef struct weft_mpmc_recv {
-    weft_mpmc *chan; /* internal */
-    void *out;       /* internal */
-    weft_waiter w;   /* internal */
-    int32_t done;    /* internal */
-    int32_t result;  /* internal */
+    WEFT_MPMC_RECV_PRIVATE_FIELDS /* private */
 } weft_mpmc_recv;
 void weft_mpmc_recv_init(weft_mpmc_recv *op, weft_mpmc *c, void *out);
 /* READY with *result 0 (*out set), -EPIPE (closed and drained) or -EINVAL. */

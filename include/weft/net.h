@@ -5,9 +5,10 @@
  * weft/future.h: it returns WEFT_READY with its result written, or
  * WEFT_PENDING after storing the task's waker with the reactor. The structs
  * below are visible only so they can be embedded in a coroutine's state;
- * their fields are internal. A zeroed weft_tcp_stream / weft_tcp_listener is
- * "closed": closing it is a no-op, so a task's drop function may close
- * unconditionally.
+ * their fields are private (weft/private.h). A zeroed weft_tcp_stream / weft_tcp_listener is
+ * "closed": dropping it is a no-op, so a task's drop function may drop it
+ * unconditionally (weft_tcp_stream_drop / weft_tcp_listener_drop close the
+ * socket).
  *
  *     struct conn { int coro; weft_tcp_stream s; char buf[4096]; ssize_t n;
  *                   weft_tcp_write_all w; int res; };
@@ -52,21 +53,13 @@
 extern "C" {
 #endif
 
-/* internal: a registration with the reactor (reactor/reactor.h's reactor_io).
- * The readiness state and wakers live in reactor-owned memory named by
- * slot + token, so these bytes may be copied and freed freely. */
-struct weft_reactor_io {
-    void *slot;     /* NULL: not registered */
-    uint64_t token; /* slot index and generation */
-    int fd;
-};
+/* a registration with the reactor (private: weft/private.h) */
+struct weft_reactor_io { WEFT_REACTOR_IO_PRIVATE_FIELDS };
 
 /* ---- streams --------------------------------------------------------------- */
 
 typedef struct weft_tcp_stream {
-    weft_runtime *runtime; /* internal: the runtime it belongs to */
-    void *reactor;         /* internal */
-    struct weft_reactor_io io;
+    WEFT_TCP_STREAM_PRIVATE_FIELDS /* private */
 } weft_tcp_stream;
 
 /* Reads up to len bytes: READY with *n = bytes read (> 0), 0 at EOF (or
@@ -113,16 +106,7 @@ int weft_tcp_stream_fd(const weft_tcp_stream *s);
 #define WEFT_TCP_CONNECT_MAX_ADDRS 4
 
 typedef struct weft_tcp_connect {
-    weft_runtime *runtime; /* internal */
-    void *reactor;
-    struct weft_reactor_io io;
-    int fd;
-    int err;      /* init error, reported by the first poll */
-    int last_err; /* the last failed attempt's error */
-    int naddrs;
-    int next;  /* the next address to try */
-    struct sockaddr_storage addrs[WEFT_TCP_CONNECT_MAX_ADDRS];
-    socklen_t addrlens[WEFT_TCP_CONNECT_MAX_ADDRS];
+    WEFT_TCP_CONNECT_PRIVATE_FIELDS /* private */
 } weft_tcp_connect;
 
 /* Resolves host (numeric IPv4/IPv6, or a name; see above) and port. Returns 0,
@@ -140,13 +124,7 @@ void weft_tcp_connect_drop(weft_tcp_connect *c);
 /* ---- listeners ------------------------------------------------------------------ */
 
 typedef struct weft_tcp_listener {
-    weft_runtime *runtime; /* internal */
-    void *reactor;
-    struct weft_reactor_io io;
-    uint16_t port;
-    int backoff_armed;  /* EMFILE/ENFILE back-off: a weft_sleep (no fd needed) */
-    weft_sleep backoff;
-    uint64_t backoffs;  /* how many times accept backed off (for tests and logs) */
+    WEFT_TCP_LISTENER_PRIVATE_FIELDS /* private */
 } weft_tcp_listener;
 
 /* Binds host:port (port 0: an ephemeral port; host NULL: "0.0.0.0") with

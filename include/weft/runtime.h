@@ -102,7 +102,7 @@ weft_runtime *weft_runtime_current(void);
 
 /* ---- tasks and join handles ------------------------------------------------ */
 typedef struct weft_join_handle {
-    void *task; /* internal; NULL once joined or detached */
+    WEFT_JOIN_HANDLE_PRIVATE_FIELDS
 } weft_join_handle;
 
 #define WEFT_JOIN_HANDLE_INIT ((weft_join_handle){NULL})

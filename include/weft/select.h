@@ -67,11 +67,7 @@ typedef struct weft_select_arm {
 } weft_select_arm;
 
 typedef struct weft_select {
-    weft_select_arm *arms; /* internal */
-    int32_t n;             /* internal */
-    int32_t winner;        /* internal: index, -1 while running, or -EINVAL */
-    int32_t dropped;       /* internal: 0 none, 1 losers, 2 all */
-    int32_t reserved;
+    WEFT_SELECT_PRIVATE_FIELDS /* private */
 } weft_select;
 
 /* 0 or -EINVAL (then READY with index -EINVAL). */
@@ -141,14 +137,7 @@ static inline weft_select_arm weft_select_arm_notified(weft_notified *op)
 
 /* ---- join-all --------------------------------------------------------------------- */
 typedef struct weft_join_all {
-    weft_join_handle *handles; /* internal */
-    size_t n;                  /* internal */
-    unsigned char *outs;       /* internal */
-    size_t out_size;           /* internal */
-    int *results;              /* internal */
-    size_t next;               /* internal: the first handle not joined yet */
-    int32_t result;            /* internal: 1 while pending */
-    int32_t reserved;
+    WEFT_JOIN_ALL_PRIVATE_FIELDS /* private */
 } weft_join_all;
 
 /* handles: n >= 1 handles (n == 0 is READY at once); results: n ints

@@ -25,8 +25,8 @@ extern "C" {
 
 /* ---- one-shot channel --------------------------------------------------------
  * One value, one sender, one receiver. new() returns an object owned by both
- * sides: each side releases it exactly once (send or drop_sender;
- * a READY recv or drop_receiver). */
+ * sides: each side releases it exactly once (send or sender_drop;
+ * a READY recv_poll or receiver_drop). */
 typedef struct weft_oneshot weft_oneshot;
 int weft_oneshot_new(weft_oneshot **out);
 /* Sends and releases the sender side. -EPIPE if the receiver is gone (the
@@ -55,18 +55,13 @@ int weft_channel_try_send(weft_channel *c, uint64_t value);
 int weft_channel_try_recv(weft_channel *c, uint64_t *value);
 size_t weft_channel_len(weft_channel *c);
 
-/* A waiter (internal fields): embedded in the send/notified/acquire futures. */
+/* A waiter (private fields: weft/private.h): embedded in the send/notified/acquire futures. */
 typedef struct weft_waiter {
-    struct weft_waiter *prev, *next;
-    weft_waker waker;
-    uint64_t value;   /* send: the value; acquire: permits wanted; notified: the notify_all
-                         generation while queued, then 1 if granted by notify_one */
-    int state;        /* 0 idle, 1 queued, 2 granted/notified */
+    WEFT_WAITER_PRIVATE_FIELDS /* private */
 } weft_waiter;
 
 typedef struct weft_channel_send {
-    weft_channel *chan;
-    weft_waiter w;
+    WEFT_CHANNEL_SEND_PRIVATE_FIELDS /* private */
 } weft_channel_send;
 void weft_channel_send_init(weft_channel_send *op, weft_channel *c, uint64_t value);
 /* READY with *result 0 (sent) or -EPIPE (receiver gone). */
@@ -87,8 +82,7 @@ void weft_notify_one(weft_notify *n);
 void weft_notify_all(weft_notify *n);
 
 typedef struct weft_notified {
-    weft_notify *notify;
-    weft_waiter w;
+    WEFT_NOTIFIED_PRIVATE_FIELDS /* private */
 } weft_notified;
 void weft_notified_init(weft_notified *op, weft_notify *n);
 weft_poll weft_notified_poll(weft_notified *op, weft_context *cx);
@@ -105,8 +99,7 @@ int weft_semaphore_try_acquire(weft_semaphore *s, uint64_t permits); /* 0 or -EA
 uint64_t weft_semaphore_available(weft_semaphore *s);
 
 typedef struct weft_semaphore_acquire {
-    weft_semaphore *sem;
-    weft_waiter w;
+    WEFT_SEMAPHORE_ACQUIRE_PRIVATE_FIELDS /* private */
 } weft_semaphore_acquire;
 void weft_semaphore_acquire_init(weft_semaphore_acquire *op, weft_semaphore *s, uint64_t permits);
 /* READY once the permits are held (release them with weft_semaphore_release). */

@@ -18,7 +18,8 @@
  *
  * Rules common to every future here:
  *   - The structs are visible only so that they can be embedded in a task's
- *     state; every field is internal. Initialise with the *_init function.
+ *     state; every field is private (weft/private.h). Initialise with the
+ *     *_init function.
  *   - A future binds to the runtime of its first poll. Polling it later on a
  *     different runtime completes it at once with result -EXDEV (a clear
  *     error, never a hang); polling it with no runtime in the context
@@ -44,38 +45,13 @@
 extern "C" {
 #endif
 
-/* ---- internal layouts -------------------------------------------------------
- * weft_wheel_entry is timers/wheel.h's wheel_entry and weft_timer_entry is
- * timers/timer.h's timer_entry (the same types, typedef'd there), defined
- * here so the futures below can embed them by value. Never touch them. */
-typedef struct weft_wheel_entry {
-    uint64_t deadline_ns;           /* exact deadline, never rounded */
-    uint64_t seq;                   /* arm sequence number: ties fire in arming order */
-    struct weft_wheel_entry *prev;  /* intrusive list links */
-    struct weft_wheel_entry *next;
-    uint8_t level;                  /* wheel level, or an overflow/ready marker */
-    uint8_t slot;                   /* slot within the level */
-    uint8_t state;                  /* idle / armed / fired */
-    uint8_t reserved;
-} weft_wheel_entry;
-
-typedef struct weft_timer_entry {
-    weft_wheel_entry w;             /* the wheel node */
-    weft_waker waker;               /* woken when the entry fires */
-    void *owner;                    /* the timer driver it was armed on */
-    int fired;                      /* set by the driver when it moved the waker out */
-} weft_timer_entry;
+/* ---- private layouts (weft/private.h) ------------------------------------------ */
+typedef struct weft_wheel_entry { WEFT_WHEEL_ENTRY_PRIVATE_FIELDS } weft_wheel_entry;
+typedef struct weft_timer_entry { WEFT_TIMER_ENTRY_PRIVATE_FIELDS } weft_timer_entry;
 
 /* ---- sleep / sleep_until ------------------------------------------------------ */
 typedef struct weft_sleep {
-    weft_timer_entry entry;         /* internal */
-    uint64_t deadline_ns;           /* internal: absolute deadline once started */
-    uint64_t duration_ns;           /* internal: for weft_sleep_init, applied at first poll */
-    uint64_t group;                 /* internal: the driver group of the first poll (0: unbound) */
-    int32_t state;                  /* internal */
-    int32_t result;                 /* internal: see weft_sleep_result */
-    int32_t linked;                 /* internal: the entry may be armed (owner-side hint) */
-    int32_t reserved;
+    WEFT_SLEEP_PRIVATE_FIELDS /* private */
 } weft_sleep;
 
 /* Sleeps for `duration_ns`, counted from the FIRST poll (now + d at first
@@ -120,9 +96,7 @@ void weft_sleep_drop(weft_sleep *s);
  * deadline is still noticed when the inner future spends the whole budget.
  * The deadline is computed at the first poll. */
 typedef struct weft_timeout {
-    weft_sleep sleep;               /* internal */
-    int32_t done;                   /* internal */
-    int32_t result;                 /* internal */
+    WEFT_TIMEOUT_PRIVATE_FIELDS /* private */
 } weft_timeout;
 
 void weft_timeout_init(weft_timeout *t, uint64_t duration_ns);
@@ -151,13 +125,7 @@ typedef enum weft_missed_tick {
 #define WEFT_INTERVAL_MISS_NS 5000000ull
 
 typedef struct weft_interval {
-    weft_sleep sleep;               /* internal */
-    uint64_t period_ns;             /* internal */
-    uint64_t next_ns;               /* internal: the next tick's scheduled time */
-    int32_t policy;                 /* internal */
-    int32_t started;                /* internal */
-    int32_t result;                 /* internal */
-    int32_t reserved;
+    WEFT_INTERVAL_PRIVATE_FIELDS /* private */
 } weft_interval;
 
 /* 0, or -EINVAL for a zero period or an unknown policy (the interval then
