@@ -179,11 +179,19 @@ task_after_poll task_transition_to_idle(task *t, bool yielded)
 }
 
 static bool owned_remove(task *t);
+static bool owned_remove_here(task *t);
 
 void task_complete(task *t, bool cancelled)
 {
     t->cancelled = cancelled;
-    uint64_t cur = atomic_load_explicit(&t->state, memory_order_relaxed);
+    /* acquire: see "Private tasks" in task.h */
+    uint64_t cur = atomic_load_explicit(&t->state, memory_order_acquire);
+    if (!(cur & TASK_JOIN_INTEREST) && TASK_REFS(cur) == TASK_PRIVATE_REFS && !t->is_blocking &&
+        owned_remove_here(t)) {
+        task_check_state(cur);
+        task_dealloc(t); /* nobody else can see it: no COMPLETE to publish, no count to drop */
+        return;
+    }
     uint64_t next;
     do {
         next = (cur & ~(uint64_t)(TASK_RUNNING | TASK_JOIN_WAKER | TASK_NOTIFIED)) | TASK_COMPLETE;
@@ -267,9 +275,9 @@ void owned_insert(weft_runtime *rt, task *t, uint32_t shard)
     if (lock) spinlock_unlock(&s->lock);
 }
 
-/* Returns true when t left the list here (the caller releases the list's
- * reference); false when it was handed to the shard owner's reap stack. */
-static bool owned_remove(task *t)
+/* Unlinks t when this thread may (the outside threads' shard under its
+ * lock, or a worker's own shard); false, leaving t alone, otherwise. */
+static bool owned_remove_here(task *t)
 {
     weft_runtime *rt = t->rt;
     uint32_t shard = t->owned_shard;
@@ -284,6 +292,16 @@ static bool owned_remove(task *t)
         owned_unlink(s, t);
         return true;
     }
+    return false;
+}
+
+/* Returns true when t left the list here (the caller releases the list's
+ * reference); false when it was handed to the shard owner's reap stack. */
+static bool owned_remove(task *t)
+{
+    if (owned_remove_here(t)) return true;
+    weft_runtime *rt = t->rt;
+    owned_shard *s = &rt->owned[t->owned_shard];
     task *head = atomic_load_explicit(&s->reap, memory_order_relaxed);
     do {
         t->next = head;

@@ -37,6 +37,20 @@
  * acquire) publishes the previous poll's writes and `carried` itself. A
  * plain yield therefore costs no atomic read-modify-write at all.
  *
+ * ## Private tasks
+ * A task whose word shows no JOIN_INTEREST and exactly the runtime's two
+ * references (the owned list's and the queue's, which the caller holds) is
+ * private: no join handle and no waker exists, and none can appear, since
+ * every other reference is made from an existing one and the owned list's
+ * is used only by its shard's owner and by shutdown (which runs when no
+ * worker does). Its word has one reader and writer, so the first poll sets
+ * RUNNING with a plain store (task_begin_poll) and completion frees it
+ * with no read-modify-write at all (task_complete), when the completing
+ * thread may unlink it from its owned-list shard. The load that decides it
+ * is acquire: it pairs with the release half of the decrement that
+ * dropped the last other reference (a waker cloned during a poll and
+ * dropped on another thread), so that thread's uses come before ours.
+ *
  * ## Invariants (task_check_state asserts them)
  *   - never queued twice: a queue reference is created only by the CAS that
  *     sets NOTIFIED on an idle (not RUNNING, not COMPLETE) task;
@@ -75,6 +89,8 @@ enum {
 #define TASK_REF_ONE ((uint64_t)1 << TASK_REF_SHIFT)
 #define TASK_FLAGS_MASK (TASK_REF_ONE - 1)
 #define TASK_REFS(s) ((s) >> TASK_REF_SHIFT)
+/* The references of a private task (above): the owned list's and the queue's. */
+#define TASK_PRIVATE_REFS 2
 
 typedef struct task task;
 
@@ -95,6 +111,8 @@ typedef struct task {
     uint8_t carried;                  /* yielded and re-queued still RUNNING (above); written
                                          by the pusher, read by the popper: the queue
                                          hand-off orders it */
+    uint8_t alloc_class;              /* rt_task_alloc's size class (0: plain malloc);
+                                         immutable until rt_task_free */
     size_t output_off;                /* offset of the output from the task start */
 } task;
 
@@ -128,7 +146,17 @@ bool task_resume_carried(task *t);                      /* slow path of task_beg
  * cancelled and must be dropped (task_cancel_running). */
 static inline bool task_begin_poll(task *t)
 {
-    if (!t->carried) return task_transition_to_running(t);
+    if (!t->carried) {
+        /* acquire: see "Private tasks" */
+        uint64_t cur = atomic_load_explicit(&t->state, memory_order_acquire);
+        if ((cur & TASK_FLAGS_MASK) == TASK_NOTIFIED && TASK_REFS(cur) == TASK_PRIVATE_REFS &&
+            !t->is_blocking) {
+            /* relaxed: nobody else reads or writes the word of a private task */
+            atomic_store_explicit(&t->state, cur ^ (TASK_NOTIFIED | TASK_RUNNING), memory_order_relaxed);
+            return true;
+        }
+        return task_transition_to_running(t);
+    }
     t->carried = 0;
     /* acquire: pairs with an aborting or waking thread's release CAS, so
      * the slow path's CAS is skipped only when neither happened */
