@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs weft from a build tree into a temporary prefix and builds a small
 # consumer against it twice: through pkg-config and through CMake's
-# find_package(weft). Usage: test_install.sh BUILD_DIR C_COMPILER
+# find_package(weft), and checks that linking weft leaves the program alone
+# (issue 14, item 5): weft.pc and the CMake package name only what the
+# runtime needs (hwloc, pthread, libm), and neither consumer ends up with
+# jemalloc (its malloc stays the system one) or libcrypto.
+# Usage: test_install.sh BUILD_DIR C_COMPILER
 set -euo pipefail
 build=$1
 cc=${2:-cc}
@@ -29,10 +33,31 @@ int main(void) {
     return rc == 0 && out == 42 ? 0 : 1;
 }
 C
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# A consumer must get the program's own allocator and no libcrypto.
+check_consumer() { # BINARY WHAT
+    local out
+    out=$("$1") || fail "$2: the consumer failed: $out"
+    echo "$out"
+    case "$out" in
+        system:*) ;;
+        *) fail "$2: the consumer's malloc is not the system one ($out): weft changed the program's allocator" ;;
+    esac
+    if ldd "$1" | grep -Eq 'libjemalloc|libcrypto'; then
+        fail "$2: the consumer links $(ldd "$1" | grep -Eo 'lib(jemalloc|crypto)[^ ]*' | tr '\n' ' ')"
+    fi
+}
 # 1. pkg-config
-PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig:$tmp/prefix/lib/x86_64-linux-gnu/pkgconfig" \
-  bash -c "$cc -std=c11 \$(pkg-config --cflags weft) '$tmp/main.c' -o '$tmp/via-pkgconfig' \$(pkg-config --libs weft)"
-"$tmp/via-pkgconfig"
+export PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig:$tmp/prefix/lib/x86_64-linux-gnu/pkgconfig"
+libs=$(pkg-config --libs --static weft)
+for bad in jemalloc crypto ssl; do
+    case " $libs " in *"-l$bad "*) fail "weft.pc lists -l$bad: $libs" ;; esac
+done
+for need in -lweft -lhwloc -lpthread; do
+    case " $libs " in *" $need "*) ;; *) fail "weft.pc lacks $need: $libs" ;; esac
+done
+bash -c "$cc -std=c11 \$(pkg-config --cflags weft) '$tmp/main.c' -o '$tmp/via-pkgconfig' \$(pkg-config --libs weft)"
+check_consumer "$tmp/via-pkgconfig" pkg-config
 # 2. CMake package
 mkdir -p "$tmp/consumer"
 cp "$tmp/main.c" "$tmp/consumer/main.c"
@@ -46,5 +71,8 @@ CM
 cmake -S "$tmp/consumer" -B "$tmp/consumer/build" -DCMAKE_C_COMPILER="$cc" \
   -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
 cmake --build "$tmp/consumer/build" >/dev/null
-"$tmp/consumer/build/consumer"
+check_consumer "$tmp/consumer/build/consumer" "CMake package"
+if grep -rqiE 'jemalloc|crypto' "$tmp/prefix"/lib*/cmake/weft/ "$tmp/prefix"/lib/*/cmake/weft/ 2>/dev/null; then
+    fail "the CMake package names jemalloc or libcrypto: $(grep -rliE 'jemalloc|crypto' "$tmp/prefix"/lib*/cmake/weft/)"
+fi
 echo "2 passed, 0 failed"
