@@ -51,6 +51,7 @@ static inline size_t tc_class_bytes(unsigned c) { return (size_t)c * TASK_CACHE_
 
 task *rt_task_alloc(weft_runtime *rt, size_t size)
 {
+    if (size < TASK_HEADER_SIZE) size = TASK_HEADER_SIZE; /* the header is written here */
     unsigned c = (unsigned)((size + TASK_CACHE_GRAIN - 1) / TASK_CACHE_GRAIN);
     if (c > TASK_CACHE_CLASSES) {
         task *t = malloc(size);

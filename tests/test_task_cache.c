@@ -67,15 +67,20 @@ static weft_poll wb_poll(void *p, weft_context *cx, void *out)
     size_t n = TASK_CACHE_MAX + 16;
     task **v = malloc(n * sizeof *v);
     for (size_t i = 0; i < n; i++) {
-        v[i] = rt_task_alloc(rt, 64);
+        v[i] = rt_task_alloc(rt, 100);
         v[i]->rt = rt;
     }
     for (size_t i = 0; i < n; i++) rt_task_free(v[i]);
     free(v);
-    r->count_after_cap = w->tcache.count[0];
-    r->ok_cap = w->tcache.count[0] == TASK_CACHE_MAX;
+    r->count_after_cap = w->tcache.count[1];
+    r->ok_cap = w->tcache.count[1] == TASK_CACHE_MAX;
     rt_task_cache_trim_idle(w);
-    r->ok_trim = w->tcache.count[0] == TASK_CACHE_KEEP;
+    r->ok_trim = w->tcache.count[1] == TASK_CACHE_KEEP;
+    /* smaller than a task header: still a block that holds one */
+    task *e = rt_task_alloc(rt, 8);
+    r->ok_trim = r->ok_trim && e->alloc_class * TASK_CACHE_GRAIN >= TASK_HEADER_SIZE;
+    e->rt = rt;
+    rt_task_free(e);
     return WEFT_READY;
 }
 static const weft_future_type wb_type = {"cache_whitebox", wb_poll, NULL, sizeof(wb_result *), 0};
