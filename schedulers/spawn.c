@@ -135,6 +135,7 @@ static int task_new(weft_runtime *rt, const weft_future_type *type, const void *
     t->cancelled = 0;
     t->is_blocking = 0;
     t->carried = 0;
+    t->owned_shard = TASK_UNLISTED; /* until it first waits (task.h) */
     t->output_off = TASK_HEADER_SIZE + state;
     if (type->state_size) {
         if (init) memcpy(task_state_ptr(t), init, type->state_size);
@@ -152,13 +153,17 @@ int weft_spawn(weft_runtime *rt, const weft_future_type *type, const void *init,
     if (!type || !type->poll) return err_fail(-EINVAL, "weft_spawn: NULL future type or poll function");
     if (atomic_load_explicit(&rt->shutdown, memory_order_acquire))
         return err_fail(-ESHUTDOWN, "weft_spawn: the runtime is shutting down");
-    /* owned list + queue (+ join handle) */
+    /* the queue (+ the join handle); the owned list's comes when it first waits */
     task *t;
-    int rc = task_new(rt, type, init, handle ? TASK_JOIN_INTEREST : 0, handle ? 3 : 2, "weft_spawn", &t);
+    int rc = task_new(rt, type, init, handle ? TASK_JOIN_INTEREST : 0, handle ? 2 : 1, "weft_spawn", &t);
     if (rc < 0) return rc;
     worker *w = rt_tls_worker;
     bool local = w && w->rt == rt;
-    owned_insert(rt, t, local ? (uint32_t)w->index : (uint32_t)rt->nworkers);
+    /* relaxed peek (owned_reap's exchange synchronises): unlink the tasks
+     * of this worker's shard that completed elsewhere, so a worker that
+     * only spawns does not hold them */
+    if (local && atomic_load_explicit(&rt->owned[w->index].reap, memory_order_relaxed))
+        owned_reap(rt, (uint32_t)w->index);
     if (handle) handle->task = t;
     if (local) WORKER_STAT_INC(w, STAT_SPAWNS);
     else rt_external_stat_inc(rt, STAT_SPAWNS);

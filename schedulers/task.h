@@ -18,8 +18,8 @@
  *   bit 5  JOIN_WAKER     join_waker holds a waker the runtime may take
  *   bits 6.. reference count (REF_ONE = 64)
  *
- * Who holds a reference: the owned-task list (from spawn until completion or
- * shutdown), a run queue (while NOTIFIED is set and the task is not RUNNING,
+ * Who holds a reference: the owned-task list (from the first time the task
+ * waits until completion or shutdown; see "The owned list" below), a run queue (while NOTIFIED is set and the task is not RUNNING,
  * or while a yielded task is carried, below; the polling worker inherits
  * it), the join handle, every waker.
  *
@@ -37,10 +37,23 @@
  * acquire) publishes the previous poll's writes and `carried` itself. A
  * plain yield therefore costs no atomic read-modify-write at all.
  *
+ * ## The owned list, from the first wait
+ * Shutdown must find the tasks that wait on wakers nobody will call; a
+ * queued task it finds in the queues (ops->drain), and while no worker runs
+ * no task is running. So a task joins the owned list only when it is about
+ * to wait: task_transition_to_idle, on its first poll that neither
+ * completes nor re-queues, links it on the polling worker's shard (the
+ * outside threads' shard off the workers) before the release CAS that
+ * clears RUNNING, and the queue's reference becomes the list's.
+ * owned_shard says whether it is on a list (TASK_UNLISTED until then);
+ * written by that poller before its release CAS, read by later pollers and
+ * the completer after their acquire. A task that never waits (most spawned
+ * leaves) never touches the list.
+ *
  * ## Private tasks
- * A task whose word shows no JOIN_INTEREST and exactly the runtime's two
- * references (the owned list's and the queue's, which the caller holds) is
- * private: no join handle and no waker exists, and none can appear, since
+ * A task whose word shows no JOIN_INTEREST and exactly the runtime's
+ * references (the queue's, which the caller holds, and the owned list's
+ * when it is on one: task_private_refs) is private: no join handle and no waker exists, and none can appear, since
  * every other reference is made from an existing one and the owned list's
  * is used only by its shard's owner and by shutdown (which runs when no
  * worker does). Its word has one reader and writer, so the first poll sets
@@ -89,8 +102,8 @@ enum {
 #define TASK_REF_ONE ((uint64_t)1 << TASK_REF_SHIFT)
 #define TASK_FLAGS_MASK (TASK_REF_ONE - 1)
 #define TASK_REFS(s) ((s) >> TASK_REF_SHIFT)
-/* The references of a private task (above): the owned list's and the queue's. */
-#define TASK_PRIVATE_REFS 2
+/* owned_shard of a task not on the owned list (yet). */
+#define TASK_UNLISTED UINT32_MAX
 
 typedef struct task task;
 
@@ -104,7 +117,8 @@ typedef struct task {
     task *owned_prev, *owned_next;    /* owned-list links: under the shard's lock */
     weft_waker join_waker;            /* see JOIN_WAKER */
     uint64_t wake_ns;                 /* sched_latency: when the task was last queued */
-    uint32_t owned_shard;             /* immutable after spawn */
+    uint32_t owned_shard;             /* TASK_UNLISTED, or its owned-list shard: set once,
+                                         by the poller that first lets it wait (above) */
     uint8_t join_waker_set;           /* join-handle side only: we set JOIN_WAKER */
     uint8_t cancelled;                /* written before COMPLETE is published */
     uint8_t is_blocking;              /* a spawn_blocking job, not on the owned list */
@@ -120,6 +134,13 @@ typedef struct task {
 #define TASK_ALIGN 16
 #define TASK_HEADER_SIZE ((sizeof(task) + TASK_ALIGN - 1) & ~(size_t)(TASK_ALIGN - 1))
 _Static_assert((TASK_ALIGN & (TASK_ALIGN - 1)) == 0, "TASK_ALIGN must be a power of two");
+
+/* The references of a private task (above): the queue's, and the owned
+ * list's when it is on one. */
+static inline uint64_t task_private_refs(const task *t)
+{
+    return t->owned_shard == TASK_UNLISTED ? 1 : 2;
+}
 
 static inline void *task_state_ptr(task *t) { return (char *)t + TASK_HEADER_SIZE; }
 static inline void *task_output_ptr(task *t) { return (char *)t + t->output_off; }
@@ -149,7 +170,7 @@ static inline bool task_begin_poll(task *t)
     if (!t->carried) {
         /* acquire: see "Private tasks" */
         uint64_t cur = atomic_load_explicit(&t->state, memory_order_acquire);
-        if ((cur & TASK_FLAGS_MASK) == TASK_NOTIFIED && TASK_REFS(cur) == TASK_PRIVATE_REFS &&
+        if ((cur & TASK_FLAGS_MASK) == TASK_NOTIFIED && TASK_REFS(cur) == task_private_refs(t) &&
             !t->is_blocking) {
             /* relaxed: nobody else reads or writes the word of a private task */
             atomic_store_explicit(&t->state, cur ^ (TASK_NOTIFIED | TASK_RUNNING), memory_order_relaxed);

@@ -593,13 +593,16 @@ static void test_carried_yield_wake_and_abort(void **unused)
     task *t = h.task;
     run_queued(rt, 1); /* probe, yielder, probe, yielder: two polls of the probe */
     assert_int_equal(rec_polls(&rec), 2);
-    /* queued once, carried: RUNNING without NOTIFIED, the queue's reference */
+    /* queued once, carried: RUNNING without NOTIFIED; the queue's, the
+     * handle's and the saved waker's references (it never waited, so it is
+     * on no owned list) */
     assert_int_equal(t->carried, 1);
-    assert_int_equal(st_word(t), TASK_RUNNING | TASK_JOIN_INTEREST | REFS(4));
+    assert_int_equal(t->owned_shard, TASK_UNLISTED);
+    assert_int_equal(st_word(t), TASK_RUNNING | TASK_JOIN_INTEREST | REFS(3));
     /* a wake only records NOTIFIED: the task is not queued a second time */
     weft_waker_wake_by_ref(&rec.saved);
     weft_waker_wake_by_ref(&rec.saved);
-    assert_int_equal(st_word(t), TASK_RUNNING | TASK_NOTIFIED | TASK_JOIN_INTEREST | REFS(4));
+    assert_int_equal(st_word(t), TASK_RUNNING | TASK_NOTIFIED | TASK_JOIN_INTEREST | REFS(3));
     /* abort only records CANCELLED; the pop drops it without a poll */
     assert_int_equal(weft_join_abort(&h), 0);
     assert_int_equal(tu_join_on(rt, &h, NULL), -ECANCELED);
@@ -752,6 +755,17 @@ static task *manual_private_task(weft_runtime *rt)
     return t;
 }
 
+/* Takes a manual task off the outside shard again: as weft_spawn leaves it. */
+static void owned_unlink_for_test(weft_runtime *rt, task *t)
+{
+    owned_shard *sh = &rt->owned[rt->nworkers];
+    if (t->owned_prev) t->owned_prev->owned_next = t->owned_next;
+    else sh->head = t->owned_next;
+    if (t->owned_next) t->owned_next->owned_prev = t->owned_prev;
+    t->owned_prev = t->owned_next = NULL;
+    t->owned_shard = TASK_UNLISTED;
+}
+
 static bool on_outside_shard(weft_runtime *rt, task *t)
 {
     for (task *p = rt->owned[rt->nworkers].head; p; p = p->owned_next)
@@ -799,6 +813,49 @@ static void test_state_private_task(void **unused)
     assert_true(on_outside_shard(rt, t));
     task_complete(t, false); /* freed here: ASan reports any later use */
     assert_false(on_outside_shard(rt, t));
+
+    /* a task as weft_spawn makes it now: on no owned list, the queue's
+     * reference only; private with that one reference */
+    t = manual_private_task(rt);
+    owned_unlink_for_test(rt, t);
+    atomic_store(&t->state, TASK_NOTIFIED | REFS(1));
+    assert_true(task_begin_poll(t));
+    assert_int_equal(st_word(t), TASK_RUNNING | REFS(1));
+    /* woken during the poll: re-queued, still on no list */
+    task_wake_by_ref(t);
+    assert_int_equal(task_transition_to_idle(t, false), TASK_AFTER_REQUEUE);
+    assert_int_equal(t->owned_shard, TASK_UNLISTED);
+    assert_int_equal(st_word(t), TASK_NOTIFIED | REFS(1));
+    /* its first wait links it (the outside shard: this is no worker) and
+     * the queue's reference becomes the list's */
+    assert_true(task_begin_poll(t));
+    assert_int_equal(task_transition_to_idle(t, false), TASK_AFTER_IDLE);
+    assert_int_equal(t->owned_shard, (uint32_t)rt->nworkers);
+    assert_true(on_outside_shard(rt, t));
+    assert_int_equal(st_word(t), REFS(1));
+    task_wake_by_ref(t);
+    assert_ptr_equal(drain_one(rt), t);
+    assert_true(task_begin_poll(t));
+    assert_int_equal(st_word(t), TASK_RUNNING | REFS(2));
+    task_complete(t, false);
+    assert_false(on_outside_shard(rt, t));
+    /* unlisted and aborted while running: dropped without being linked */
+    {
+        weft_join_handle ha;
+        t = manual_task(rt, &ha);
+        owned_unlink_for_test(rt, t);
+        atomic_store(&t->state, TASK_NOTIFIED | TASK_JOIN_INTEREST | REFS(2));
+        assert_true(task_begin_poll(t));
+        assert_int_equal(weft_join_abort(&ha), 0);
+        assert_int_equal(task_transition_to_idle(t, false), TASK_AFTER_CANCEL);
+        assert_int_equal(t->owned_shard, TASK_UNLISTED);
+        rt_task_cancel_running(t);
+        assert_int_equal(st_word(t), TASK_COMPLETE | TASK_CANCELLED | TASK_JOIN_INTEREST | REFS(1));
+        int rc = 0;
+        weft_context cx0 = {WEFT_WAKER_NONE, rt, NULL, -1, 0, NULL};
+        assert_int_equal(weft_join_poll(&ha, &cx0, NULL, &rc), WEFT_READY);
+        assert_int_equal(rc, -ECANCELED);
+    }
 
     /* not private while a waker exists: the CAS path, same word */
     t = manual_private_task(rt);
