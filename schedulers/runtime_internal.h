@@ -54,13 +54,16 @@ typedef struct worker_stats {
  * plain malloc memory (class 0). */
 #define TASK_CACHE_GRAIN 64
 #define TASK_CACHE_CLASSES 16
-/* Blocks of one class a cache keeps while busy (TASK_CACHE_MAX), and after
+/* Blocks of one class a cache keeps while busy (TASK_CACHE_MAX), bytes of
+ * all classes together (TASK_CACHE_MAX_BYTES), and blocks of a class after
  * its worker trims it before parking (TASK_CACHE_KEEP). */
 #define TASK_CACHE_MAX 8192u
+#define TASK_CACHE_MAX_BYTES ((size_t)2 << 20)
 #define TASK_CACHE_KEEP 64u
 typedef struct task_cache {
     void *head[TASK_CACHE_CLASSES];     /* singly linked through each block's first word */
     uint32_t count[TASK_CACHE_CLASSES];
+    size_t bytes;                       /* of every cached block */
 } task_cache;
 
 /* A permit-based parker: unpark before park makes park return at once. */

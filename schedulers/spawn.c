@@ -22,7 +22,8 @@
  * allocated (every block is a malloc block of its class's size, so any
  * cache may hold it); a block freed off the workers, or by a worker of
  * another runtime, goes back to free(). A cache holds at most
- * TASK_CACHE_MAX blocks of a class (beyond that free() takes them), and a
+ * TASK_CACHE_MAX blocks of a class and TASK_CACHE_MAX_BYTES in all (beyond
+ * that free() takes them), and a
  * worker about to park trims it to TASK_CACHE_KEEP, so an idle runtime
  * holds little; runtime_destroy frees the rest. Under ASan a cached block
  * is poisoned, so a use after rt_task_free is still reported. */
@@ -65,6 +66,7 @@ task *rt_task_alloc(weft_runtime *rt, size_t size)
         TC_UNPOISON(b, tc_class_bytes(c));
         w->tcache.head[c - 1] = *(void **)b;
         w->tcache.count[c - 1]--;
+        w->tcache.bytes -= tc_class_bytes(c);
         t = b;
     } else {
         t = malloc(tc_class_bytes(c));
@@ -78,7 +80,8 @@ void rt_task_free(task *t)
 {
     unsigned c = t->alloc_class;
     worker *w = rt_tls_worker;
-    if (c == 0 || !w || w->rt != t->rt || w->tcache.count[c - 1] >= TASK_CACHE_MAX) {
+    if (c == 0 || !w || w->rt != t->rt || w->tcache.count[c - 1] >= TASK_CACHE_MAX ||
+        w->tcache.bytes + tc_class_bytes(c) > TASK_CACHE_MAX_BYTES) {
         free(t);
         return;
     }
@@ -86,6 +89,7 @@ void rt_task_free(task *t)
     TC_POISON(t, tc_class_bytes(c));
     w->tcache.head[c - 1] = t;
     w->tcache.count[c - 1]++;
+    w->tcache.bytes += tc_class_bytes(c);
 }
 
 void rt_task_cache_trim(worker *w, uint32_t keep)
@@ -96,6 +100,7 @@ void rt_task_cache_trim(worker *w, uint32_t keep)
             TC_UNPOISON(b, tc_class_bytes(i + 1));
             w->tcache.head[i] = *(void **)b;
             w->tcache.count[i]--;
+            w->tcache.bytes -= tc_class_bytes(i + 1);
             free(b);
         }
     }

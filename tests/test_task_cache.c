@@ -76,6 +76,21 @@ static weft_poll wb_poll(void *p, weft_context *cx, void *out)
     r->ok_cap = w->tcache.count[1] == TASK_CACHE_MAX;
     rt_task_cache_trim_idle(w);
     r->ok_trim = w->tcache.count[1] == TASK_CACHE_KEEP;
+    /* the byte bound: blocks of the largest class stop at what fits */
+    rt_task_cache_release(w);
+    size_t cb = (size_t)TASK_CACHE_CLASSES * TASK_CACHE_GRAIN;
+    size_t m = TASK_CACHE_MAX_BYTES / cb + 16;
+    task **u = malloc(m * sizeof *u);
+    for (size_t i = 0; i < m; i++) {
+        u[i] = rt_task_alloc(rt, cb);
+        u[i]->rt = rt;
+    }
+    for (size_t i = 0; i < m; i++) rt_task_free(u[i]);
+    free(u);
+    r->ok_cap = r->ok_cap && w->tcache.count[TASK_CACHE_CLASSES - 1] == TASK_CACHE_MAX_BYTES / cb &&
+                w->tcache.bytes == TASK_CACHE_MAX_BYTES / cb * cb;
+    rt_task_cache_release(w);
+    r->ok_cap = r->ok_cap && w->tcache.bytes == 0;
     /* smaller than a task header: still a block that holds one */
     task *e = rt_task_alloc(rt, 8);
     r->ok_trim = r->ok_trim && e->alloc_class * TASK_CACHE_GRAIN >= TASK_HEADER_SIZE;
