@@ -177,6 +177,7 @@ void rt_worker_park_idle(worker *w, _Atomic int *until)
         atomic_fetch_sub_explicit(&rt->num_searching, 1, memory_order_seq_cst);
     }
     owned_reap(rt, (uint32_t)w->index); /* do not hold completed tasks while asleep */
+    rt_task_cache_trim_idle(w);         /* nor much free task memory */
     idle_push(w);
     /* seq_cst fence: pairs with rt_notify_parked's fence (Dekker) */
     SEQ_CST_FENCE();

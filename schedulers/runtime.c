@@ -283,6 +283,7 @@ static void runtime_destroy(weft_runtime *rt)
         for (int i = 0; i < rt->nworkers; i++) {
             pthread_mutex_destroy(&rt->workers[i].park_mu);
             pthread_cond_destroy(&rt->workers[i].park_cv);
+            if (rt->workers_ready) rt_task_cache_release(&rt->workers[i]); /* no thread is this worker any more */
             if (rt->workers[i].latency_hist) {
                 hist_destroy(rt->workers[i].latency_hist);
                 free(rt->workers[i].latency_hist);

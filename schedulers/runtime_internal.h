@@ -48,6 +48,24 @@ typedef struct worker_stats {
             atomic_store_explicit(&(w)->stats.v[idx], wsm_v, memory_order_relaxed);         \
     } while (0)
 
+/* A worker's task-memory cache (spawn.c): free blocks of task memory by
+ * size class, owner only. Class c (1..TASK_CACHE_CLASSES) holds blocks of
+ * c * TASK_CACHE_GRAIN bytes; a task bigger than the largest class is
+ * plain malloc memory (class 0). */
+#define TASK_CACHE_GRAIN 64
+#define TASK_CACHE_CLASSES 16
+/* Blocks of one class a cache keeps while busy (TASK_CACHE_MAX), bytes of
+ * all classes together (TASK_CACHE_MAX_BYTES), and blocks of a class after
+ * its worker trims it before parking (TASK_CACHE_KEEP). */
+#define TASK_CACHE_MAX 8192u
+#define TASK_CACHE_MAX_BYTES ((size_t)2 << 20)
+#define TASK_CACHE_KEEP 64u
+typedef struct task_cache {
+    void *head[TASK_CACHE_CLASSES];     /* singly linked through each block's first word */
+    uint32_t count[TASK_CACHE_CLASSES];
+    size_t bytes;                       /* of every cached block */
+} task_cache;
+
 /* A permit-based parker: unpark before park makes park return at once. */
 enum { PARK_EMPTY = 0, PARK_PARKED = 1, PARK_NOTIFIED = 2, PARK_DRIVING = 3 };
 
@@ -75,6 +93,8 @@ typedef struct worker {
     bool thread_started;
     /* sched_latency samples, owner only */
     void *latency_hist;
+    /* free task memory, owner only (spawn.c); emptied by runtime_destroy */
+    task_cache tcache;
 } __attribute__((aligned(CACHE_LINE))) worker;
 
 typedef struct owned_shard {
@@ -218,9 +238,17 @@ void blocking_pool_free(struct blocking_pool *bp); /* waits for running jobs */
 void blocking_run_task(task *t);                   /* in runtime.c: runs one job */
 void blocking_cancel_queued(task *t);              /* in runtime.c: drops a never-run job */
 
-/* Task memory (the numa policy may place it on a node). */
+/* Task memory (the numa policy may place it on a node). On a worker of rt
+ * it comes from and returns to that worker's task_cache (a block freed on
+ * another worker joins that worker's cache; off the workers it is malloc
+ * and free). rt_task_cache_trim frees all but `keep` blocks of each class
+ * (the owner, before it parks); rt_task_cache_release frees all of them
+ * (runtime_destroy, once no thread is the worker any more). */
 task *rt_task_alloc(struct weft_runtime *rt, size_t size);
 void rt_task_free(task *t);
+void rt_task_cache_trim(worker *w, uint32_t keep);
+void rt_task_cache_trim_idle(worker *w); /* to the cache's idle bound */
+void rt_task_cache_release(worker *w);
 
 /* ---- the policies' environment (declared and described in sched.h) ----------- */
 

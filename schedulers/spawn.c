@@ -12,15 +12,103 @@
 #include "schedulers/sched.h"
 #include "schedulers/task.h"
 
-/* ---- task memory ---------------------------------------------------------------- */
+/* ---- task memory ----------------------------------------------------------------
+ * Tasks are the runtime's hot allocation: one per spawn, freed at
+ * completion, usually on the worker that made them. Each worker keeps free
+ * blocks in size classes (task_cache, runtime_internal.h) over plain
+ * malloc, so the common spawn/complete pair costs a pop and a push on a
+ * list only its thread touches, whatever allocator the program links. A
+ * block freed on a worker joins that worker's cache, wherever it was
+ * allocated (every block is a malloc block of its class's size, so any
+ * cache may hold it); a block freed off the workers, or by a worker of
+ * another runtime, goes back to free(). A cache holds at most
+ * TASK_CACHE_MAX blocks of a class and TASK_CACHE_MAX_BYTES in all (beyond
+ * that free() takes them), and a
+ * worker about to park trims it to TASK_CACHE_KEEP, so an idle runtime
+ * holds little; runtime_destroy frees the rest. Under ASan a cached block
+ * is poisoned, so a use after rt_task_free is still reported. */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TC_ASAN 1
+#endif
+#endif
+#ifdef TC_ASAN
+#include <sanitizer/asan_interface.h>
+#define TC_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define TC_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define TC_POISON(p, n) ((void)(p), (void)(n))
+#define TC_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+_Static_assert(TASK_CACHE_CLASSES < 256, "the class fits task.alloc_class");
+_Static_assert(TASK_CACHE_GRAIN % TASK_ALIGN == 0 && TASK_CACHE_GRAIN >= sizeof(void *),
+               "a class size keeps the task's alignment and holds the free-list link");
+
+static inline size_t tc_class_bytes(unsigned c) { return (size_t)c * TASK_CACHE_GRAIN; }
 
 task *rt_task_alloc(weft_runtime *rt, size_t size)
 {
-    (void)rt;
-    return malloc(size);
+    if (size < TASK_HEADER_SIZE) size = TASK_HEADER_SIZE; /* the header is written here */
+    unsigned c = (unsigned)((size + TASK_CACHE_GRAIN - 1) / TASK_CACHE_GRAIN);
+    if (c > TASK_CACHE_CLASSES) {
+        task *t = malloc(size);
+        if (t) t->alloc_class = 0;
+        return t;
+    }
+    worker *w = rt_tls_worker;
+    task *t;
+    if (w && w->rt == rt && w->tcache.head[c - 1]) {
+        void *b = w->tcache.head[c - 1];
+        TC_UNPOISON(b, tc_class_bytes(c));
+        w->tcache.head[c - 1] = *(void **)b;
+        w->tcache.count[c - 1]--;
+        w->tcache.bytes -= tc_class_bytes(c);
+        t = b;
+    } else {
+        t = malloc(tc_class_bytes(c));
+        if (!t) return NULL;
+    }
+    t->alloc_class = (uint8_t)c;
+    return t;
 }
 
-void rt_task_free(task *t) { free(t); }
+void rt_task_free(task *t)
+{
+    unsigned c = t->alloc_class;
+    worker *w = rt_tls_worker;
+    if (c == 0 || !w || w->rt != t->rt || w->tcache.count[c - 1] >= TASK_CACHE_MAX ||
+        w->tcache.bytes + tc_class_bytes(c) > TASK_CACHE_MAX_BYTES) {
+        free(t);
+        return;
+    }
+    *(void **)t = w->tcache.head[c - 1];
+    TC_POISON(t, tc_class_bytes(c));
+    w->tcache.head[c - 1] = t;
+    w->tcache.count[c - 1]++;
+    w->tcache.bytes += tc_class_bytes(c);
+}
+
+void rt_task_cache_trim(worker *w, uint32_t keep)
+{
+    for (unsigned i = 0; i < TASK_CACHE_CLASSES; i++) {
+        while (w->tcache.count[i] > keep) {
+            void *b = w->tcache.head[i];
+            TC_UNPOISON(b, tc_class_bytes(i + 1));
+            w->tcache.head[i] = *(void **)b;
+            w->tcache.count[i]--;
+            w->tcache.bytes -= tc_class_bytes(i + 1);
+            free(b);
+        }
+    }
+}
+
+void rt_task_cache_release(worker *w) { rt_task_cache_trim(w, 0); }
+
+void rt_task_cache_trim_idle(worker *w) { rt_task_cache_trim(w, TASK_CACHE_KEEP); }
 
 /* ---- spawn -------------------------------------------------------------------------- */
 
@@ -52,6 +140,7 @@ static int task_new(weft_runtime *rt, const weft_future_type *type, const void *
     t->cancelled = 0;
     t->is_blocking = 0;
     t->carried = 0;
+    t->owned_shard = TASK_UNLISTED; /* until it first waits (task.h) */
     t->output_off = TASK_HEADER_SIZE + state;
     if (type->state_size) {
         if (init) memcpy(task_state_ptr(t), init, type->state_size);
@@ -69,13 +158,17 @@ int weft_spawn(weft_runtime *rt, const weft_future_type *type, const void *init,
     if (!type || !type->poll) return err_fail(-EINVAL, "weft_spawn: NULL future type or poll function");
     if (atomic_load_explicit(&rt->shutdown, memory_order_acquire))
         return err_fail(-ESHUTDOWN, "weft_spawn: the runtime is shutting down");
-    /* owned list + queue (+ join handle) */
+    /* the queue (+ the join handle); the owned list's comes when it first waits */
     task *t;
-    int rc = task_new(rt, type, init, handle ? TASK_JOIN_INTEREST : 0, handle ? 3 : 2, "weft_spawn", &t);
+    int rc = task_new(rt, type, init, handle ? TASK_JOIN_INTEREST : 0, handle ? 2 : 1, "weft_spawn", &t);
     if (rc < 0) return rc;
     worker *w = rt_tls_worker;
     bool local = w && w->rt == rt;
-    owned_insert(rt, t, local ? (uint32_t)w->index : (uint32_t)rt->nworkers);
+    /* relaxed peek (owned_reap's exchange synchronises): unlink the tasks
+     * of this worker's shard that completed elsewhere, so a worker that
+     * only spawns does not hold them */
+    if (local && atomic_load_explicit(&rt->owned[w->index].reap, memory_order_relaxed))
+        owned_reap(rt, (uint32_t)w->index);
     if (handle) handle->task = t;
     if (local) WORKER_STAT_INC(w, STAT_SPAWNS);
     else rt_external_stat_inc(rt, STAT_SPAWNS);

@@ -2,8 +2,11 @@
  * schedulers/stats.c - what a runtime reports about itself: the per-worker
  * counters, the schedule-latency histogram, and the build information.
  */
+#include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -13,9 +16,6 @@
 
 /* ---- build information ---------------------------------------------------------- */
 
-#ifndef WEFT_ALLOCATOR_NAME
-#define WEFT_ALLOCATOR_NAME "system"
-#endif
 #ifndef WEFT_COMPILER_NAME
 #define WEFT_COMPILER_NAME "unknown"
 #endif
@@ -32,12 +32,27 @@
 #define WEFT_VERSION_STRING "0.0.0"
 #endif
 
-const char *weft_build_allocator(void) { return WEFT_ALLOCATOR_NAME; }
+/* libweft links no allocator (the program's malloc is the program's
+ * choice), so the answer is the allocator the process's malloc resolves to:
+ * jemalloc exports mallctl, whether linked or preloaded. */
+const char *weft_build_allocator(void)
+{
+    return dlsym(RTLD_DEFAULT, "mallctl") ? "jemalloc" : "system";
+}
 const char *weft_version(void) { return WEFT_VERSION_STRING; }
+
+static char build_info[sizeof WEFT_C_FLAGS + 256];
+static pthread_once_t build_info_once = PTHREAD_ONCE_INIT;
+static void build_info_init(void)
+{
+    snprintf(build_info, sizeof build_info,
+             "weft %s allocator=%s compiler=%s build=%s sanitizer=%s cflags=%s", WEFT_VERSION_STRING,
+             weft_build_allocator(), WEFT_COMPILER_NAME, WEFT_BUILD_TYPE, WEFT_SANITIZER, WEFT_C_FLAGS);
+}
 const char *weft_build_info(void)
 {
-    return "weft " WEFT_VERSION_STRING " allocator=" WEFT_ALLOCATOR_NAME " compiler=" WEFT_COMPILER_NAME
-           " build=" WEFT_BUILD_TYPE " sanitizer=" WEFT_SANITIZER " cflags=" WEFT_C_FLAGS;
+    pthread_once(&build_info_once, build_info_init);
+    return build_info;
 }
 
 uint64_t weft_now_ns(void) { return clock_now_ns(); }

@@ -140,6 +140,19 @@ bool task_transition_to_running(task *t)
     }
 }
 
+bool task_begin_first_poll(task *t)
+{
+    /* acquire: see "Private tasks" in task.h */
+    uint64_t cur = atomic_load_explicit(&t->state, memory_order_acquire);
+    if ((cur & TASK_FLAGS_MASK) == TASK_NOTIFIED && TASK_REFS(cur) == task_private_refs(t) &&
+        !t->is_blocking) {
+        /* relaxed: nobody else reads or writes the word of a private task */
+        atomic_store_explicit(&t->state, cur ^ (TASK_NOTIFIED | TASK_RUNNING), memory_order_relaxed);
+        return true;
+    }
+    return task_transition_to_running(t);
+}
+
 bool task_resume_carried(task *t)
 {
     uint64_t cur = atomic_load_explicit(&t->state, memory_order_relaxed);
@@ -154,22 +167,42 @@ bool task_resume_carried(task *t)
     }
 }
 
+static void owned_insert_here(task *t);
+
 task_after_poll task_transition_to_idle(task *t, bool yielded)
 {
     uint64_t cur = atomic_load_explicit(&t->state, memory_order_relaxed);
+    /* About to wait for the first time: join the owned list before the CAS
+     * that lets a waker (and so another worker) at the task; the queue's
+     * reference becomes the list's (task.h, "The owned list"). NOTIFIED
+     * and a yield stay set once seen, so a task that will be re-queued is
+     * not linked; a wake that lands after this load makes the CAS below
+     * re-queue it, and then the list needs a reference of its own. */
+    uint64_t list_ref = 0;
+    if (t->owned_shard == TASK_UNLISTED && !yielded &&
+        !(cur & (TASK_NOTIFIED | TASK_CANCELLED)) && !t->is_blocking) {
+        owned_insert_here(t);
+        list_ref = TASK_REF_ONE;
+    }
     for (;;) {
-        if (cur & TASK_CANCELLED) return TASK_AFTER_CANCEL; /* keep RUNNING, drop it */
+        if (cur & TASK_CANCELLED) { /* keep RUNNING, drop it */
+            /* relaxed: an increment made from the reference this poller holds */
+            if (list_ref) atomic_fetch_add_explicit(&t->state, list_ref, memory_order_relaxed);
+            return TASK_AFTER_CANCEL;
+        }
         uint64_t next = cur & ~(uint64_t)TASK_RUNNING;
         task_after_poll r;
         if (yielded || (cur & TASK_NOTIFIED)) {
             next |= TASK_NOTIFIED; /* keep the queue reference */
+            next += list_ref;      /* and the list's own, if it was linked above */
             r = TASK_AFTER_REQUEUE;
         } else {
-            next -= TASK_REF_ONE; /* release the queue reference */
+            if (!list_ref) next -= TASK_REF_ONE; /* release the queue reference */
             r = TASK_AFTER_IDLE;
         }
         /* release publishes this poll's writes to the future state (pairs with
-         * the acquire in transition_to_running / the waker's CAS) */
+         * the acquire in transition_to_running / the waker's CAS), and the
+         * list link and owned_shard with them */
         if (atomic_compare_exchange_weak_explicit(&t->state, &cur, next, memory_order_acq_rel,
                                                   memory_order_relaxed)) {
             if (r == TASK_AFTER_IDLE && TASK_REFS(next) == 0) task_dealloc(t);
@@ -179,11 +212,20 @@ task_after_poll task_transition_to_idle(task *t, bool yielded)
 }
 
 static bool owned_remove(task *t);
+static bool owned_remove_here(task *t);
 
 void task_complete(task *t, bool cancelled)
 {
     t->cancelled = cancelled;
-    uint64_t cur = atomic_load_explicit(&t->state, memory_order_relaxed);
+    /* acquire: see "Private tasks" in task.h */
+    uint64_t cur = atomic_load_explicit(&t->state, memory_order_acquire);
+    bool listed = t->owned_shard != TASK_UNLISTED;
+    if (!(cur & TASK_JOIN_INTEREST) && TASK_REFS(cur) == task_private_refs(t) && !t->is_blocking &&
+        (!listed || owned_remove_here(t))) {
+        task_check_state(cur);
+        task_dealloc(t); /* nobody else can see it: no COMPLETE to publish, no count to drop */
+        return;
+    }
     uint64_t next;
     do {
         next = (cur & ~(uint64_t)(TASK_RUNNING | TASK_JOIN_WAKER | TASK_NOTIFIED)) | TASK_COMPLETE;
@@ -197,7 +239,7 @@ void task_complete(task *t, bool cancelled)
     }
     /* the queue (running) reference, and the owned list's when the task left
      * the list here (otherwise its shard's owner releases it when reaping) */
-    bool unlinked = !t->is_blocking && owned_remove(t);
+    bool unlinked = listed && owned_remove(t);
     uint64_t drop = unlinked ? 2 * TASK_REF_ONE : TASK_REF_ONE;
     uint64_t prev = atomic_fetch_sub_explicit(&t->state, drop, memory_order_acq_rel);
     ALWAYS_ASSERT(TASK_REFS(prev) >= drop / TASK_REF_ONE, "task reference count underflow");
@@ -205,10 +247,11 @@ void task_complete(task *t, bool cancelled)
 }
 
 /* ---- the owned-task list ------------------------------------------------------
- * Every live task is on one shard of the runtime's owned list so that
- * shutdown can find tasks that wait on wakers nobody will call. A task goes
- * on the shard of the worker that spawned it, or on the last shard when an
- * outside thread spawned it.
+ * Every task that has waited is on one shard of the runtime's owned list
+ * so that shutdown can find tasks that wait on wakers nobody will call
+ * (queued tasks it finds in the queues). A task goes on the shard of the
+ * worker that first lets it wait, or on the last shard off the workers
+ * (task.h, "The owned list").
  *
  * A worker's shard belongs to that worker: only it links and unlinks, with
  * no lock. A task that completes on another worker (stolen, or woken
@@ -267,9 +310,18 @@ void owned_insert(weft_runtime *rt, task *t, uint32_t shard)
     if (lock) spinlock_unlock(&s->lock);
 }
 
-/* Returns true when t left the list here (the caller releases the list's
- * reference); false when it was handed to the shard owner's reap stack. */
-static bool owned_remove(task *t)
+/* Links t on the calling worker's shard (the outside threads' off the
+ * workers): the poller that first lets t wait (task_transition_to_idle). */
+static void owned_insert_here(task *t)
+{
+    weft_runtime *rt = t->rt;
+    worker *w = rt_current_worker();
+    owned_insert(rt, t, w && w->rt == rt ? (uint32_t)w->index : (uint32_t)rt->nworkers);
+}
+
+/* Unlinks t when this thread may (the outside threads' shard under its
+ * lock, or a worker's own shard); false, leaving t alone, otherwise. */
+static bool owned_remove_here(task *t)
 {
     weft_runtime *rt = t->rt;
     uint32_t shard = t->owned_shard;
@@ -284,6 +336,16 @@ static bool owned_remove(task *t)
         owned_unlink(s, t);
         return true;
     }
+    return false;
+}
+
+/* Returns true when t left the list here (the caller releases the list's
+ * reference); false when it was handed to the shard owner's reap stack. */
+static bool owned_remove(task *t)
+{
+    if (owned_remove_here(t)) return true;
+    weft_runtime *rt = t->rt;
+    owned_shard *s = &rt->owned[t->owned_shard];
     task *head = atomic_load_explicit(&s->reap, memory_order_relaxed);
     do {
         t->next = head;

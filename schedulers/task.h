@@ -18,8 +18,8 @@
  *   bit 5  JOIN_WAKER     join_waker holds a waker the runtime may take
  *   bits 6.. reference count (REF_ONE = 64)
  *
- * Who holds a reference: the owned-task list (from spawn until completion or
- * shutdown), a run queue (while NOTIFIED is set and the task is not RUNNING,
+ * Who holds a reference: the owned-task list (from the first time the task
+ * waits until completion or shutdown; see "The owned list" below), a run queue (while NOTIFIED is set and the task is not RUNNING,
  * or while a yielded task is carried, below; the polling worker inherits
  * it), the join handle, every waker.
  *
@@ -36,6 +36,33 @@
  * task is dropped). The queue hand-off (a lock, or the deque's release and
  * acquire) publishes the previous poll's writes and `carried` itself. A
  * plain yield therefore costs no atomic read-modify-write at all.
+ *
+ * ## The owned list, from the first wait
+ * Shutdown must find the tasks that wait on wakers nobody will call; a
+ * queued task it finds in the queues (ops->drain), and while no worker runs
+ * no task is running. So a task joins the owned list only when it is about
+ * to wait: task_transition_to_idle, on its first poll that neither
+ * completes nor re-queues, links it on the polling worker's shard (the
+ * outside threads' shard off the workers) before the release CAS that
+ * clears RUNNING, and the queue's reference becomes the list's.
+ * owned_shard says whether it is on a list (TASK_UNLISTED until then);
+ * written by that poller before its release CAS, read by later pollers and
+ * the completer after their acquire. A task that never waits (most spawned
+ * leaves) never touches the list.
+ *
+ * ## Private tasks
+ * A task whose word shows no JOIN_INTEREST and exactly the runtime's
+ * references (the queue's, which the caller holds, and the owned list's
+ * when it is on one: task_private_refs) is private: no join handle and no waker exists, and none can appear, since
+ * every other reference is made from an existing one and the owned list's
+ * is used only by its shard's owner and by shutdown (which runs when no
+ * worker does). Its word has one reader and writer, so the first poll sets
+ * RUNNING with a plain store (task_begin_poll) and completion frees it
+ * with no read-modify-write at all (task_complete), when the completing
+ * thread may unlink it from its owned-list shard. The load that decides it
+ * is acquire: it pairs with the release half of the decrement that
+ * dropped the last other reference (a waker cloned during a poll and
+ * dropped on another thread), so that thread's uses come before ours.
  *
  * ## Invariants (task_check_state asserts them)
  *   - never queued twice: a queue reference is created only by the CAS that
@@ -75,6 +102,8 @@ enum {
 #define TASK_REF_ONE ((uint64_t)1 << TASK_REF_SHIFT)
 #define TASK_FLAGS_MASK (TASK_REF_ONE - 1)
 #define TASK_REFS(s) ((s) >> TASK_REF_SHIFT)
+/* owned_shard of a task not on the owned list (yet). */
+#define TASK_UNLISTED UINT32_MAX
 
 typedef struct task task;
 
@@ -88,13 +117,16 @@ typedef struct task {
     task *owned_prev, *owned_next;    /* owned-list links: under the shard's lock */
     weft_waker join_waker;            /* see JOIN_WAKER */
     uint64_t wake_ns;                 /* sched_latency: when the task was last queued */
-    uint32_t owned_shard;             /* immutable after spawn */
+    uint32_t owned_shard;             /* TASK_UNLISTED, or its owned-list shard: set once,
+                                         by the poller that first lets it wait (above) */
     uint8_t join_waker_set;           /* join-handle side only: we set JOIN_WAKER */
     uint8_t cancelled;                /* written before COMPLETE is published */
     uint8_t is_blocking;              /* a spawn_blocking job, not on the owned list */
     uint8_t carried;                  /* yielded and re-queued still RUNNING (above); written
                                          by the pusher, read by the popper: the queue
                                          hand-off orders it */
+    uint8_t alloc_class;              /* rt_task_alloc's size class (0: plain malloc);
+                                         immutable until rt_task_free */
     size_t output_off;                /* offset of the output from the task start */
 } task;
 
@@ -102,6 +134,13 @@ typedef struct task {
 #define TASK_ALIGN 16
 #define TASK_HEADER_SIZE ((sizeof(task) + TASK_ALIGN - 1) & ~(size_t)(TASK_ALIGN - 1))
 _Static_assert((TASK_ALIGN & (TASK_ALIGN - 1)) == 0, "TASK_ALIGN must be a power of two");
+
+/* The references of a private task (above): the queue's, and the owned
+ * list's when it is on one. */
+static inline uint64_t task_private_refs(const task *t)
+{
+    return t->owned_shard == TASK_UNLISTED ? 1 : 2;
+}
 
 static inline void *task_state_ptr(task *t) { return (char *)t + TASK_HEADER_SIZE; }
 static inline void *task_output_ptr(task *t) { return (char *)t + t->output_off; }
@@ -126,9 +165,12 @@ bool task_resume_carried(task *t);                      /* slow path of task_beg
 
 /* Before polling a task taken from a run queue: false means it was
  * cancelled and must be dropped (task_cancel_running). */
+bool task_begin_first_poll(task *t); /* a task queued by a wake or a spawn (task.c) */
 static inline bool task_begin_poll(task *t)
 {
-    if (!t->carried) return task_transition_to_running(t);
+    /* the not-carried case is out of line: it pays an RMW or a call
+     * anyway, and the carried yield's loop stays as small as it can be */
+    if (!t->carried) return task_begin_first_poll(t);
     t->carried = 0;
     /* acquire: pairs with an aborting or waking thread's release CAS, so
      * the slow path's CAS is skipped only when neither happened */

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs weft from a build tree into a temporary prefix and builds a small
 # consumer against it twice: through pkg-config and through CMake's
-# find_package(weft). In a sanitizer build (-DWEFT_SANITIZE=...) the
+# find_package(weft), and checks that linking weft leaves the program alone
+# (issue 14, item 5): weft.pc and the CMake package name only what the
+# runtime needs (hwloc, pthread, libm), and neither consumer ends up with
+# jemalloc (its malloc stays the system one) or libcrypto. In a sanitizer build (-DWEFT_SANITIZE=...) the
 # consumer is built exactly as a user would, with no flags of its own: the
 # package must carry -fsanitize. With SOURCE_DIR it also runs the
 # documented `make install PREFIX=...` and checks that it built the library
@@ -14,6 +17,20 @@ src=${3:-}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# A consumer must get the program's own allocator and no libcrypto.
+check_consumer() { # BINARY WHAT
+    local out
+    out=$("$1") || fail "$2: the consumer failed: $out"
+    echo "$out"
+    case "$out" in
+        system:*) ;;
+        *) fail "$2: the consumer's malloc is not the system one ($out): weft changed the program's allocator" ;;
+    esac
+    if ldd "$1" | grep -Eq 'libjemalloc|libcrypto'; then
+        fail "$2: the consumer links $(ldd "$1" | grep -Eo 'lib(jemalloc|crypto)[^ ]*' | tr '\n' ' ')"
+    fi
+}
 cmake --install "$build" --prefix "$tmp/prefix" >/dev/null
 cat > "$tmp/main.c" <<'C'
 #include <stdio.h>
@@ -46,8 +63,15 @@ build_pc() { # PREFIX OUTPUT
   # shellcheck disable=SC2046
   "$cc" "$2.o" -o "$2" $(pc "$1" --libs weft)
 }
+libs=$(pc "$tmp/prefix" --libs --static weft)
+for bad in jemalloc crypto ssl; do
+    case " $libs " in *"-l$bad "*) fail "weft.pc lists -l$bad: $libs" ;; esac
+done
+for need in -lweft -lhwloc -lpthread; do
+    case " $libs " in *" $need "*) ;; *) fail "weft.pc lacks $need: $libs" ;; esac
+done
 build_pc "$tmp/prefix" "$tmp/via-pkgconfig"
-"$tmp/via-pkgconfig"
+check_consumer "$tmp/via-pkgconfig" pkg-config
 passed=$((passed + 1))
 # 2. CMake package
 mkdir -p "$tmp/consumer"
@@ -80,7 +104,10 @@ CM
 cmake -S "$tmp/consumer" -B "$tmp/consumer/build" -DCMAKE_C_COMPILER="$cc" \
   -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null
 cmake --build "$tmp/consumer/build" >/dev/null
-"$tmp/consumer/build/consumer"
+check_consumer "$tmp/consumer/build/consumer" "CMake package"
+if grep -rqiE 'jemalloc|crypto' "$tmp/prefix"/lib*/cmake/weft/ "$tmp/prefix"/lib/*/cmake/weft/ 2>/dev/null; then
+    fail "the CMake package names jemalloc or libcrypto: $(grep -rliE 'jemalloc|crypto' "$tmp/prefix"/lib*/cmake/weft/)"
+fi
 if ! echo | "$cc" -dM -E - | grep -q __clang__; then
   cmake --build "$tmp/consumer/build" --target across >"$tmp/across.log" 2>&1 || true
   if ! grep -q 'Wjump-misses-init' "$tmp/across.log"; then

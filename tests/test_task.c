@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -592,13 +593,16 @@ static void test_carried_yield_wake_and_abort(void **unused)
     task *t = h.task;
     run_queued(rt, 1); /* probe, yielder, probe, yielder: two polls of the probe */
     assert_int_equal(rec_polls(&rec), 2);
-    /* queued once, carried: RUNNING without NOTIFIED, the queue's reference */
+    /* queued once, carried: RUNNING without NOTIFIED; the queue's, the
+     * handle's and the saved waker's references (it never waited, so it is
+     * on no owned list) */
     assert_int_equal(t->carried, 1);
-    assert_int_equal(st_word(t), TASK_RUNNING | TASK_JOIN_INTEREST | REFS(4));
+    assert_int_equal(t->owned_shard, TASK_UNLISTED);
+    assert_int_equal(st_word(t), TASK_RUNNING | TASK_JOIN_INTEREST | REFS(3));
     /* a wake only records NOTIFIED: the task is not queued a second time */
     weft_waker_wake_by_ref(&rec.saved);
     weft_waker_wake_by_ref(&rec.saved);
-    assert_int_equal(st_word(t), TASK_RUNNING | TASK_NOTIFIED | TASK_JOIN_INTEREST | REFS(4));
+    assert_int_equal(st_word(t), TASK_RUNNING | TASK_NOTIFIED | TASK_JOIN_INTEREST | REFS(3));
     /* abort only records CANCELLED; the pop drops it without a poll */
     assert_int_equal(weft_join_abort(&h), 0);
     assert_int_equal(tu_join_on(rt, &h, NULL), -ECANCELED);
@@ -736,6 +740,284 @@ static void test_carried_yield_outside_wakes_mt(void **unused)
         for (int i = 0; i < YW_TASKS; i++) weft_waker_drop(&sh->wakers[i]);
         weft_runtime_free(rt);
         free(sh);
+    }
+}
+
+/* ---- private tasks (task.h): the first poll and completion without an RMW ---- */
+
+/* A task as weft_spawn makes it without a handle: NOTIFIED, the owned
+ * list's and the queue's references, nothing else. */
+static task *manual_private_task(weft_runtime *rt)
+{
+    weft_join_handle h;
+    task *t = manual_task(rt, &h);
+    atomic_store(&t->state, TASK_NOTIFIED | REFS(2));
+    return t;
+}
+
+/* Takes a manual task off the outside shard again: as weft_spawn leaves it. */
+static void owned_unlink_for_test(weft_runtime *rt, task *t)
+{
+    owned_shard *sh = &rt->owned[rt->nworkers];
+    if (t->owned_prev) t->owned_prev->owned_next = t->owned_next;
+    else sh->head = t->owned_next;
+    if (t->owned_next) t->owned_next->owned_prev = t->owned_prev;
+    t->owned_prev = t->owned_next = NULL;
+    t->owned_shard = TASK_UNLISTED;
+}
+
+static bool on_outside_shard(weft_runtime *rt, task *t)
+{
+    for (task *p = rt->owned[rt->nworkers].head; p; p = p->owned_next)
+        if (p == t) return true;
+    return false;
+}
+
+typedef struct drop_later {
+    weft_waker w;
+    _Atomic int *touched;
+} drop_later;
+
+static void *drop_waker_thread(void *p)
+{
+    drop_later *d = p;
+    /* a write the freeing thread must be ordered after (TSan checks it) */
+    atomic_store_explicit(d->touched, 1, memory_order_relaxed);
+    weft_waker_drop(&d->w);
+    return NULL;
+}
+
+static void test_state_private_task(void **unused)
+{
+    (void)unused;
+    weft_runtime *rt = tu_rt_new("fifo", 1, NULL);
+
+    /* private: the first poll is a plain store of NOTIFIED -> RUNNING */
+    task *t = manual_private_task(rt);
+    assert_true(task_begin_poll(t));
+    assert_int_equal(st_word(t), TASK_RUNNING | REFS(2));
+    /* goes idle (queue reference released), is woken, is private again */
+    assert_int_equal(task_transition_to_idle(t, false), TASK_AFTER_IDLE);
+    assert_int_equal(st_word(t), REFS(1));
+    task_wake_by_ref(t);
+    assert_int_equal(st_word(t), TASK_NOTIFIED | REFS(2));
+    assert_ptr_equal(drain_one(rt), t);
+    assert_true(task_begin_poll(t));
+    assert_int_equal(st_word(t), TASK_RUNNING | REFS(2));
+    /* a self-wake during the poll (clone, wake): NOTIFIED, back to two
+     * references; completion still frees it at once and unlinks it */
+    weft_waker self = weft_waker_clone(&(weft_waker){&task_waker_vtable, t});
+    assert_int_equal(st_word(t), TASK_RUNNING | REFS(3));
+    weft_waker_wake(&self);
+    assert_int_equal(st_word(t), TASK_RUNNING | TASK_NOTIFIED | REFS(2));
+    assert_true(on_outside_shard(rt, t));
+    task_complete(t, false); /* freed here: ASan reports any later use */
+    assert_false(on_outside_shard(rt, t));
+
+    /* a task as weft_spawn makes it now: on no owned list, the queue's
+     * reference only; private with that one reference */
+    t = manual_private_task(rt);
+    owned_unlink_for_test(rt, t);
+    atomic_store(&t->state, TASK_NOTIFIED | REFS(1));
+    assert_true(task_begin_poll(t));
+    assert_int_equal(st_word(t), TASK_RUNNING | REFS(1));
+    /* woken during the poll: re-queued, still on no list */
+    task_wake_by_ref(t);
+    assert_int_equal(task_transition_to_idle(t, false), TASK_AFTER_REQUEUE);
+    assert_int_equal(t->owned_shard, TASK_UNLISTED);
+    assert_int_equal(st_word(t), TASK_NOTIFIED | REFS(1));
+    /* its first wait links it (the outside shard: this is no worker) and
+     * the queue's reference becomes the list's */
+    assert_true(task_begin_poll(t));
+    assert_int_equal(task_transition_to_idle(t, false), TASK_AFTER_IDLE);
+    assert_int_equal(t->owned_shard, (uint32_t)rt->nworkers);
+    assert_true(on_outside_shard(rt, t));
+    assert_int_equal(st_word(t), REFS(1));
+    task_wake_by_ref(t);
+    assert_ptr_equal(drain_one(rt), t);
+    assert_true(task_begin_poll(t));
+    assert_int_equal(st_word(t), TASK_RUNNING | REFS(2));
+    task_complete(t, false);
+    assert_false(on_outside_shard(rt, t));
+    /* unlisted and aborted while running: dropped without being linked */
+    {
+        weft_join_handle ha;
+        t = manual_task(rt, &ha);
+        owned_unlink_for_test(rt, t);
+        atomic_store(&t->state, TASK_NOTIFIED | TASK_JOIN_INTEREST | REFS(2));
+        assert_true(task_begin_poll(t));
+        assert_int_equal(weft_join_abort(&ha), 0);
+        assert_int_equal(task_transition_to_idle(t, false), TASK_AFTER_CANCEL);
+        assert_int_equal(t->owned_shard, TASK_UNLISTED);
+        rt_task_cancel_running(t);
+        assert_int_equal(st_word(t), TASK_COMPLETE | TASK_CANCELLED | TASK_JOIN_INTEREST | REFS(1));
+        int rc = 0;
+        weft_context cx0 = {WEFT_WAKER_NONE, rt, NULL, -1, 0, NULL};
+        assert_int_equal(weft_join_poll(&ha, &cx0, NULL, &rc), WEFT_READY);
+        assert_int_equal(rc, -ECANCELED);
+    }
+
+    /* not private while a waker exists: the CAS path, same word */
+    t = manual_private_task(rt);
+    weft_waker w = weft_waker_clone(&(weft_waker){&task_waker_vtable, t});
+    assert_int_equal(st_word(t), TASK_NOTIFIED | REFS(3));
+    assert_true(task_begin_poll(t));
+    assert_int_equal(st_word(t), TASK_RUNNING | REFS(3));
+    /* the waker is dropped on another thread during the poll; completion
+     * then sees two references and frees it: the acquire load orders the
+     * other thread's uses before the free */
+    _Atomic int touched = 0;
+    drop_later d = {w, &touched};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, drop_waker_thread, &d), 0);
+    pthread_join(th, NULL);
+    assert_int_equal(st_word(t), TASK_RUNNING | REFS(2));
+    task_complete(t, false);
+    assert_false(on_outside_shard(rt, t));
+    assert_int_equal(atomic_load(&touched), 1);
+
+    /* a handle makes it shared; once detached it is private again */
+    weft_join_handle h;
+    t = manual_task(rt, &h);
+    assert_true(task_begin_poll(t));
+    assert_int_equal(st_word(t), TASK_RUNNING | TASK_JOIN_INTEREST | REFS(3));
+    weft_join_drop(&h);
+    assert_int_equal(st_word(t), TASK_RUNNING | REFS(2));
+    task_complete(t, false);
+    assert_false(on_outside_shard(rt, t));
+
+    /* a handle that is kept: completion publishes COMPLETE and the output */
+    t = manual_task(rt, &h);
+    assert_true(task_begin_poll(t));
+    task_complete(t, false);
+    assert_int_equal(st_word(t), TASK_COMPLETE | TASK_JOIN_INTEREST | REFS(1));
+    assert_false(on_outside_shard(rt, t));
+    int result = 1;
+    char out[24];
+    weft_context cx = {WEFT_WAKER_NONE, rt, NULL, -1, 0, NULL};
+    assert_int_equal(weft_join_poll(&h, &cx, out, &result), WEFT_READY);
+    assert_int_equal(result, 0);
+
+    /* an aborted private task is not private (abort needs the handle); a
+     * cancelled drop through the worker path still frees exactly once */
+    t = manual_task(rt, &h);
+    assert_int_equal(weft_join_abort(&h), 0);
+    assert_int_equal(st_word(t), TASK_NOTIFIED | TASK_CANCELLED | TASK_JOIN_INTEREST | REFS(3));
+    assert_false(task_begin_poll(t));
+    rt_task_cancel_running(t);
+    assert_int_equal(weft_join_poll(&h, &cx, out, &result), WEFT_READY);
+    assert_int_equal(result, -ECANCELED);
+    weft_runtime_free(rt);
+}
+
+/* Private tasks through the runtime on every scheduler: trees of tasks
+ * without handles (the fast paths) mixed with tasks whose wakers go to
+ * another thread and come back (the slow paths), every task counted once. */
+typedef struct pt_shared {
+    _Atomic long ran;
+    _Atomic long left;
+    weft_waker parked[64];
+    _Atomic int ready[64]; /* parked[i] is written (release) */
+    _Atomic int nparked;
+} pt_shared;
+
+typedef struct pt_task {
+    int coro;
+    pt_shared *sh;
+    int depth;
+    int waited;
+} pt_task;
+
+static const weft_future_type pt_type;
+static weft_poll pt_poll(void *p, weft_context *cx, void *out)
+{
+    pt_task *s = p;
+    (void)out;
+    if (!s->waited && (s->depth % 3) == 1) {
+        /* hand a waker to the outside thread and wait for it once */
+        int i = atomic_fetch_add(&s->sh->nparked, 1);
+        if (i < 64) {
+            s->waited = 1;
+            s->sh->parked[i] = weft_waker_clone(weft_context_waker(cx));
+            atomic_store_explicit(&s->sh->ready[i], 1, memory_order_release);
+            return WEFT_PENDING;
+        }
+    }
+    if (s->depth > 0) {
+        for (int k = 0; k < 2; k++) {
+            pt_task c = {0, s->sh, s->depth - 1, 0};
+            atomic_fetch_add(&s->sh->left, 1);
+            if (weft_spawn(weft_context_runtime(cx), &pt_type, &c, NULL) < 0) atomic_fetch_sub(&s->sh->left, 1);
+        }
+    }
+    atomic_fetch_add(&s->sh->ran, 1);
+    atomic_fetch_sub(&s->sh->left, 1);
+    return WEFT_READY;
+}
+static const weft_future_type pt_type = {"private_tree", pt_poll, NULL, sizeof(pt_task), 0};
+
+/* The outside thread: wakes every waker the tree hands it, until told to stop. */
+static void *pt_waker_thread(void *p)
+{
+    pt_shared *sh = p;
+    int woken = 0;
+    for (;;) {
+        int n = atomic_load(&sh->nparked);
+        if (n > 64) n = 64;
+        for (; woken < n && atomic_load_explicit(&sh->ready[woken], memory_order_acquire); woken++)
+            weft_waker_wake(&sh->parked[woken]);
+        if (atomic_load(&sh->left) == 0 && woken == n) break;
+        sched_yield();
+    }
+    return NULL;
+}
+
+/* block_on's future: spins (a wake per poll) until the tree is done. */
+static weft_poll pt_wait_poll(void *p, weft_context *cx, void *out)
+{
+    (void)out;
+    pt_shared *sh = *(pt_shared **)p;
+    if (atomic_load(&sh->left) == 0) return WEFT_READY;
+    weft_waker_wake_by_ref(weft_context_waker(cx));
+    return WEFT_PENDING;
+}
+static const weft_future_type pt_wait_type = {"private_wait", pt_wait_poll, NULL, sizeof(pt_shared *), 0};
+
+static weft_poll pt_root_poll(void *p, weft_context *cx, void *out)
+{
+    pt_task *s = p;
+    (void)out;
+    if (weft_spawn(weft_context_runtime(cx), &pt_type, s, NULL) < 0) atomic_fetch_sub(&s->sh->left, 1);
+    return WEFT_READY;
+}
+static const weft_future_type pt_root_type = {"private_root", pt_root_poll, NULL, sizeof(pt_task), 0};
+
+static void test_private_tasks_all_schedulers(void **unused)
+{
+    (void)unused;
+    const char *scheds[] = {"fifo", "global", "ws", "numa"};
+    const int depth = TU_SCALE(11, 8);
+    const long want = (1L << (depth + 1)) - 1;
+    for (size_t si = 0; si < sizeof scheds / sizeof scheds[0]; si++) {
+        for (int workers = 1; workers <= 2; workers++) {
+            if (!strcmp(scheds[si], "fifo") && workers == 2) continue;
+            weft_runtime *rt = tu_rt_new(scheds[si], workers, NULL);
+            pt_shared *sh = calloc(1, sizeof *sh);
+            assert_non_null(sh);
+            atomic_init(&sh->left, 1);
+            pthread_t th;
+            assert_int_equal(pthread_create(&th, NULL, pt_waker_thread, sh), 0);
+            /* the root is spawned from a worker (block_on's first poll), so
+             * the tree's tasks live on worker shards and worker caches */
+            pt_task root = {0, sh, depth, 0};
+            assert_int_equal(weft_block_on(rt, &pt_root_type, &root, NULL), 0);
+            assert_int_equal(weft_block_on(rt, &pt_wait_type, &sh, NULL), 0);
+            pthread_join(th, NULL);
+            assert_int_equal(atomic_load(&sh->left), 0);
+            assert_int_equal(atomic_load(&sh->ran), want);
+            weft_runtime_free(rt);
+            free(sh);
+        }
     }
 }
 
@@ -1170,6 +1452,8 @@ int main(void)
         cmocka_unit_test(test_carried_yield_wake_polls_once),
         cmocka_unit_test(test_carried_yield_shutdown_drops),
         cmocka_unit_test(test_carried_yield_outside_wakes_mt),
+        cmocka_unit_test(test_state_private_task),
+        cmocka_unit_test(test_private_tasks_all_schedulers),
     };
     return cmocka_run_group_tests_name("task", tests, NULL, NULL);
 }

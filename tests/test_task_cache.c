@@ -1,0 +1,410 @@
+/*
+ * tests/test_task_cache.c - the per-worker task-memory caches of
+ * schedulers/spawn.c (rt_task_alloc / rt_task_free).
+ *
+ * White-box checks on a worker (a block comes back from the cache of the
+ * worker that freed it, classes, oversized tasks, the cap, the trim before
+ * parking), then the frees that do not happen where the block was
+ * allocated: on another worker, on a thread outside the runtime (a join
+ * handle or a waker dropped there), on a worker of another runtime, and at
+ * shutdown, with tasks still queued and waiting. Under ASan a cached block
+ * is poisoned and every cache is freed by weft_runtime_free (LSan checks
+ * it); under TSan the cross-thread frees are races if the hand-over is
+ * wrong.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "schedulers/runtime_internal.h"
+#include "schedulers/task.h"
+#include "test_util.h"
+#include "weft/runtime.h"
+
+/* ---- on a worker, by hand ------------------------------------------------------- */
+
+typedef struct wb_result {
+    int ok_reuse, ok_class, ok_big, ok_cap, ok_trim;
+    uint32_t count_after_cap;
+} wb_result;
+
+static weft_poll wb_poll(void *p, weft_context *cx, void *out)
+{
+    wb_result *r = *(wb_result **)p;
+    (void)out;
+    weft_runtime *rt = weft_context_runtime(cx);
+    worker *w = rt_current_worker();
+    /* a freed block is the next one of its class (LIFO), another class is not */
+    task *a = rt_task_alloc(rt, 100);
+    a->rt = rt;
+    rt_task_free(a);
+    task *b = rt_task_alloc(rt, 120); /* same class (two grains) */
+    task *c = rt_task_alloc(rt, 200); /* next class */
+    r->ok_reuse = a == b;
+    r->ok_class = b->alloc_class == 2 && c->alloc_class == 4 && c != a;
+    b->rt = c->rt = rt;
+    rt_task_free(b);
+    rt_task_free(c);
+    /* bigger than the largest class: plain malloc, never cached */
+    size_t big = (size_t)TASK_CACHE_CLASSES * TASK_CACHE_GRAIN + 1;
+    task *d = rt_task_alloc(rt, big);
+    d->rt = rt;
+    r->ok_big = d->alloc_class == 0;
+    uint32_t before = w->tcache.count[TASK_CACHE_CLASSES - 1];
+    rt_task_free(d);
+    r->ok_big = r->ok_big && w->tcache.count[TASK_CACHE_CLASSES - 1] == before;
+    /* the cap: beyond TASK_CACHE_MAX blocks of a class, free() takes them */
+    size_t n = TASK_CACHE_MAX + 16;
+    task **v = malloc(n * sizeof *v);
+    for (size_t i = 0; i < n; i++) {
+        v[i] = rt_task_alloc(rt, 100);
+        v[i]->rt = rt;
+    }
+    for (size_t i = 0; i < n; i++) rt_task_free(v[i]);
+    free(v);
+    r->count_after_cap = w->tcache.count[1];
+    r->ok_cap = w->tcache.count[1] == TASK_CACHE_MAX;
+    rt_task_cache_trim_idle(w);
+    r->ok_trim = w->tcache.count[1] == TASK_CACHE_KEEP;
+    /* the byte bound: blocks of the largest class stop at what fits */
+    rt_task_cache_release(w);
+    size_t cb = (size_t)TASK_CACHE_CLASSES * TASK_CACHE_GRAIN;
+    size_t m = TASK_CACHE_MAX_BYTES / cb + 16;
+    task **u = malloc(m * sizeof *u);
+    for (size_t i = 0; i < m; i++) {
+        u[i] = rt_task_alloc(rt, cb);
+        u[i]->rt = rt;
+    }
+    for (size_t i = 0; i < m; i++) rt_task_free(u[i]);
+    free(u);
+    r->ok_cap = r->ok_cap && w->tcache.count[TASK_CACHE_CLASSES - 1] == TASK_CACHE_MAX_BYTES / cb &&
+                w->tcache.bytes == TASK_CACHE_MAX_BYTES / cb * cb;
+    rt_task_cache_release(w);
+    r->ok_cap = r->ok_cap && w->tcache.bytes == 0;
+    /* smaller than a task header: still a block that holds one */
+    task *e = rt_task_alloc(rt, 8);
+    r->ok_trim = r->ok_trim && e->alloc_class * TASK_CACHE_GRAIN >= TASK_HEADER_SIZE;
+    e->rt = rt;
+    rt_task_free(e);
+    return WEFT_READY;
+}
+static const weft_future_type wb_type = {"cache_whitebox", wb_poll, NULL, sizeof(wb_result *), 0};
+
+static void test_cache_on_a_worker(void **unused)
+{
+    (void)unused;
+    const char *scheds[] = {"fifo", "ws"};
+    for (int s = 0; s < 2; s++) {
+        weft_runtime *rt = tu_rt_new(scheds[s], 1, NULL);
+        wb_result r = {0};
+        wb_result *rp = &r;
+        assert_int_equal(weft_block_on(rt, &wb_type, &rp, NULL), 0);
+        assert_true(r.ok_reuse);
+        assert_true(r.ok_class);
+        assert_true(r.ok_big);
+        if (!r.ok_cap) print_error("%s: %u blocks cached after the cap\n", scheds[s], r.count_after_cap);
+        assert_true(r.ok_cap);
+        assert_true(r.ok_trim);
+        weft_runtime_free(rt); /* frees the cached blocks (LSan) */
+    }
+}
+
+/* Off the workers: plain malloc and free, a class recorded all the same. */
+static void test_cache_off_the_workers(void **unused)
+{
+    (void)unused;
+    weft_runtime *rt = tu_rt_new("ws", 2, NULL);
+    task *a = rt_task_alloc(rt, 100);
+    assert_non_null(a);
+    assert_int_equal(a->alloc_class, 2);
+    a->rt = rt;
+    rt_task_free(a);
+    for (int i = 0; i < rt->nworkers; i++) assert_int_equal(rt->workers[i].tcache.count[1], 0);
+    weft_runtime_free(rt);
+}
+
+/* ---- frees elsewhere ------------------------------------------------------------ */
+
+#define FE_CHILDREN 64
+
+typedef struct fe_shared {
+    _Atomic long done;
+    _Atomic long wrong_output;
+    weft_join_handle outside[FE_CHILDREN]; /* joined by the test's thread */
+    _Atomic int outside_ready;
+    weft_waker wakers[FE_CHILDREN];        /* dropped by the test's thread */
+    _Atomic int wakers_ready;
+} fe_shared;
+
+typedef struct fe_leaf {
+    fe_shared *sh;
+    long id;
+    char pad[72]; /* a second size class beside the parents' */
+} fe_leaf;
+
+static weft_poll fe_leaf_poll(void *p, weft_context *cx, void *out)
+{
+    fe_leaf *s = p;
+    (void)cx;
+    *(long *)out = s->id;
+    atomic_fetch_add(&s->sh->done, 1);
+    return WEFT_READY;
+}
+static const weft_future_type fe_leaf_type = {"fe_leaf", fe_leaf_poll, NULL, sizeof(fe_leaf), sizeof(long)};
+
+/* A parent spawns children with handles and joins them: a child stolen by
+ * the other worker completes there and its last reference is dropped here
+ * (or the other way round), so blocks move between the workers' caches. */
+typedef struct fe_parent {
+    int coro;
+    fe_shared *sh;
+    long base;
+    int i;
+    weft_join_handle h[FE_CHILDREN];
+} fe_parent;
+
+static weft_poll fe_parent_poll(void *p, weft_context *cx, void *out)
+{
+    fe_parent *s = p;
+    (void)out;
+    weft_runtime *rt = weft_context_runtime(cx);
+    if (s->coro == 0) {
+        for (int i = 0; i < FE_CHILDREN; i++) {
+            fe_leaf l = {s->sh, s->base + i, {0}};
+            if (weft_spawn(rt, &fe_leaf_type, &l, &s->h[i]) < 0) s->h[i].task = NULL;
+        }
+        s->coro = 1;
+        s->i = 0;
+    }
+    for (; s->i < FE_CHILDREN; s->i++) {
+        if (!s->h[s->i].task) continue;
+        long v = -1;
+        int rc = 0;
+        if (weft_join_poll(&s->h[s->i], cx, &v, &rc) == WEFT_PENDING) return WEFT_PENDING;
+        if (rc != 0 || v != s->base + s->i) atomic_fetch_add(&s->sh->wrong_output, 1);
+    }
+    atomic_fetch_add(&s->sh->done, 1);
+    return WEFT_READY;
+}
+static const weft_future_type fe_parent_type = {"fe_parent", fe_parent_poll, NULL, sizeof(fe_parent), 0};
+
+/* Spawns children whose handles the outside thread joins, and parks
+ * tasks whose wakers the outside thread drops (the last reference of a
+ * completed task, freed off the workers). */
+typedef struct fe_waiter {
+    fe_shared *sh;
+    int i;
+    int registered;
+} fe_waiter;
+
+static weft_poll fe_waiter_poll(void *p, weft_context *cx, void *out)
+{
+    fe_waiter *s = p;
+    (void)out;
+    if (!s->registered) {
+        s->registered = 1;
+        s->sh->wakers[s->i] = weft_waker_clone(weft_context_waker(cx));
+        atomic_fetch_add_explicit(&s->sh->wakers_ready, 1, memory_order_release);
+        weft_waker_wake_by_ref(weft_context_waker(cx)); /* run once more, then finish */
+        return WEFT_PENDING;
+    }
+    atomic_fetch_add(&s->sh->done, 1);
+    return WEFT_READY;
+}
+static const weft_future_type fe_waiter_type = {"fe_waiter", fe_waiter_poll, NULL, sizeof(fe_waiter), 0};
+
+typedef struct fe_root {
+    fe_shared *sh;
+    int parents;
+} fe_root;
+
+static weft_poll fe_root_poll(void *p, weft_context *cx, void *out)
+{
+    fe_root *s = p;
+    (void)out;
+    weft_runtime *rt = weft_context_runtime(cx);
+    for (int k = 0; k < s->parents; k++) {
+        fe_parent pp;
+        memset(&pp, 0, sizeof pp);
+        pp.sh = s->sh;
+        pp.base = (long)k * FE_CHILDREN;
+        if (weft_spawn(rt, &fe_parent_type, &pp, NULL) < 0) atomic_fetch_add(&s->sh->wrong_output, 1);
+    }
+    for (int i = 0; i < FE_CHILDREN; i++) {
+        fe_leaf l = {s->sh, 1000000 + i, {0}};
+        if (weft_spawn(rt, &fe_leaf_type, &l, &s->sh->outside[i]) < 0) s->sh->outside[i].task = NULL;
+        fe_waiter wt = {s->sh, i, 0};
+        if (weft_spawn(rt, &fe_waiter_type, &wt, NULL) < 0) atomic_fetch_add(&s->sh->wrong_output, 1);
+    }
+    atomic_store_explicit(&s->sh->outside_ready, 1, memory_order_release);
+    return WEFT_READY;
+}
+static const weft_future_type fe_root_type = {"fe_root", fe_root_poll, NULL, sizeof(fe_root), 0};
+
+static weft_poll fe_wait_poll(void *p, weft_context *cx, void *out)
+{
+    (void)out;
+    fe_shared *sh = *(fe_shared **)p;
+    long want = *((long *)p + 1);
+    if (atomic_load(&sh->done) >= want) return WEFT_READY;
+    weft_waker_wake_by_ref(weft_context_waker(cx));
+    return WEFT_PENDING;
+}
+static const weft_future_type fe_wait_type = {"fe_wait", fe_wait_poll, NULL, 2 * sizeof(long), 0};
+
+static void test_cache_frees_elsewhere(void **unused)
+{
+    (void)unused;
+    const char *scheds[] = {"fifo", "global", "ws", "numa"};
+    const int rounds = TU_SCALE(20, 4);
+    const int parents = TU_SCALE(32, 8);
+    for (size_t si = 0; si < sizeof scheds / sizeof scheds[0]; si++) {
+        int workers = strcmp(scheds[si], "fifo") ? 2 : 1;
+        weft_runtime *rt = tu_rt_new(scheds[si], workers, NULL);
+        for (int r = 0; r < rounds; r++) {
+            fe_shared *sh = calloc(1, sizeof *sh);
+            assert_non_null(sh);
+            fe_root root = {sh, parents};
+            assert_int_equal(weft_block_on(rt, &fe_root_type, &root, NULL), 0);
+            long want = (long)parents * (FE_CHILDREN + 1) + 2 * FE_CHILDREN;
+            struct { fe_shared *sh; long want; } wt = {sh, want};
+            assert_int_equal(weft_block_on(rt, &fe_wait_type, &wt, NULL), 0);
+            /* the outside handles and wakers: their tasks are freed here */
+            assert_true(atomic_load_explicit(&sh->outside_ready, memory_order_acquire));
+            for (int i = 0; i < FE_CHILDREN; i++) {
+                long v = -1;
+                if (!sh->outside[i].task) continue;
+                if (!strcmp(scheds[si], "fifo")) {
+                    assert_true(weft_join_is_finished(&sh->outside[i]));
+                    weft_context cx = {WEFT_WAKER_NONE, rt, NULL, -1, 0, NULL};
+                    int rc = -1;
+                    assert_int_equal(weft_join_poll(&sh->outside[i], &cx, &v, &rc), WEFT_READY);
+                    assert_int_equal(rc, 0);
+                } else {
+                    assert_int_equal(weft_join_wait(&sh->outside[i], &v), 0);
+                }
+                assert_int_equal(v, 1000000 + i);
+            }
+            assert_int_equal(atomic_load(&sh->wakers_ready), FE_CHILDREN);
+            for (int i = 0; i < FE_CHILDREN; i++) weft_waker_drop(&sh->wakers[i]);
+            assert_int_equal(atomic_load(&sh->wrong_output), 0);
+            free(sh);
+        }
+        weft_runtime_free(rt);
+    }
+}
+
+/* A task of runtime A whose last reference is dropped on a worker of
+ * runtime B: B's worker must not take A's block into its cache (A may be
+ * freed first); it goes back to free(). */
+typedef struct xr_state {
+    weft_join_handle h; /* a finished task of the other runtime */
+    int rc;
+    long v;
+} xr_state;
+
+static weft_poll xr_poll(void *p, weft_context *cx, void *out)
+{
+    xr_state *s = p;
+    (void)out;
+    return weft_join_poll(&s->h, cx, &s->v, &s->rc);
+}
+static const weft_future_type xr_type = {"xr_join", xr_poll, NULL, sizeof(xr_state), 0};
+
+static void test_cache_other_runtime(void **unused)
+{
+    (void)unused;
+    weft_runtime *a = tu_rt_new("ws", 2, NULL);
+    weft_runtime *b = tu_rt_new("ws", 1, NULL);
+    for (int i = 0; i < TU_SCALE(200, 40); i++) {
+        fe_shared sh;
+        memset(&sh, 0, sizeof sh);
+        xr_state *st = calloc(1, sizeof *st);
+        fe_leaf l = {&sh, i, {0}};
+        assert_int_equal(weft_spawn(a, &fe_leaf_type, &l, &st->h), 0);
+        while (!weft_join_is_finished(&st->h)) sched_yield();
+        xr_state copy = *st;
+        assert_int_equal(weft_block_on(b, &xr_type, &copy, NULL), 0);
+        free(st);
+    }
+    /* a's leaves are of a class none of b's tasks has: b cached none */
+    size_t leaf = TASK_HEADER_SIZE + ((sizeof(fe_leaf) + TASK_ALIGN - 1) & ~(size_t)(TASK_ALIGN - 1)) + sizeof(long);
+    size_t xr = TASK_HEADER_SIZE + ((sizeof(xr_state) + TASK_ALIGN - 1) & ~(size_t)(TASK_ALIGN - 1));
+    unsigned leaf_class = (unsigned)((leaf + TASK_CACHE_GRAIN - 1) / TASK_CACHE_GRAIN);
+    assert_int_not_equal(leaf_class, (unsigned)((xr + TASK_CACHE_GRAIN - 1) / TASK_CACHE_GRAIN));
+    for (int i = 0; i < b->nworkers; i++) assert_int_equal(b->workers[i].tcache.count[leaf_class - 1], 0);
+    weft_runtime_free(a);
+    weft_runtime_free(b);
+}
+
+/* Shutdown with tasks queued, waiting on wakers nobody calls, and blocks in
+ * every worker's cache: all of it is freed by weft_runtime_free (LSan). */
+static weft_poll forever_poll(void *p, weft_context *cx, void *out)
+{
+    (void)p;
+    (void)cx;
+    (void)out;
+    return WEFT_PENDING;
+}
+static const weft_future_type forever_type = {"forever", forever_poll, NULL, 40, 0};
+
+typedef struct sd_root {
+    int n;
+} sd_root;
+static weft_poll sd_root_poll(void *p, weft_context *cx, void *out)
+{
+    sd_root *s = p;
+    (void)out;
+    weft_runtime *rt = weft_context_runtime(cx);
+    fe_shared *sh = calloc(1, sizeof *sh); /* the test frees it once the leaves ran */
+    for (int i = 0; sh && i < s->n; i++) {
+        fe_leaf l = {sh, i, {0}};
+        if (weft_spawn(rt, &fe_leaf_type, &l, NULL) < 0) atomic_fetch_add(&sh->done, 1); /* run, then cached */
+        (void)weft_spawn(rt, &forever_type, NULL, NULL);              /* never completes */
+    }
+    *(fe_shared **)out = sh;
+    return WEFT_READY;
+}
+static const weft_future_type sd_root_type = {"sd_root", sd_root_poll, NULL, sizeof(sd_root), sizeof(fe_shared *)};
+
+static void test_cache_shutdown(void **unused)
+{
+    (void)unused;
+    const char *scheds[] = {"fifo", "global", "ws", "numa"};
+    for (size_t si = 0; si < sizeof scheds / sizeof scheds[0]; si++) {
+        int workers = strcmp(scheds[si], "fifo") ? 2 : 1;
+        weft_runtime *rt = tu_rt_new(scheds[si], workers, NULL);
+        sd_root root = {TU_SCALE(2000, 300)};
+        fe_shared *sh = NULL;
+        assert_int_equal(weft_block_on(rt, &sd_root_type, &root, &sh), 0);
+        assert_non_null(sh);
+        struct { fe_shared *sh; long want; } wt = {sh, root.n};
+        assert_int_equal(weft_block_on(rt, &fe_wait_type, &wt, NULL), 0);
+        /* queued-but-never-run tasks too: spawn more from outside */
+        for (int i = 0; i < 100; i++) assert_int_equal(weft_spawn(rt, &forever_type, NULL, NULL), 0);
+        weft_runtime_free(rt);
+        free(sh);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cache_on_a_worker),
+        cmocka_unit_test(test_cache_off_the_workers),
+        cmocka_unit_test(test_cache_frees_elsewhere),
+        cmocka_unit_test(test_cache_other_runtime),
+        cmocka_unit_test(test_cache_shutdown),
+    };
+    return cmocka_run_group_tests_name("task_cache", tests, NULL, NULL);
+}
