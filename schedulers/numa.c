@@ -49,14 +49,14 @@
  *       so after a worker's first growth its array is node-local in practice
  *       (with the kernel's default first-touch policy). The array holds only
  *       task pointers; the tasks themselves matter more:
- *     - task memory: rt_task_alloc (runtime.c) is malloc, i.e. jemalloc in
- *       the default build. jemalloc's per-thread caches hand a worker back
- *       memory freed on that same thread, which was first touched on this
- *       node, so a task spawned and completed on one worker stays node-local
- *       in practice with first-touch; a stolen task is freed on the thief's
- *       node into the thief's cache, and tasks spawned from outside the
- *       runtime come from the spawning thread's memory. A per-node slab in
- *       rt_task_alloc would fix both; it is the runtime's to add.
+ *     - task memory: rt_task_alloc (spawn.c) takes blocks from the calling
+ *       worker's task cache (size classes over the program's malloc), which
+ *       hands a worker back blocks freed on that same worker, first touched
+ *       on this node, so a task spawned and completed on one worker stays
+ *       node-local in practice with first-touch; a stolen task is freed into
+ *       the thief's cache, and tasks spawned from outside the runtime come
+ *       from malloc on the spawning thread. Placing cache refills on the
+ *       worker's node would fix both; it is the runtime's to add.
  *     - the futures' own heap data, wakers, timers and the reactor.
  *
  * 4. Counters: local_steals and remote_steals split `steals` by whether the

@@ -262,7 +262,7 @@ void task_complete(task *t, bool cancelled)
  * the list's reference keeps such a task allocated until then. This
  * replaced a spinlock per shard, whose cache line and whose neighbour
  * links bounced between the spawning and the completing core on every
- * stolen task (spawn_many ws/2: about 60 ns of 150 per task). The outside
+ * stolen task (the largest share of spawn_many ws/2's cost). The outside
  * threads' shard has many writers and keeps its lock. */
 
 static inline bool owned_is_owner(weft_runtime *rt, uint32_t shard)
