@@ -363,8 +363,8 @@ def describe_rec(rec):
         if not rec.tie:
             text = head + "**%s** leads: %s." % (w.label, lead)
         else:
-            text = head + "%s ranked first, but its lead is within this run's resolution or under 5 %%: "\
-                "**a tie** (%s)." % (w.label, lead)
+            text = head + "%s ranked first, but its lead is within this run's resolution or under %.0f %%: "\
+                "**a tie** (%s)." % (w.label, 100 * rec.min_lead, lead)
     rc = rec.recommended
     if len(rec.tie_group) > 1:
         text += " Tied: %s. Recommended, as the simplest of the tied: **%s with %d worker%s**." % (

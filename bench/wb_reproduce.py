@@ -90,7 +90,16 @@ def plan(result_path, bench, out_file):
             args += ["--knob", tok]
     for tok in str(ctx.get("weft_param_overrides") or "").split():
         args.append("--param=%s" % tok)
-    reps = ctx.get("weft_repetitions")
+    # --benchmark_repetitions is per process (per launch) for the
+    # coordinator; weft_repetitions is the total over the launches
+    reps = ctx.get("weft_launch_repetitions")
+    if reps in (None, ""):
+        reps = ctx.get("weft_repetitions")
+        if reps not in (None, "") and str(launches) not in ("", "1"):
+            try:
+                reps = str(max(1, int(reps) // int(launches)))
+            except ValueError:
+                pass
     if reps not in (None, ""):
         args.append("--benchmark_repetitions=%s" % reps)
     args += ["--benchmark_out=%s" % out_file, "--benchmark_out_format=json"]

@@ -94,7 +94,7 @@ static weft_poll server_poll(void *p, weft_context *cx, void *out)
 {
     server *st = p;
     WEFT_CORO_BEGIN(st);
-    st->res = weft_tcp_listen(weft_context_runtime(cx), "127.0.0.1", st->port, 1024, &st->l);
+    st->res = weft_tcp_listener_init(&st->l, weft_context_runtime(cx), "127.0.0.1", st->port, 1024);
     if (st->res < 0) {
         fprintf(stderr, "echo_server: cannot listen on 127.0.0.1:%u: %s\n", (unsigned)st->port,
                 strerror(-st->res));

@@ -285,7 +285,7 @@ static weft_poll server_poll(void *p, weft_context *cx, void *out)
     server *st = p;
     weft_runtime *rt = weft_context_runtime(cx);
     WEFT_CORO_BEGIN(st);
-    if ((st->res = weft_tcp_listen(rt, "127.0.0.1", st->port, 1024, &st->l)) < 0) {
+    if ((st->res = weft_tcp_listener_init(&st->l, rt, "127.0.0.1", st->port, 1024)) < 0) {
         fprintf(stderr, "kv_server: cannot listen on 127.0.0.1:%u: %s\n", st->port, strerror(-st->res));
         WEFT_CORO_RETURN(st, out, int, 1);
     }

@@ -4,7 +4,7 @@
  * WHERE THIS FILE LIVES, AND WHY
  *
  * TCP uses the reactor (readiness and wakers) *and* the timers (accept's
- * back-off sleeps on the timer wheel), and weft_tcp_listen and
+ * back-off sleeps on the timer wheel), and weft_tcp_listener_init and
  * weft_tcp_connect_init take a weft_runtime to find the runtime's reactor.
  * Inside reactor/ it would make reactor/ depend sideways on timers/ and up
  * on the runtime. Here, in the runtime layer (schedulers/: the task model,
@@ -442,17 +442,17 @@ void weft_tcp_connect_drop(weft_tcp_connect *c)
 
 /* ---- listeners -------------------------------------------------------------------- */
 
-int weft_tcp_listen(weft_runtime *rt, const char *host, uint16_t port, int backlog,
-                    weft_tcp_listener *out)
+int weft_tcp_listener_init(weft_tcp_listener *out, weft_runtime *rt, const char *host, uint16_t port,
+                           int backlog)
 {
-    if (!out) return err_fail(-EINVAL, "weft_tcp_listen: NULL listener");
+    if (!out) return err_fail(-EINVAL, "weft_tcp_listener_init: NULL listener");
     memset(out, 0, sizeof *out);
-    if (!rt) return err_fail(-EINVAL, "weft_tcp_listen: NULL runtime");
+    if (!rt) return err_fail(-EINVAL, "weft_tcp_listener_init: NULL runtime");
     reactor *r = rt->reactor;
     if (backlog <= 0) backlog = SOMAXCONN;
     struct addrinfo *res;
     const char *where = host ? host : "0.0.0.0";
-    int rc = resolve("weft_tcp_listen", where, port, 1, &res);
+    int rc = resolve("weft_tcp_listener_init", where, port, 1, &res);
     if (rc < 0) return rc;
     int fd = -1;
     rc = -EADDRNOTAVAIL;
@@ -471,7 +471,7 @@ int weft_tcp_listen(weft_runtime *rt, const char *host, uint16_t port, int backl
     }
     freeaddrinfo(res);
     if (fd < 0)
-        return err_fail(rc, "weft_tcp_listen: cannot listen on %s port %u: %s", where,
+        return err_fail(rc, "weft_tcp_listener_init: cannot listen on %s port %u: %s", where,
                         (unsigned)port, strerror(-rc));
 
     struct sockaddr_storage ss;
@@ -479,7 +479,7 @@ int weft_tcp_listen(weft_runtime *rt, const char *host, uint16_t port, int backl
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
         rc = -errno;
         close(fd);
-        return err_fail(rc, "weft_tcp_listen: getsockname: %s", strerror(-rc));
+        return err_fail(rc, "weft_tcp_listener_init: getsockname: %s", strerror(-rc));
     }
     out->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                          : ntohs(((struct sockaddr_in *)&ss)->sin_port);
@@ -487,7 +487,7 @@ int weft_tcp_listen(weft_runtime *rt, const char *host, uint16_t port, int backl
     if (rc < 0) {
         close(fd);
         memset(out, 0, sizeof *out);
-        return err_fail(rc, "weft_tcp_listen: cannot register the socket with the reactor: %s",
+        return err_fail(rc, "weft_tcp_listener_init: cannot register the socket with the reactor: %s",
                         strerror(-rc));
     }
     out->runtime = rt;

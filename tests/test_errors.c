@@ -79,26 +79,26 @@ static void test_tcp_listen(void **state)
     (void)state;
     weft_tcp_listener l;
     stderr_capture_begin();
-    assert_int_equal(weft_tcp_listen(NULL, "127.0.0.1", 0, 0, &l), -EINVAL);
+    assert_int_equal(weft_tcp_listener_init(&l, NULL, "127.0.0.1", 0, 0), -EINVAL);
     stderr_capture_end_empty();
-    assert_message("weft_tcp_listen: NULL runtime");
+    assert_message("weft_tcp_listener_init: NULL runtime");
 
     weft_runtime *rt = tu_rt_new("fifo", 1, NULL);
     stderr_capture_begin();
-    int rc = weft_tcp_listen(rt, "no-such-host.invalid", 0, 0, &l);
+    int rc = weft_tcp_listener_init(&l, rt, "no-such-host.invalid", 0, 0);
     stderr_capture_end_empty();
     assert_true(rc < 0);
-    assert_message("weft_tcp_listen: cannot resolve 'no-such-host.invalid'");
+    assert_message("weft_tcp_listener_init: cannot resolve 'no-such-host.invalid'");
 
     /* the address is taken: a second listener on the same port */
-    assert_int_equal(weft_tcp_listen(rt, "127.0.0.1", 0, 0, &l), 0);
+    assert_int_equal(weft_tcp_listener_init(&l, rt, "127.0.0.1", 0, 0), 0);
     weft_tcp_listener l2;
     stderr_capture_begin();
-    rc = weft_tcp_listen(rt, "127.0.0.1", weft_tcp_listener_port(&l), 0, &l2);
+    rc = weft_tcp_listener_init(&l2, rt, "127.0.0.1", weft_tcp_listener_port(&l), 0);
     stderr_capture_end_empty();
     /* SO_REUSEADDR does not let two sockets listen on one port */
     assert_int_equal(rc, -EADDRINUSE);
-    assert_message("weft_tcp_listen: cannot listen on 127.0.0.1 port");
+    assert_message("weft_tcp_listener_init: cannot listen on 127.0.0.1 port");
     weft_tcp_listener_drop(&l);
     weft_runtime_free(rt);
 }
@@ -197,7 +197,7 @@ static void test_tcp_poll_errors(void **state)
 
     weft_runtime *rt = tu_rt_new("fifo", 1, NULL);
     weft_tcp_listener l;
-    assert_int_equal(weft_tcp_listen(rt, "127.0.0.1", 0, 0, &l), 0);
+    assert_int_equal(weft_tcp_listener_init(&l, rt, "127.0.0.1", 0, 0), 0);
     weft_tcp_stream out;
     int result = 0;
     stderr_capture_begin();

@@ -246,7 +246,7 @@ static weft_poll echo_main_poll(void *p, weft_context *cx, void *out)
     echo_main *st = p;
     echo_results *er = out;
     WEFT_CORO_BEGIN(st);
-    er->listen_rc = weft_tcp_listen(weft_context_runtime(cx), "127.0.0.1", 0, 64, &st->l);
+    er->listen_rc = weft_tcp_listener_init(&st->l, weft_context_runtime(cx), "127.0.0.1", 0, 64);
     if (er->listen_rc < 0) WEFT_CORO_RETURN_VOID(st);
     {
         acceptor a = {0};
@@ -374,7 +374,7 @@ static weft_poll partial_main_poll(void *p, weft_context *cx, void *out)
 {
     partial_main *st = p;
     WEFT_CORO_BEGIN(st);
-    st->pr.rc = weft_tcp_listen(weft_context_runtime(cx), "127.0.0.1", 0, 8, &st->l);
+    st->pr.rc = weft_tcp_listener_init(&st->l, weft_context_runtime(cx), "127.0.0.1", 0, 8);
     if (st->pr.rc < 0) goto done;
     {
         writer_task wt = {0};
@@ -520,7 +520,7 @@ static weft_poll peer_main_poll(void *p, weft_context *cx, void *out)
     peer_results *pr = out;
     WEFT_CORO_BEGIN(st);
     pr->server = -12345;
-    pr->client = weft_tcp_listen(weft_context_runtime(cx), "127.0.0.1", 0, 8, &st->l);
+    pr->client = weft_tcp_listener_init(&st->l, weft_context_runtime(cx), "127.0.0.1", 0, 8);
     if (pr->client < 0) WEFT_CORO_RETURN_VOID(st);
     {
         peer_task pt = {0};
@@ -612,7 +612,7 @@ static weft_poll connect_main_poll(void *p, weft_context *cx, void *out)
     weft_tcp_connect_init(&st->c, weft_context_runtime(cx), "127.0.0.1", st->dead_port);
     WEFT_AWAIT(st, weft_tcp_connect_poll(&st->c, cx, &st->s, &st->results[0]));
     /* "localhost" may resolve to ::1 first, which refuses; 127.0.0.1 answers */
-    st->results[1] = weft_tcp_listen(weft_context_runtime(cx), "127.0.0.1", 0, 8, &st->l);
+    st->results[1] = weft_tcp_listener_init(&st->l, weft_context_runtime(cx), "127.0.0.1", 0, 8);
     if (st->results[1] == 0) {
         weft_tcp_connect_init(&st->c, weft_context_runtime(cx), "localhost", weft_tcp_listener_port(&st->l));
         WEFT_AWAIT(st, weft_tcp_connect_poll(&st->c, cx, &st->s, &st->results[1]));
@@ -686,7 +686,7 @@ static weft_poll trio_main_poll(void *p, weft_context *cx, void *out)
 {
     trio_main *st = p;
     WEFT_CORO_BEGIN(st);
-    st->t.rc = weft_tcp_listen(weft_context_runtime(cx), "127.0.0.1", 0, 8, &st->t.l);
+    st->t.rc = weft_tcp_listener_init(&st->t.l, weft_context_runtime(cx), "127.0.0.1", 0, 8);
     if (st->t.rc < 0) goto done;
     weft_tcp_connect_init(&st->c, weft_context_runtime(cx), "127.0.0.1", weft_tcp_listener_port(&st->t.l));
     WEFT_AWAIT(st, weft_tcp_connect_poll(&st->c, cx, &st->t.a, &st->t.rc));
@@ -1008,7 +1008,7 @@ static void test_emfile(void **state)
     for (int s = 0; s < weft_scheduler_count(); s++) {
         weft_runtime *rt = rt_make(s, 0);
         weft_tcp_listener l;
-        assert_int_equal(weft_tcp_listen(rt, "127.0.0.1", 0, 16, &l), 0);
+        assert_int_equal(weft_tcp_listener_init(&l, rt, "127.0.0.1", 0, 16), 0);
         counters ct;
         atomic_init(&ct.echoed, 0);
         atomic_init(&ct.verified, 0);

@@ -10,7 +10,7 @@
  *
  * Server (both workloads)
  *   The runner binds a listener on 127.0.0.1, port 0, from its own thread
- *   (weft_tcp_listen only needs the runtime; connections made before the
+ *   (weft_tcp_listener_init only needs the runtime; connections made before the
  *   server task runs wait in the kernel's backlog), starts the client
  *   threads, and block_on's a root task that accepts the expected number
  *   of connections and spawns one echo task per connection (read up to a
@@ -317,7 +317,7 @@ static int io_setup(weft_runtime *rt, io_run *run, long conns, size_t server_buf
     atomic_init(&run->fault_done, 0);
     /* backlog: every connection may be queued before the first accept */
     int backlog = conns + 64 > 4096 ? 4096 : (int)conns + 64;
-    int rc = weft_tcp_listen(rt, "127.0.0.1", 0, backlog, &run->listener);
+    int rc = weft_tcp_listener_init(&run->listener, rt, "127.0.0.1", 0, backlog);
     if (rc < 0) return rc;
     run->port = weft_tcp_listener_port(&run->listener);
     if (wl_latch_init(&run->conns, 1) < 0) {

@@ -585,7 +585,7 @@ static weft_poll setup_poll(void *p, weft_context *cx, void *o)
         }
     }
     if (x->nconns > 0 && !x->setup_rc) {
-        s->rc = weft_tcp_listen(weft_context_runtime(cx), "127.0.0.1", 0, 256, &x->listener);
+        s->rc = weft_tcp_listener_init(&x->listener, weft_context_runtime(cx), "127.0.0.1", 0, 256);
         if (s->rc < 0) {
             setup_fail(x, s->rc, "tcp_roundtrip: listening on 127.0.0.1");
         } else {

@@ -130,8 +130,8 @@ typedef struct weft_tcp_listener {
 /* Binds host:port (port 0: an ephemeral port; host NULL: "0.0.0.0") with
  * SO_REUSEADDR and listens with `backlog` (<= 0: SOMAXCONN). 0 or a
  * negative errno (-EADDRINUSE, -EINVAL bad host, ...). */
-int weft_tcp_listen(weft_runtime *rt, const char *host, uint16_t port, int backlog,
-                    weft_tcp_listener *out);
+int weft_tcp_listener_init(weft_tcp_listener *out, weft_runtime *rt, const char *host, uint16_t port,
+                           int backlog);
 uint16_t weft_tcp_listener_port(const weft_tcp_listener *l);
 /* READY with *result 0 and *out the accepted stream (registered on the
  * listener's runtime), or a negative errno that is not transient. Out of
