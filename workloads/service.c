@@ -97,6 +97,11 @@ typedef struct svc_ctx {
     weft_tcp_listener listener;
     weft_join_handle acceptor;
     weft_join_handle *echo;
+    /* closed arrival: the clients' handles, joined by teardown so no client
+     * reads the context after svc_run frees it (a client leaves its loop
+     * only after the last request finished and the root returned) */
+    weft_join_handle *client_h;
+    long nclients;
     int setup_rc;
     char setup_err[160];
 } svc_ctx;
@@ -639,6 +644,10 @@ static weft_poll teardown_poll(void *p, weft_context *cx, void *o)
         if (!x->echo[s->k].task) continue;
         WEFT_AWAIT(s, weft_join_poll(&x->echo[s->k], cx, NULL, &s->rc));
     }
+    for (s->k = 0; s->k < x->nclients; s->k++) {
+        if (weft_join_is_empty(&x->client_h[s->k])) continue;
+        WEFT_AWAIT(s, weft_join_poll(&x->client_h[s->k], cx, NULL, &s->rc));
+    }
     WEFT_CORO_END(s);
 }
 
@@ -698,12 +707,11 @@ static weft_poll driver_poll(void *p, weft_context *cx, void *o)
     (void)o;
     WEFT_CORO_BEGIN(d);
     if (x->m->arrival == SVC_ARRIVAL_CLOSED) {
-        long nc = x->m->clients < x->nreq ? x->m->clients : x->nreq;
-        for (long c = 0; c < nc; c++) {
+        for (long c = 0; c < x->nclients; c++) {
             svc_client cl;
             memset(&cl, 0, sizeof cl);
             cl.x = x;
-            if (weft_spawn(weft_context_runtime(cx), &svc_client_type, &cl, NULL) < 0)
+            if (weft_spawn(weft_context_runtime(cx), &svc_client_type, &cl, &x->client_h[c]) < 0)
                 atomic_fetch_add_explicit(&x->spawn_errors, 1, RLX);
         }
     }
@@ -763,6 +771,9 @@ static void ctx_free(svc_ctx *x)
         for (int k = 0; k < x->nconns; k++) free(x->conns[k].buf);
     free(x->conns);
     free(x->echo);
+    if (x->client_h)
+        for (long c = 0; c < x->nclients; c++) weft_join_drop(&x->client_h[c]);
+    free(x->client_h);
     if (x->pool_sem) weft_semaphore_free(x->pool_sem);
     pthread_mutex_destroy(&x->pool_lock);
     free(x);
@@ -804,6 +815,13 @@ static int ctx_new(const svc_model *m, weft_runtime *rt, uint64_t seed, svc_ctx 
     x->done = calloc((size_t)x->nreq, sizeof *x->done);
     x->completions = calloc((size_t)x->nreq, sizeof *x->completions);
     if (!x->start || !x->first || !x->done || !x->completions) goto nomem;
+    if (m->arrival == SVC_ARRIVAL_CLOSED) {
+        x->nclients = m->clients < x->nreq ? m->clients : x->nreq;
+        if (x->nclients > 0) {
+            x->client_h = calloc((size_t)x->nclients, sizeof *x->client_h);
+            if (!x->client_h) goto nomem;
+        }
+    }
     if (offs)
         for (size_t i = 0; i < (size_t)x->nreq; i++) x->start[i] = (uint64_t)offs[i]; /* relative until t0 */
     free(offs);
