@@ -60,6 +60,9 @@ typedef struct worker_stats {
 #define TASK_CACHE_MAX 8192u
 #define TASK_CACHE_MAX_BYTES ((size_t)2 << 20)
 #define TASK_CACHE_KEEP 64u
+/* Frees of one pre-park trim: trimming a full cache at once (thousands of
+ * free() calls) delays the timers that fall due during the trim. */
+#define TASK_CACHE_TRIM_STEP 32u
 typedef struct task_cache {
     void *head[TASK_CACHE_CLASSES];     /* singly linked through each block's first word */
     uint32_t count[TASK_CACHE_CLASSES];

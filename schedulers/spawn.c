@@ -24,8 +24,8 @@
  * another runtime, goes back to free(). A cache holds at most
  * TASK_CACHE_MAX blocks of a class and TASK_CACHE_MAX_BYTES in all (beyond
  * that free() takes them), and a
- * worker about to park trims it to TASK_CACHE_KEEP, so an idle runtime
- * holds little; runtime_destroy frees the rest. Under ASan a cached block
+ * worker about to park trims it towards TASK_CACHE_KEEP, a bounded step per
+ * park, so an idle runtime holds little; runtime_destroy frees the rest. Under ASan a cached block
  * is poisoned, so a use after rt_task_free is still reported. */
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -108,7 +108,26 @@ void rt_task_cache_trim(worker *w, uint32_t keep)
 
 void rt_task_cache_release(worker *w) { rt_task_cache_trim(w, 0); }
 
-void rt_task_cache_trim_idle(worker *w) { rt_task_cache_trim(w, TASK_CACHE_KEEP); }
+/* Before a park: at most TASK_CACHE_TRIM_STEP frees, so a worker that parks
+ * between bursts (timer_storm: 100 000 tasks completing while timers are
+ * still due) does not spend the next deadline freeing a full cache; a
+ * worker that stays idle trims it over its next parks, and the cache is
+ * bounded by TASK_CACHE_MAX_BYTES meanwhile. */
+void rt_task_cache_trim_idle(worker *w)
+{
+    uint32_t budget = TASK_CACHE_TRIM_STEP;
+    for (unsigned i = 0; i < TASK_CACHE_CLASSES && budget; i++) {
+        while (w->tcache.count[i] > TASK_CACHE_KEEP && budget) {
+            void *b = w->tcache.head[i];
+            TC_UNPOISON(b, tc_class_bytes(i + 1));
+            w->tcache.head[i] = *(void **)b;
+            w->tcache.count[i]--;
+            w->tcache.bytes -= tc_class_bytes(i + 1);
+            free(b);
+            budget--;
+        }
+    }
+}
 
 /* ---- spawn -------------------------------------------------------------------------- */
 

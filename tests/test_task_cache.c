@@ -74,8 +74,11 @@ static weft_poll wb_poll(void *p, weft_context *cx, void *out)
     free(v);
     r->count_after_cap = w->tcache.count[1];
     r->ok_cap = w->tcache.count[1] == TASK_CACHE_MAX;
+    /* one pre-park trim frees a bounded step, repeated parks reach the bound */
     rt_task_cache_trim_idle(w);
-    r->ok_trim = w->tcache.count[1] == TASK_CACHE_KEEP;
+    r->ok_trim = w->tcache.count[1] == TASK_CACHE_MAX - TASK_CACHE_TRIM_STEP;
+    for (int k = 0; k < (int)(TASK_CACHE_MAX / TASK_CACHE_TRIM_STEP) + 1; k++) rt_task_cache_trim_idle(w);
+    r->ok_trim = r->ok_trim && w->tcache.count[1] == TASK_CACHE_KEEP;
     /* the byte bound: blocks of the largest class stop at what fits */
     rt_task_cache_release(w);
     size_t cb = (size_t)TASK_CACHE_CLASSES * TASK_CACHE_GRAIN;
