@@ -637,7 +637,10 @@ def method_section(alpha):
         "- **The unit is the launch** (one process, in one round of the coordinator). "
         "**Median**: of every kept repetition. **95 % CI**: Student t over the launch "
         "medians on the log scale. With one launch (older files) the order-statistic "
-        "interval of its repetitions is shown and marked ‡ (one process only).",
+        "interval of its repetitions is shown and marked ‡ (one process only). `make "
+        "reproduce` judges a re-run against the **reproduction interval**, the prediction "
+        "interval for a re-run's median (√(1/L + 1/L′) in place of √(1/L)): the CI is about "
+        "the centre and catches a re-run's own noisy median only ~85 % of the time.",
         "- **CV within / between launches**: standard deviations of log values (≈ CV): "
         "within = pooled within-launch variance; between = variance of launch means minus "
         "within/n (method of moments, floored at 0).",

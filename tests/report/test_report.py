@@ -202,6 +202,37 @@ def test_interval_from_launches_covers_at_nominal_rate():
     assert old_cover / n < 0.85, old_cover / n      # ignores between-launch variance
 
 
+def test_reproduction_interval_catches_a_rerun_at_nominal_rate():
+    # A re-run's median is an estimate too: the interval of the centre
+    # (t s / sqrt(L)) catches an independent re-run of the same design well
+    # below 95 %; the prediction interval (t s sqrt(1/L + 1/L')) at ~95 %.
+    import random
+    rng = random.Random(777)
+    n = 400
+    pred = ci = ratio_pred = 0
+    for seed in range(n):
+        rec = wb.launch_estimate(synth(rng, 5, 2, math.log(100.0), 0.05, 0.02))
+        new = wb.launch_estimate(synth(rng, 5, 2, math.log(100.0), 0.05, 0.02))
+        lo, hi = rec.reproduction_interval(new.launches)
+        pred += lo <= new.centre <= hi
+        ci += rec.contains(new.centre)
+        drift = [rng.gauss(0.0, 0.1) for _ in range(5)]
+        ra = wb.paired_ratio(synth(rng, 5, 2, math.log(90.0), 0.03, 0.01, drift),
+                             synth(rng, 5, 2, math.log(100.0), 0.03, 0.01, drift))
+        drift = [rng.gauss(0.0, 0.1) for _ in range(5)]
+        rb = wb.paired_ratio(synth(rng, 5, 2, math.log(90.0), 0.03, 0.01, drift),
+                             synth(rng, 5, 2, math.log(100.0), 0.03, 0.01, drift))
+        rlo, rhi = ra.reproduction_interval(rb.launches)
+        ratio_pred += rlo <= rb.ratio <= rhi
+    # binomial sd at 95 % over 400 seeds is 1.1 %
+    assert 0.91 <= pred / n <= 0.99, pred / n
+    assert ci / n < 0.90, ci / n
+    assert 0.91 <= ratio_pred / n <= 0.99, ratio_pred / n
+    # one launch: no launch-level spread, the interval of the centre is all there is
+    one = wb.launch_estimate({0: [100.0, 101.0, 99.0, 100.5, 99.5, 100.2, 99.8, 100.1, 99.9]})
+    assert one.one_launch and one.reproduction_interval() == one.ci
+
+
 def test_variance_components():
     import random
     rng = random.Random(5)
