@@ -414,6 +414,47 @@ static void test_sleep_on_other_runtime(void **state)
     }
 }
 
+/* ---- long sleeps start from the coarse clock (timer.c) --------------------------------- */
+
+/* A sleep of at least 1 s takes its start from CLOCK_MONOTONIC_COARSE plus
+ * twice its resolution: its deadline is never before (precise clock before
+ * the first poll) + d, and not more than a few ticks after (precise clock
+ * after it) + d; it still never wakes early, and a cancel leaves nothing. */
+static void test_long_sleep_coarse_start(void **state)
+{
+    (void)state;
+    const uint64_t d = 1 * WEFT_SEC;
+    for (int k = 0; k < time_configs(); k++) {
+        weft_runtime *rt = config_rt(k);
+        for (int i = 0; i < 200; i++) {
+            weft_sleep s;
+            weft_sleep_init(&s, d + (uint64_t)i * 1000u);
+            xdev_out r = {-1, -1};
+            xdev_task t = {.s = &s, .first = 1};
+            const uint64_t t0 = weft_now_ns();
+            tu_block_on_ok(rt, &xdev_type, &t, &r);
+            const uint64_t t1 = weft_now_ns();
+            assert_int_equal(r.poll, WEFT_PENDING);
+            assert_int_equal(weft_runtime_timers_armed(rt), 1);
+            const uint64_t dl = weft_sleep_deadline(&s);
+            assert_true(dl >= t0 + d + (uint64_t)i * 1000u);         /* never early */
+            assert_true(dl <= t1 + d + (uint64_t)i * 1000u + 50 * WEFT_MS); /* a few ticks late at most */
+            weft_sleep_drop(&s);
+            assert_int_equal(weft_runtime_timers_armed(rt), 0);
+        }
+        if (k == 0) { /* one full sleep: it completes at or after the deadline */
+            sample out = {0};
+            sleeper sl = {.d = d, .out = &out};
+            tu_block_on_ok(rt, &sleeper_type, &sl, NULL);
+            assert_int_equal(out.result, 0);
+            assert_true(out.done >= out.deadline);
+            assert_true(out.deadline >= out.start + d);
+            assert_true(out.done - out.start < d + 2 * WEFT_SEC);
+        }
+        weft_runtime_free(rt);
+    }
+}
+
 /* ---- abort and shutdown with armed sleeps ---------------------------------------------- */
 
 typedef struct abort_root {
@@ -729,6 +770,7 @@ int main(void)
         cmocka_unit_test(test_timeout_both_ways),
         cmocka_unit_test(test_interval_policies),
         cmocka_unit_test(test_sleep_on_other_runtime),
+        cmocka_unit_test(test_long_sleep_coarse_start),
         cmocka_unit_test(test_abort_and_shutdown_release_timers),
         cmocka_unit_test(test_budget_yields),
         cmocka_unit_test(test_timer_shards_cross_worker),
