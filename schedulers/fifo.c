@@ -25,14 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "schedulers/sched.h"
-#include "schedulers/taskq.h"
-
-typedef struct fifo_policy {
-    taskq woken;   /* owner (worker 0) only: woken by wakers */
-    taskq local;   /* owner (worker 0) only: spawned and yielded */
-    injectq inject;
-} fifo_policy;
+#include "schedulers/fifo.h"
 
 static int fifo_create(struct weft_runtime *rt, void **out, char *err, size_t errlen)
 {
@@ -51,13 +44,10 @@ static int fifo_create(struct weft_runtime *rt, void **out, char *err, size_t er
 
 static void fifo_destroy(void *policy) { free(policy); }
 
+/* The hot two are in fifo.h, so the core can call them without the vtable. */
 static bool fifo_push_local(void *policy, worker *w, task *t, sched_hint hint)
 {
-    fifo_policy *p = policy;
-    taskq *q = hint == SCHED_WAKE ? &p->woken : &p->local;
-    taskq_push(q, t);
-    WORKER_STAT_MAX(w, STAT_QUEUE_HWM, p->local.len + p->woken.len);
-    return false; /* one worker: nobody else to wake */
+    return fifo_push_local_inline(policy, w, t, hint);
 }
 
 static int fifo_push_remote(void *policy, task *t)
@@ -66,18 +56,7 @@ static int fifo_push_remote(void *policy, task *t)
     return -1;
 }
 
-static task *fifo_next(void *policy, worker *w)
-{
-    fifo_policy *p = policy;
-    bool fair_tick = sched_worker_interval_tick(w);
-    if (fair_tick || (!p->local.head && !p->woken.head)) {
-        size_t n = injectq_pop_batch(&p->inject, &p->local, SIZE_MAX);
-        if (n) WORKER_STAT_ADD(w, STAT_INJECT_POPS, n);
-    }
-    task *t = fair_tick ? NULL : taskq_pop(&p->woken);
-    if (!t) t = taskq_pop(&p->local);
-    return t ? t : taskq_pop(&p->woken);
-}
+static task *fifo_next(void *policy, worker *w) { return fifo_next_inline(policy, w); }
 
 static bool fifo_has_work(void *policy)
 {

@@ -24,6 +24,7 @@
 #include "common/clock.h"
 #include "common/histogram.h"
 #include "common/topology.h"
+#include "schedulers/fifo.h"
 #include "schedulers/runtime_internal.h"
 #include "schedulers/sched.h"
 #include "schedulers/task.h"
@@ -61,6 +62,23 @@ static void worker_stop_searching(worker *w)
 
 /* ---- scheduling ------------------------------------------------------------------- */
 
+/* The policy's push_local and next. fifo's are called directly (inlined from
+ * fifo.h): on a one-worker runtime the two indirect calls per task were a
+ * visible share of a yield and of a spawned task, and inlined, fifo's
+ * "nobody to wake" return folds the idle check below away. Every other
+ * policy goes through its sched_ops. */
+static inline bool policy_push_local(weft_runtime *rt, worker *w, task *t, sched_hint hint)
+{
+    if (rt->ops == &sched_fifo) return fifo_push_local_inline(rt->policy, w, t, hint);
+    return rt->ops->push_local(rt->policy, w, t, hint);
+}
+
+static inline task *policy_next(weft_runtime *rt, worker *w)
+{
+    if (rt->ops == &sched_fifo) return fifo_next_inline(rt->policy, w);
+    return rt->ops->next(rt->policy, w);
+}
+
 static inline void stamp_wake(weft_runtime *rt, task *t)
 {
     if (rt->cfg.sched_latency) t->wake_ns = clock_now_ns();
@@ -73,7 +91,7 @@ void rt_schedule(task *t, sched_hint hint)
     stamp_wake(rt, t);
     if (w && w->rt == rt) {
         if (hint == SCHED_WAKE) WORKER_STAT_INC(w, STAT_LOCAL_WAKES);
-        if (rt->ops->push_local(rt->policy, w, t, hint)) {
+        if (policy_push_local(rt, w, t, hint)) {
             /* fast path without the fence: see the essay */
             if (atomic_load_explicit(&rt->num_idle, memory_order_relaxed) != 0 &&
                 atomic_load_explicit(&rt->num_searching, memory_order_relaxed) == 0)
@@ -111,7 +129,7 @@ static void requeue(worker *w, task *t)
 {
     weft_runtime *rt = w->rt;
     stamp_wake(rt, t);
-    if (rt->ops->push_local(rt->policy, w, t, SCHED_YIELD) &&
+    if (policy_push_local(rt, w, t, SCHED_YIELD) &&
         atomic_load_explicit(&rt->num_idle, memory_order_relaxed) != 0 &&
         atomic_load_explicit(&rt->num_searching, memory_order_relaxed) == 0)
         rt_notify_parked(rt, w->node);
@@ -170,7 +188,7 @@ void rt_worker_loop(worker *w, _Atomic int *until)
             w->interval_left = interval;
             rt_maintenance(w);
         }
-        task *t = ops->next(rt->policy, w);
+        task *t = policy_next(rt, w);
         if (!t && ops->steal && worker_start_searching(w)) t = ops->steal(rt->policy, w);
         if (t) {
             if (w->searching) worker_stop_searching(w);

@@ -779,6 +779,69 @@ static weft_poll main2_poll(void *p, weft_context *cx, void *out)
 }
 static const weft_future_type main2_type = {"main2", main2_poll, NULL, sizeof(main2), sizeof(int)};
 
+/* ---- fifo's inlined run path (schedulers/fifo.h) keeps exact FIFO order ---------------------- */
+
+static int g_rr_log[64];
+static int g_rr_n;
+typedef struct rr_child {
+    int id, left;
+} rr_child;
+static weft_poll rr_child_poll(void *p, weft_context *cx, void *out)
+{
+    (void)out;
+    rr_child *st = p;
+    if (g_rr_n < 64) g_rr_log[g_rr_n++] = st->id;
+    if (st->left-- == 0) return WEFT_READY;
+    weft_context_yield(cx);
+    return WEFT_PENDING;
+}
+static const weft_future_type rr_child_type = {"rr_child", rr_child_poll, NULL, sizeof(rr_child), 0};
+typedef struct rr_main {
+    int polls;
+    weft_join_handle h[3];
+} rr_main;
+static weft_poll rr_main_poll(void *p, weft_context *cx, void *out)
+{
+    (void)out;
+    rr_main *st = p;
+    if (st->polls++ == 0)
+        for (int i = 0; i < 3; i++) {
+            rr_child c = {i, 3};
+            if (weft_spawn(weft_context_runtime(cx), &rr_child_type, &c, &st->h[i])) return WEFT_READY;
+        }
+    for (int i = 0; i < 3; i++) {
+        int res = 0;
+        if (!weft_join_is_empty(&st->h[i]) && weft_join_poll(&st->h[i], cx, NULL, &res) == WEFT_PENDING) return WEFT_PENDING;
+    }
+    return WEFT_READY;
+}
+static const weft_future_type rr_main_type = {"rr_main", rr_main_poll, NULL, sizeof(rr_main), 0};
+
+static void test_fifo_yield_round_robin(void **unused)
+{
+    (void)unused;
+    /* three children yield three times each: a yield goes to the back of the
+     * ready queue, so the polls are strictly round-robin; the joins' wakes go
+     * through the same inlined push (woken queue) */
+    weft_runtime *rt = tu_rt_new("fifo", 1, NULL);
+    g_rr_n = 0;
+    rr_main m;
+    memset(&m, 0, sizeof m);
+    tu_block_on_ok(rt, &rr_main_type, &m, NULL);
+    static const int want[12] = {0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2};
+    assert_int_equal(g_rr_n, 12);
+    for (int i = 0; i < 12; i++) assert_int_equal(g_rr_log[i], want[i]);
+    weft_worker_stats total;
+    weft_runtime_stats(rt, NULL, 0, &total);
+    /* 12 child polls + main's 4: the spawn, then one per child completion
+     * (each join wake goes to fifo's woken queue, taken before the ready
+     * children: no global_interval tick falls within these 16 polls) */
+    assert_int_equal(total.polls, 16);
+    assert_int_equal(total.local_wakes, 3);
+    assert_int_equal(total.queue_hwm, 3); /* the 3 children; main waits on a join, never queued with them */
+    weft_runtime_free(rt);
+}
+
 static void test_stats_exact(void **unused)
 {
     (void)unused;
@@ -1077,6 +1140,7 @@ int main(void)
         cmocka_unit_test(test_main),
         cmocka_unit_test(test_shutdown_100k_pending),
         cmocka_unit_test(test_stats_exact),
+        cmocka_unit_test(test_fifo_yield_round_robin),
         cmocka_unit_test(test_build_info),
         cmocka_unit_test(test_free_waits_for_fifo_block_on),
         cmocka_unit_test(test_spawn_huge_sizes),

@@ -1,0 +1,50 @@
+/*
+ * schedulers/fifo.h - fifo's queues and its two hot functions, visible to
+ * the core.
+ *
+ * The worker loop calls a policy through sched_ops (sched.h). For fifo, the
+ * per-task path (yield_many: pop, poll, push back; spawn_many: push, pop) is
+ * short enough that two indirect calls per task are a visible share of it
+ * and also keep the compiler from folding the push and the pop into the
+ * loop. So fifo's push_local and next are defined here as static inline
+ * functions: fifo.c's sched_ops entries are thin wrappers over them, and the
+ * core (worker.c) calls them directly when rt->ops == &sched_fifo. The
+ * behaviour is the same function either way; nothing here is a second
+ * policy.
+ */
+#ifndef WEFT_SCHED_FIFO_H
+#define WEFT_SCHED_FIFO_H
+
+#include <stdint.h>
+
+#include "schedulers/sched.h"
+#include "schedulers/taskq.h"
+
+typedef struct fifo_policy {
+    taskq woken;   /* owner (worker 0) only: woken by wakers */
+    taskq local;   /* owner (worker 0) only: spawned and yielded */
+    injectq inject;
+} fifo_policy;
+
+extern const sched_ops sched_fifo;
+
+static inline bool fifo_push_local_inline(fifo_policy *p, worker *w, task *t, sched_hint hint)
+{
+    taskq *q = hint == SCHED_WAKE ? &p->woken : &p->local;
+    taskq_push(q, t);
+    WORKER_STAT_MAX(w, STAT_QUEUE_HWM, p->local.len + p->woken.len);
+    return false; /* one worker: nobody else to wake */
+}
+
+static inline task *fifo_next_inline(fifo_policy *p, worker *w)
+{
+    bool fair_tick = sched_worker_interval_tick(w);
+    if (fair_tick || (!p->local.head && !p->woken.head)) {
+        size_t n = injectq_pop_batch(&p->inject, &p->local, SIZE_MAX);
+        if (n) WORKER_STAT_ADD(w, STAT_INJECT_POPS, n);
+    }
+    task *t = fair_tick ? NULL : taskq_pop(&p->woken);
+    if (!t) t = taskq_pop(&p->local);
+    return t ? t : taskq_pop(&p->woken);
+}
+#endif
