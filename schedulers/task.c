@@ -23,7 +23,9 @@
  */
 #include "schedulers/task.h"
 
+#include "common/clock.h"
 #include "common/error.h"
+#include "common/spinlock.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -533,6 +535,40 @@ static void tp_wake(const void *d)
 static const weft_waker_vtable thread_parker_vtable = {tp_clone, tp_wake, tp_wake_by_ref,
                                                        tp_release};
 
+/* The block_on caller's bounded spin before it sleeps on the condvar.
+ *
+ * A weft_block_on of a short future on a multi-worker runtime paid two
+ * cross-thread wake-ups per call: the spawn from outside unparks a worker
+ * (futex), and the completion signals the caller's condvar (futex). On a KVM
+ * guest each costs tens of microseconds, so chained_spawn (one block_on per
+ * iteration) cost ws/global 3x fifo at one worker. Spinning here for up to
+ * BLOCK_ON_SPIN_NS on the task's COMPLETE bit lets a short root finish while
+ * the caller is still on its CPU: the completion's condvar signal then finds
+ * no sleeper (no futex wake) and the caller returns at once. The spin is
+ * bounded and yields the CPU (sched_yield) between short pause bursts, so on
+ * an oversubscribed machine (the caller plus N workers on N CPUs) a worker
+ * that needs this CPU gets it. Returns true when the task completed or the
+ * runtime faulted while spinning (the caller re-polls), false at the
+ * deadline (the caller sleeps as before). The waker is already registered,
+ * so nothing is lost either way: the COMPLETE bit is only a hint to re-poll. */
+#define BLOCK_ON_SPIN_NS 50000u
+static bool block_on_spin(weft_runtime *rt, task *t)
+{
+    if (!t) return true;
+    uint64_t deadline = clock_now_ns() + BLOCK_ON_SPIN_NS;
+    for (;;) {
+        for (int i = 0; i < 32; i++) {
+            /* acquire: pairs with the release that publishes COMPLETE; the
+             * re-poll reads the output through the join protocol anyway */
+            if (atomic_load_explicit(&t->state, memory_order_acquire) & TASK_COMPLETE) return true;
+            cpu_relax();
+        }
+        if (atomic_load_explicit(&rt->fault, memory_order_acquire)) return true;
+        if (clock_now_ns() >= deadline) return false;
+        sched_yield();
+    }
+}
+
 /* weft_join_wait, plus: registered in rt's fault list, so a runtime fault
  * (rt_runtime_fault) wakes it; then the handle is detached and the fault
  * returned with its message. For weft_block_on on a multi-worker runtime. */
@@ -552,8 +588,13 @@ int rt_block_on_wait(weft_runtime *rt, weft_join_handle *h, void *out)
     pthread_mutex_unlock(&rt->fault_mu);
     weft_context cx = {{&thread_parker_vtable, p}, NULL, NULL, -1, 0, NULL};
     int result = 0;
+    bool spun = false;
     for (;;) {
         if (weft_join_poll(h, &cx, out, &result) == WEFT_READY) break;
+        if (!spun) {
+            spun = true;
+            if (block_on_spin(rt, h->task)) continue; /* completed (or faulted): poll again */
+        }
         pthread_mutex_lock(&p->mu);
         /* acquire pairs with rt_runtime_fault's release store, made before
          * it signals every registered parker under their mutexes */

@@ -1126,6 +1126,93 @@ static void test_reactor_failure_stops_runtime(void **state)
     }
 }
 
+
+/* ---- block_on's bounded spin and the workers' idle spin ---------------------------
+ * Several outside threads call weft_block_on at once on threaded runtimes
+ * (1 and 2 workers), with roots of three lengths: ready at once (completes
+ * inside the caller's spin), a few yields (the worker's idle spin catches the
+ * next root), and a 2 ms sleep (longer than either spin: the caller sleeps on
+ * its condition variable, the worker parks and drives the timer). Every call
+ * must return its own root's exact value: a spin that re-polled too early, or
+ * missed a completion, shows as a wrong sum or a hang. */
+typedef struct spin_root {
+    int coro;
+    int id, kind, yields;
+    weft_yield y;
+    weft_sleep s;
+} spin_root;
+static weft_poll spin_root_poll(void *p, weft_context *cx, void *out)
+{
+    spin_root *st = p;
+    WEFT_CORO_BEGIN(st);
+    if (st->kind == 1)
+        for (st->yields = 0; st->yields < 3; st->yields++) {
+            weft_yield_init(&st->y);
+            WEFT_AWAIT(st, weft_yield_poll(&st->y, cx));
+        }
+    if (st->kind == 2) {
+        weft_sleep_init(&st->s, 2 * WEFT_MS);
+        WEFT_AWAIT(st, weft_sleep_poll(&st->s, cx));
+    }
+    WEFT_CORO_RETURN(st, out, long, (long)st->id * 3 + st->kind);
+    WEFT_CORO_END(st);
+}
+static const weft_future_type spin_root_type = {"spin_root", spin_root_poll, NULL, sizeof(spin_root),
+                                                sizeof(long)};
+typedef struct spin_caller {
+    weft_runtime *rt;
+    int base, n;
+    long sum;
+    int failures;
+} spin_caller;
+static void *spin_caller_main(void *arg)
+{
+    spin_caller *c = arg;
+    for (int i = 0; i < c->n; i++) {
+        spin_root r;
+        memset(&r, 0, sizeof r);
+        r.id = c->base + i;
+        r.kind = i % 16 == 15 ? 2 : i % 2; /* one sleeper in 16 */
+        long out = -1;
+        if (weft_block_on(c->rt, &spin_root_type, &r, &out) != 0 || out != (long)r.id * 3 + r.kind)
+            c->failures++;
+        else
+            c->sum += out;
+    }
+    return NULL;
+}
+static void test_block_on_spin_many_callers(void **unused)
+{
+    (void)unused;
+    enum { THREADS = 4 };
+    const int n = TU_SCALE(400, 64);
+    static const char *const scheds[] = {"global", "ws", "numa"};
+    for (int s = 0; s < 3; s++)
+        for (int workers = 1; workers <= 2; workers++) {
+            weft_runtime *rt = tu_rt_new(scheds[s], workers, NULL);
+            pthread_t th[THREADS];
+            spin_caller c[THREADS];
+            long want = 0;
+            for (int t = 0; t < THREADS; t++) {
+                c[t] = (spin_caller){rt, t * n, n, 0, 0};
+                for (int i = 0; i < n; i++) want += (long)(t * n + i) * 3 + (i % 16 == 15 ? 2 : i % 2);
+                assert_int_equal(pthread_create(&th[t], NULL, spin_caller_main, &c[t]), 0);
+            }
+            long sum = 0;
+            for (int t = 0; t < THREADS; t++) {
+                pthread_join(th[t], NULL);
+                assert_int_equal(c[t].failures, 0);
+                sum += c[t].sum;
+            }
+            assert_int_equal(sum, want);
+            weft_worker_stats total;
+            weft_runtime_stats(rt, NULL, 0, &total);
+            /* every root polled: ready 1, yielders 4, sleepers 2 polls at least */
+            assert_true(total.polls >= (uint64_t)THREADS * (uint64_t)n);
+            weft_runtime_free(rt);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1146,6 +1233,7 @@ int main(void)
         cmocka_unit_test(test_spawn_huge_sizes),
         cmocka_unit_test(test_reactor_failure_stops_runtime),
         cmocka_unit_test(test_free_from_own_task_aborts),
+        cmocka_unit_test(test_block_on_spin_many_callers),
     };
     return cmocka_run_group_tests_name("runtime", tests, NULL, NULL);
 }
