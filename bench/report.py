@@ -363,7 +363,7 @@ def describe_rec(rec):
         if not rec.tie:
             text = head + "**%s** leads: %s." % (w.label, lead)
         else:
-            text = head + "%s ranked first, but its lead is within this run's resolution or under %.0f %%: "\
+            text = head + "%s ranked first, but its lead's interval does not lie above +%.0f %%: "\
                 "**a tie** (%s)." % (w.label, 100 * rec.min_lead, lead)
     rc = rec.recommended
     if len(rec.tie_group) > 1:
@@ -406,8 +406,8 @@ def recommendation_section(kinds, largest, per_count, ctx):
     lines += ["", "A configuration's score is the geometric mean, over the workloads of a "
               "kind, of its paired ratio to each workload's best weft row. A lead counts "
               "only when the paired interval of the runner-up against the winner (per "
-              "launch, mean log ratio over the workloads; t over launches) lies above 1 "
-              "and the lead is larger than %.0f %%; otherwise it is a tie. The tie group is "
+              "launch, mean log ratio over the workloads; t over launches) lies wholly above "
+              "1 + %.0f %% (95 %% sure the lead is larger than that); otherwise it is a tie. The tie group is "
               "the winner and every configuration it does not beat, resolved to the "
               "simplest of them (fifo < global < ws < numa, then fewer workers)."
               % (100 * wb.MIN_LEAD), "", "### By kind of work", ""]

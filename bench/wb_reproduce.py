@@ -169,7 +169,7 @@ def judge(rec, new, alpha=ws.ALPHA):
         m_ok, m_n, " (recorded intervals from one launch: too narrow, see the report's ‡)"
         if one else ""))
     out.append("   (inside the recorded 95 %% CI of the centre, which a re-run's own median "
-               "hits only ~83 %% of the time when launches are all that varies: %d/%d)"
+               "hits only ~85 %% of the time when launches are all that varies: %d/%d)"
                % (m_ci, m_n))
     out += _limit(bad)
 

@@ -321,12 +321,14 @@ def test_recommendations_use_paired_verdicts():
     assert not kinds["message passing"].tie and kinds["message passing"].recommended.label == "fifo/1"
     assert kinds["timers"].recommended.label == "ws/1" and not kinds["timers"].tie
     assert kinds["IO"].tie and kinds["IO"].recommended.label == "global/2"
-    # global/2 is 3.4 % ahead of fifo/1 with an interval above 1: below the
-    # 15 % that counts (wb_analysis.MIN_LEAD), so a tie that goes to fifo/1
+    # global/2 is ~4 % ahead of fifo/1 with an interval above 1, but not
+    # wholly above the +10 % that counts (wb_analysis.MIN_LEAD): a tie that
+    # goes to fifo/1
     b = kinds["blocking"]
     assert b.winner.label == "global/2" and b.tie and b.recommended.label == "fifo/1"
     f1 = [c for c in b.ranking if c.label == "fifo/1"][0]
-    assert f1.vs_winner.lo > 1.0 and not f1.significant and "below the 15 %" in f1.reason, f1
+    assert f1.vs_winner.lo > 1.0 and not f1.significant and "not above the 10 %" in f1.reason, f1
+    assert f1.vs_winner.lo < 1.0 + wb.MIN_LEAD
     # and the tie group is every configuration the winner does not beat, not
     # only those ranked before the first it beats
     assert all(c.significant for c in b.ranking[1:] if c not in b.tie_group)
