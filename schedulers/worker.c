@@ -19,7 +19,6 @@
  * Parking is in park.c; driving the reactor and the timers in driver.c.
  */
 #include <stdatomic.h>
-#include <sched.h>
 #include <stdlib.h>
 
 #include "common/clock.h"
@@ -175,46 +174,11 @@ static void run_task(worker *w, task *t)
 
 /* ---- the worker loop -------------------------------------------------------------------- */
 
-/* A worker that ran out of work stays awake for up to WORKER_IDLE_SPIN_NS,
- * watching has_work, before it parks. Parking and the unpark that follows
- * are two futex calls (tens of microseconds on a KVM guest); a block_on
- * loop from an outside thread (chained_spawn, ping_pong) spawns again a few
- * microseconds after its previous root completed, so without the spin every
- * iteration paid an unpark. The spinning worker is neither searching nor
- * idle, so a pusher does not wake anyone for it and it finds the work
- * itself. Bounded and yielding (sched_yield between pause bursts): on 2
- * vCPUs the caller and a second worker still get the CPU. Only on threaded
- * runtimes (a runs_on_caller worker is the caller: it must return to it).
- * Returns true when work appeared or the loop should stop (the caller
- * loops again), false when the spin ran out (the caller parks). */
-#define WORKER_IDLE_SPIN_NS 20000u
-static bool worker_idle_spin(worker *w, _Atomic int *until, uint64_t *deadline)
-{
-    weft_runtime *rt = w->rt;
-    if (rt->ops->runs_on_caller) return false;
-    /* one deadline per idle stretch, kept by the loop until a task runs: a
-     * has_work that stays true for work this worker cannot take (another
-     * worker's busy deque while the searching cap is reached) ends the
-     * spin at the deadline instead of looping here forever */
-    uint64_t now = clock_now_ns();
-    if (*deadline == 0) *deadline = now + WORKER_IDLE_SPIN_NS;
-    while (now < *deadline) {
-        for (int i = 0; i < 16; i++) {
-            if (rt->ops->has_work(rt->policy) || rt_loop_should_stop(w, until)) return true;
-            cpu_relax();
-        }
-        sched_yield();
-        now = clock_now_ns();
-    }
-    return false;
-}
-
 void rt_worker_loop(worker *w, _Atomic int *until)
 {
     weft_runtime *rt = w->rt;
     const sched_ops *ops = rt->ops;
     int spins = 0;
-    uint64_t idle_deadline = 0; /* worker_idle_spin's, 0: not spinning */
     const uint32_t interval = (uint32_t)rt->cfg.global_interval;
     while (!rt_loop_should_stop(w, until)) {
         w->tick++;
@@ -229,7 +193,6 @@ void rt_worker_loop(worker *w, _Atomic int *until)
         if (t) {
             if (w->searching) worker_stop_searching(w);
             spins = 0;
-            idle_deadline = 0;
             run_task(w, t);
             continue;
         }
@@ -238,9 +201,7 @@ void rt_worker_loop(worker *w, _Atomic int *until)
             cpu_relax();
             continue;
         }
-        if (worker_idle_spin(w, until, &idle_deadline)) continue;
         spins = 0;
-        idle_deadline = 0;
         rt_worker_park_idle(w, until);
     }
     if (w->searching) {

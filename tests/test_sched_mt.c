@@ -450,6 +450,10 @@ static void test_shutdown_drains(void **state)
                 all = atomic_load_explicit(&ctx.started, memory_order_acquire) == w;
                 if (!all) tu_sleep_ms(1);
             }
+            if (!all)
+                fprintf(stderr, "test_shutdown_drains: %s workers=%d lifo=%d steal_batch=%d global_batch=%d: "
+                        "%d of %d blockers started\n", cfgs[c].sched, w, cfgs[c].lifo, cfgs[c].batch,
+                        cfgs[c].gbatch, atomic_load(&ctx.started), w);
             assert_true(all);
         }
         for (int i = threads ? PENDING / 2 : 0; i < PENDING; i++) { /* the injection queues */
