@@ -339,16 +339,14 @@ class Recommendation:
     note: str = ""
 
 
-LEAD_MARGIN_ON_LOWER_BOUND = True
 LEAD_RULE_REASON = "lead %.1f %%, but its interval starts at %.1f %%: not above the %.0f %% that counts"
 
 
 def lead_counts(r, min_lead):
     """Does the winner's lead over a candidate count (paired ratio R =
-    candidate / winner, with its interval)?"""
-    if LEAD_MARGIN_ON_LOWER_BOUND:
-        return r.lo > 1.0 + min_lead
-    return r.lo > 1.0 and r.ratio - 1.0 > min_lead
+    candidate / winner, with its interval)? Only when the whole interval
+    lies above 1 + MIN_LEAD."""
+    return r.lo > 1.0 + min_lead
 
 
 def recommend(tables, keys, title, alpha=ws.ALPHA, config_filter=None):

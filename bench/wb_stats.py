@@ -318,10 +318,6 @@ class Estimate:
         lo, hi = math.exp(self.log_mean - h), math.exp(self.log_mean + h)
         return (min(lo, self.centre), max(hi, self.centre))
 
-    def reproduces(self, x, new_launches=None):
-        r = self.reproduction_interval(new_launches)
-        return r is not None and r[0] <= x <= r[1]
-
 
 def launch_estimate(by_launch, conf=CONFIDENCE):
     """Estimate from {launch: [kept values]}."""
@@ -397,10 +393,6 @@ class Ratio:
         n, m = self.launches, new_launches or self.launches
         h = t_quantile(conf, n - 1) * self.log_sd * math.sqrt(1.0 / n + 1.0 / m)
         return (math.exp(self.log_mean - h), math.exp(self.log_mean + h))
-
-    def reproduces(self, x, new_launches=None):
-        r = self.reproduction_interval(new_launches)
-        return r is not None and r[0] <= x <= r[1]
 
     @property
     def valid(self):

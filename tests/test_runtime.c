@@ -1127,12 +1127,12 @@ static void test_reactor_failure_stops_runtime(void **state)
 }
 
 
-/* ---- block_on's bounded spin and the workers' idle spin ---------------------------
+/* ---- block_on's bounded spin (rt_block_on_wait) ---------------------------
  * Several outside threads call weft_block_on at once on threaded runtimes
- * (1 and 2 workers), with roots of three lengths: ready at once (completes
- * inside the caller's spin), a few yields (the worker's idle spin catches the
- * next root), and a 2 ms sleep (longer than either spin: the caller sleeps on
- * its condition variable, the worker parks and drives the timer). Every call
+ * (1 and 2 workers), with roots of three lengths: ready at once, a few
+ * yields (both usually complete inside the caller's spin), and a 2 ms sleep
+ * (longer than the spin: the caller sleeps on its condition variable, the
+ * worker parks and drives the timer). Every call
  * must return its own root's exact value: a spin that re-polled too early, or
  * missed a completion, shows as a wrong sum or a hang. */
 typedef struct spin_root {

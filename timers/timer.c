@@ -321,11 +321,11 @@ static inline uint64_t timer_sat_add(uint64_t a, uint64_t b) { return a > UINT64
 /* THE COARSE START OF A LONG SLEEP. The first poll of weft_sleep_init /
  * weft_timeout_init reads the clock to fix deadline = now + d. For an RPC
  * timeout armed and cancelled per request that read (clock_gettime
- * (CLOCK_MONOTONIC), ~20-39 ns via the vDSO) was the largest single cost
- * of timeout_cancel after the lock (perf: 18 %). When d is at least
- * TIMER_COARSE_MIN_NS and the driver uses the default clock, the start is
- * read from CLOCK_MONOTONIC_COARSE (same epoch, a plain vDSO load, ~8 ns)
- * plus twice its resolution: the coarse clock lags the precise one by at
+ * (CLOCK_MONOTONIC)) was the largest single cost of timeout_cancel after
+ * the lock (18 % in the previous session's perf profile). When d is at
+ * least TIMER_COARSE_MIN_NS and the driver uses the default clock, the
+ * start is read from CLOCK_MONOTONIC_COARSE (same epoch, the last tick's
+ * time: no TSC read) plus twice its resolution: the coarse clock lags the precise one by at
  * most one resolution step (the timekeeping tick), so the deadline is
  * never earlier than precise-now + d (no sleep wakes early), and at most
  * 2 resolutions (8 ms with the 4 ms tick here) later: under 1 % of d.
@@ -470,17 +470,10 @@ static weft_poll sleep_poll_impl(const char *who, weft_sleep *s, weft_context *c
     int err = sleep_bind(who, s, cx, &td);
     if (err) return sleep_finish(s, err);
     if (s->state == SLEEP_STARTED && s->linked) return sleep_poll_started(s, td, cx);
-    if (s->state == SLEEP_NEW) {
-        uint64_t start = timer_coarse_start(td, s->duration_ns);
-        if (start) {
-            /* deadline >= precise now + d > precise now: not due, no read */
-            s->deadline_ns = timer_sat_add(start, s->duration_ns);
-            s->state = SLEEP_STARTED;
-            if (sleep_wait(s, td, s->deadline_ns, cx) == WEFT_PENDING) return WEFT_PENDING;
-            return sleep_finish(s, 0);
-        }
-    }
-    uint64_t now = timer_driver_now(td);
+    /* a long sleep's first poll starts from the coarse clock, whose value is
+     * >= the precise now, so its deadline start + d is not due yet either */
+    uint64_t now = s->state == SLEEP_NEW ? timer_coarse_start(td, s->duration_ns) : 0;
+    if (!now) now = timer_driver_now(td);
     if (s->state == SLEEP_NEW) s->deadline_ns = timer_sat_add(now, s->duration_ns);
     s->state = SLEEP_STARTED;
     if (now >= s->deadline_ns) return sleep_finish(s, 0);
