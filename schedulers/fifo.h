@@ -36,15 +36,21 @@ static inline bool fifo_push_local_inline(fifo_policy *p, worker *w, task *t, sc
     return false; /* one worker: nobody else to wake */
 }
 
+/* woken first, then local; every global_interval ticks (fair_tick) the
+ * injection queue is moved into local first and local goes first; when both
+ * are empty, the injection queue is moved in. The common case (no tick,
+ * woken or local not empty) is tested first: two pops and no other test. */
 static inline task *fifo_next_inline(fifo_policy *p, worker *w)
 {
     bool fair_tick = sched_worker_interval_tick(w);
-    if (fair_tick || (!p->local.head && !p->woken.head)) {
-        size_t n = injectq_pop_batch(&p->inject, &p->local, SIZE_MAX);
-        if (n) WORKER_STAT_ADD(w, STAT_INJECT_POPS, n);
+    task *t;
+    if (!fair_tick) {
+        if ((t = taskq_pop(&p->woken))) return t;
+        if ((t = taskq_pop(&p->local))) return t;
     }
-    task *t = fair_tick ? NULL : taskq_pop(&p->woken);
-    if (!t) t = taskq_pop(&p->local);
-    return t ? t : taskq_pop(&p->woken);
+    size_t n = injectq_pop_batch(&p->inject, &p->local, SIZE_MAX);
+    if (n) WORKER_STAT_ADD(w, STAT_INJECT_POPS, n);
+    if ((t = taskq_pop(&p->local))) return t;
+    return taskq_pop(&p->woken); /* a fair tick with local empty */
 }
 #endif

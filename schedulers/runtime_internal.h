@@ -82,8 +82,8 @@ typedef struct worker {
     weft_drivers drivers;     /* immutable after creation: this worker's timer shard and the
                                  reactor, passed down in every weft_context it polls with */
     uint32_t rng;             /* owner only: xorshift state for victim order */
-    uint32_t tick;            /* owner only: loop iterations */
-    uint32_t interval_left;   /* owner only: iterations until the next interval tick */
+    uint32_t interval_left;   /* owner only: iterations until the next interval tick (the
+                                 loop keeps it in a local while it runs) */
     bool interval_tick;       /* owner only: this iteration is a global_interval tick
                                  (set by the core's loop, read by the policies) */
     bool searching;           /* owner only: counted in rt->num_searching */

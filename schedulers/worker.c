@@ -66,16 +66,19 @@ static void worker_stop_searching(worker *w)
  * fifo.h): on a one-worker runtime the two indirect calls per task were a
  * visible share of a yield and of a spawned task, and inlined, fifo's
  * "nobody to wake" return folds the idle check below away. Every other
- * policy goes through its sched_ops. */
-static inline bool policy_push_local(weft_runtime *rt, worker *w, task *t, sched_hint hint)
+ * policy goes through its sched_ops. `fifo` is rt->ops == &sched_fifo; the
+ * worker loop passes it as a constant (below), so its fifo copy has no
+ * policy test at all. */
+#define WORKER_INLINE static inline __attribute__((always_inline))
+WORKER_INLINE bool policy_push_local(weft_runtime *rt, worker *w, task *t, sched_hint hint, bool fifo)
 {
-    if (rt->ops == &sched_fifo) return fifo_push_local_inline(rt->policy, w, t, hint);
+    if (fifo) return fifo_push_local_inline(rt->policy, w, t, hint);
     return rt->ops->push_local(rt->policy, w, t, hint);
 }
 
-static inline task *policy_next(weft_runtime *rt, worker *w)
+WORKER_INLINE task *policy_next(weft_runtime *rt, worker *w, bool fifo)
 {
-    if (rt->ops == &sched_fifo) return fifo_next_inline(rt->policy, w);
+    if (fifo) return fifo_next_inline(rt->policy, w);
     return rt->ops->next(rt->policy, w);
 }
 
@@ -91,7 +94,7 @@ void rt_schedule(task *t, sched_hint hint)
     stamp_wake(rt, t);
     if (w && w->rt == rt) {
         if (hint == SCHED_WAKE) WORKER_STAT_INC(w, STAT_LOCAL_WAKES);
-        if (policy_push_local(rt, w, t, hint)) {
+        if (policy_push_local(rt, w, t, hint, rt->ops == &sched_fifo)) {
             /* fast path without the fence: see the essay */
             if (atomic_load_explicit(&rt->num_idle, memory_order_relaxed) != 0 &&
                 atomic_load_explicit(&rt->num_searching, memory_order_relaxed) == 0)
@@ -125,19 +128,19 @@ void rt_task_cancel_running(task *t)
 }
 
 /* Puts a task that stays runnable after its poll behind the ready work. */
-static void requeue(worker *w, task *t)
+WORKER_INLINE void requeue(weft_runtime *rt, worker *w, task *t, bool fifo)
 {
-    weft_runtime *rt = w->rt;
-    stamp_wake(rt, t);
-    if (policy_push_local(rt, w, t, SCHED_YIELD) &&
+    /* stamp_wake's test: a worker has a latency histogram exactly when
+     * cfg.sched_latency is set (runtime_new), and w's is in a register */
+    if (w->latency_hist) t->wake_ns = clock_now_ns();
+    if (policy_push_local(rt, w, t, SCHED_YIELD, fifo) &&
         atomic_load_explicit(&rt->num_idle, memory_order_relaxed) != 0 &&
         atomic_load_explicit(&rt->num_searching, memory_order_relaxed) == 0)
         rt_notify_parked(rt, w->node);
 }
 
-static void run_task(worker *w, task *t)
+WORKER_INLINE void run_task(weft_runtime *rt, worker *w, task *t, bool fifo)
 {
-    weft_runtime *rt = w->rt;
     WORKER_STAT_INC(w, STAT_POLLS);
     if (w->latency_hist) {
         uint64_t now = clock_now_ns();
@@ -157,14 +160,14 @@ static void run_task(worker *w, task *t)
     /* A yield is carried: re-queued still RUNNING, without the two CASes
      * of an idle round trip (schedulers/task.h). */
     if (cx.yielded && task_try_carry(t)) {
-        requeue(w, t);
+        requeue(rt, w, t, fifo);
         return;
     }
     switch (task_transition_to_idle(t, cx.yielded != 0)) {
     case TASK_AFTER_IDLE:
         break;
     case TASK_AFTER_REQUEUE:
-        requeue(w, t);
+        requeue(rt, w, t, fifo);
         break;
     case TASK_AFTER_CANCEL:
         rt_task_cancel_running(t);
@@ -174,26 +177,32 @@ static void run_task(worker *w, task *t)
 
 /* ---- the worker loop -------------------------------------------------------------------- */
 
-void rt_worker_loop(worker *w, _Atomic int *until)
+/* The loop, instantiated twice (rt_worker_loop, below): once for fifo, with
+ * its queue operations, run_task and requeue inlined and no policy test per
+ * task, and once for the policies called through sched_ops. */
+WORKER_INLINE void worker_loop(worker *w, _Atomic int *until, bool fifo)
 {
     weft_runtime *rt = w->rt;
     const sched_ops *ops = rt->ops;
     int spins = 0;
     const uint32_t interval = (uint32_t)rt->cfg.global_interval;
+    /* the count-down lives in a register while the loop runs: one decrement
+     * per iteration (a tick counter beside it cost gcc a vector add) */
+    uint32_t left = w->interval_left;
     while (!rt_loop_should_stop(w, until)) {
-        w->tick++;
         /* computed once here for the policies (fifo, ws read interval_tick) */
-        w->interval_tick = --w->interval_left == 0;
-        if (w->interval_tick) {
-            w->interval_left = interval;
+        bool tick = --left == 0;
+        w->interval_tick = tick;
+        if (tick) {
+            left = interval;
             rt_maintenance(w);
         }
-        task *t = policy_next(rt, w);
-        if (!t && ops->steal && worker_start_searching(w)) t = ops->steal(rt->policy, w);
+        task *t = policy_next(rt, w, fifo);
+        if (!fifo && !t && ops->steal && worker_start_searching(w)) t = ops->steal(rt->policy, w);
         if (t) {
-            if (w->searching) worker_stop_searching(w);
+            if (!fifo && w->searching) worker_stop_searching(w);
             spins = 0;
-            run_task(w, t);
+            run_task(rt, w, t, fifo);
             continue;
         }
         if (spins < rt->cfg.spin_before_park) {
@@ -204,10 +213,17 @@ void rt_worker_loop(worker *w, _Atomic int *until)
         spins = 0;
         rt_worker_park_idle(w, until);
     }
+    w->interval_left = left;
     if (w->searching) {
         w->searching = false;
         atomic_fetch_sub_explicit(&rt->num_searching, 1, memory_order_seq_cst);
     }
+}
+
+void rt_worker_loop(worker *w, _Atomic int *until)
+{
+    if (w->rt->ops == &sched_fifo) worker_loop(w, until, true);
+    else worker_loop(w, until, false);
 }
 
 void *rt_worker_main(void *arg)

@@ -627,6 +627,7 @@ typedef struct fake {
     weft_runtime *rt;
     const sched_ops *ops;
     task tasks[64];
+    uint32_t tick[8]; /* per worker: fturn's own turn count (the core counts down instead) */
 } fake;
 
 /* A runtime with n workers on the given nodes, no threads; knobs "name=value". */
@@ -634,6 +635,8 @@ static fake *fake_new(const char *sched, int n, const int *nodes, const char *to
 {
     fake *f = calloc(1, sizeof *f);
     assert_non_null(f);
+    assert_true(n <= 8);
+    for (int i = 0; i < 8; i++) f->tick[i] = 1;
     weft_runtime *rt = calloc(1, sizeof *rt);
     assert_non_null(rt);
     weft_config_default(&rt->cfg);
@@ -660,7 +663,6 @@ static fake *fake_new(const char *sched, int n, const int *nodes, const char *to
         rt->workers[i].index = i;
         rt->workers[i].node = nodes ? nodes[i] : 0;
         rt->workers[i].rng = 0x9e3779b9u * (uint32_t)(i + 1);
-        rt->workers[i].tick = 1;
     }
     spinlock_init(&rt->idle_lock);
     char err[256];
@@ -693,9 +695,9 @@ static void fpush(fake *f, int w, int t, sched_hint h) { f->ops->push_local(f->r
 static task *fturn(fake *f, int w)
 {
     worker *wk = fw(f, w);
-    wk->tick++;
+    f->tick[w]++;
     /* what the core's loop computes with its count-down */
-    wk->interval_tick = wk->tick % (uint32_t)f->rt->cfg.global_interval == 0;
+    wk->interval_tick = f->tick[w] % (uint32_t)f->rt->cfg.global_interval == 0;
     task *t = f->ops->next(f->rt->policy, wk);
     if (!t && f->ops->steal) t = f->ops->steal(f->rt->policy, wk);
     return t;
@@ -1000,17 +1002,17 @@ static void test_ws_fairness_tick(void **state)
     (void)state;
     fake *f = fake_new("ws", 1, NULL, NULL, "lifo_slot=0", "global_interval=61", (const char *)NULL);
     for (int i = 0; i < 4; i++) fpush(f, 0, i, SCHED_SPAWN);
-    fw(f, 0)->tick = 60;                               /* fturn makes it 61 */
+    f->tick[0] = 60;                               /* fturn makes it 61 */
     assert_int_equal(idx_of(f, fturn(f, 0)), 0);       /* the oldest, not the newest */
     assert_int_equal(idx_of(f, fturn(f, 0)), 3);       /* then LIFO again */
     fpush(f, 0, 7, SCHED_YIELD);
     assert_int_equal(f->ops->push_remote(f->rt->policy, ft(f, 8)), -1);
-    fw(f, 0)->tick = 100;                              /* 101: no tick, LIFO */
+    f->tick[0] = 100;                              /* 101: no tick, LIFO */
     assert_int_equal(idx_of(f, fturn(f, 0)), 2);
     /* the rotation: turn 1 tries `later` first, turn 2 the deque's oldest */
-    fw(f, 0)->tick = 121;                              /* 122 = 2 * 61 */
+    f->tick[0] = 121;                              /* 122 = 2 * 61 */
     assert_int_equal(idx_of(f, fturn(f, 0)), 7);
-    fw(f, 0)->tick = 182;                              /* 183 = 3 * 61 */
+    f->tick[0] = 182;                              /* 183 = 3 * 61 */
     assert_int_equal(idx_of(f, fturn(f, 0)), 1);
     assert_int_equal(idx_of(f, fturn(f, 0)), 8);       /* local empty: injection */
     assert_int_equal(stat_of(f, 0, STAT_INJECT_POPS), 1);
