@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "common/context.h"
 #include "common/error.h"
@@ -212,6 +213,9 @@ static inline void rt_external_stat_inc(struct weft_runtime *rt, int idx)
 
 /* Queue t for running (the core picks local or remote). */
 void rt_schedule(task *t, sched_hint hint);
+/* rt_schedule(t, SCHED_SPAWN) on a thread the caller knows is w, a worker
+ * of t->rt (weft_spawn: no second look-up of the thread's worker). */
+void rt_schedule_spawned(worker *w, task *t);
 /* Called by policies/pushers after making work visible to other workers. */
 void rt_notify_parked(struct weft_runtime *rt, int node);
 
@@ -249,6 +253,94 @@ void blocking_cancel_queued(task *t);              /* in runtime.c: drops a neve
  * (runtime_destroy, once no thread is the worker any more). */
 task *rt_task_alloc(struct weft_runtime *rt, size_t size);
 void rt_task_free(task *t);
+
+/* Under ASan a cached block is poisoned (spawn.c's essay). */
+#if defined(__SANITIZE_ADDRESS__)
+#define TC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TC_ASAN 1
+#endif
+#endif
+#ifdef TC_ASAN
+#include <sanitizer/asan_interface.h>
+#define TC_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define TC_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define TC_POISON(p, n) ((void)(p), (void)(n))
+#define TC_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+static inline size_t tc_class_bytes(unsigned c) { return (size_t)c * TASK_CACHE_GRAIN; }
+
+/* rt_task_alloc and rt_task_free themselves, inline for the per-task paths
+ * (spawn, completion: a call each was a visible share of spawn_many) and
+ * out of line in spawn.c for everyone else. */
+/* w: the calling thread's worker when it is one of rt's, else NULL. */
+static inline task *rt_task_alloc_on(worker *w, size_t size)
+{
+    if (size < TASK_HEADER_SIZE) size = TASK_HEADER_SIZE; /* the header is written here */
+    unsigned c = (unsigned)((size + TASK_CACHE_GRAIN - 1) / TASK_CACHE_GRAIN);
+    if (c > TASK_CACHE_CLASSES) {
+        task *t = malloc(size);
+        if (t) t->alloc_class = 0;
+        return t;
+    }
+    task *t;
+    if (w && w->tcache.head[c - 1]) {
+        void *b = w->tcache.head[c - 1];
+        TC_UNPOISON(b, tc_class_bytes(c));
+        w->tcache.head[c - 1] = *(void **)b;
+        w->tcache.count[c - 1]--;
+        w->tcache.bytes -= tc_class_bytes(c);
+        t = b;
+    } else {
+        t = malloc(tc_class_bytes(c));
+        if (!t) return NULL;
+    }
+    t->alloc_class = (uint8_t)c;
+    return t;
+}
+
+static inline task *rt_task_alloc_inline(struct weft_runtime *rt, size_t size)
+{
+    worker *w = rt_tls_worker;
+    return rt_task_alloc_on(w && w->rt == rt ? w : NULL, size);
+}
+
+static inline void rt_task_free_inline(task *t)
+{
+    unsigned c = t->alloc_class;
+    worker *w = rt_tls_worker;
+    if (c == 0 || !w || w->rt != t->rt || w->tcache.count[c - 1] >= TASK_CACHE_MAX ||
+        w->tcache.bytes + tc_class_bytes(c) > TASK_CACHE_MAX_BYTES) {
+        free(t);
+        return;
+    }
+    *(void **)t = w->tcache.head[c - 1];
+    TC_POISON(t, tc_class_bytes(c));
+    w->tcache.head[c - 1] = t;
+    w->tcache.count[c - 1]++;
+    w->tcache.bytes += tc_class_bytes(c);
+}
+
+/* task_complete (task.c) for the worker loop: a private task that never
+ * waited (no join handle, no waker, not on the owned list: most spawned
+ * leaves) is freed here without the call; everything else takes
+ * task_complete. The test is task_complete's own private case (task.h,
+ * "Private tasks"), with its acquire load, narrowed to TASK_UNLISTED; a
+ * word with COMPLETE or JOIN_WAKER set breaks an invariant and goes to
+ * task_complete, which asserts. */
+static inline void task_complete_inline(task *t)
+{
+    uint64_t cur = atomic_load_explicit(&t->state, memory_order_acquire);
+    if (!(cur & (TASK_JOIN_INTEREST | TASK_COMPLETE | TASK_JOIN_WAKER)) && TASK_REFS(cur) == 1 &&
+        t->owned_shard == TASK_UNLISTED && !t->is_blocking) {
+        rt_task_free_inline(t);
+        return;
+    }
+    task_complete(t, false);
+}
 void rt_task_cache_trim(worker *w, uint32_t keep);
 void rt_task_cache_trim_idle(worker *w); /* to the cache's idle bound */
 void rt_task_cache_release(worker *w);

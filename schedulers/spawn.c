@@ -28,69 +28,15 @@
  * park, so an idle runtime holds little; runtime_destroy frees the rest. Under ASan a cached block
  * is poisoned, so a use after rt_task_free is still reported. */
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TC_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TC_ASAN 1
-#endif
-#endif
-#ifdef TC_ASAN
-#include <sanitizer/asan_interface.h>
-#define TC_POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
-#define TC_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
-#else
-#define TC_POISON(p, n) ((void)(p), (void)(n))
-#define TC_UNPOISON(p, n) ((void)(p), (void)(n))
-#endif
-
 _Static_assert(TASK_CACHE_CLASSES < 256, "the class fits task.alloc_class");
 _Static_assert(TASK_CACHE_GRAIN % TASK_ALIGN == 0 && TASK_CACHE_GRAIN >= sizeof(void *),
                "a class size keeps the task's alignment and holds the free-list link");
 
-static inline size_t tc_class_bytes(unsigned c) { return (size_t)c * TASK_CACHE_GRAIN; }
+/* TC_POISON, tc_class_bytes and the bodies of the two are in
+ * runtime_internal.h (rt_task_alloc_inline, rt_task_free_inline). */
+task *rt_task_alloc(weft_runtime *rt, size_t size) { return rt_task_alloc_inline(rt, size); }
 
-task *rt_task_alloc(weft_runtime *rt, size_t size)
-{
-    if (size < TASK_HEADER_SIZE) size = TASK_HEADER_SIZE; /* the header is written here */
-    unsigned c = (unsigned)((size + TASK_CACHE_GRAIN - 1) / TASK_CACHE_GRAIN);
-    if (c > TASK_CACHE_CLASSES) {
-        task *t = malloc(size);
-        if (t) t->alloc_class = 0;
-        return t;
-    }
-    worker *w = rt_tls_worker;
-    task *t;
-    if (w && w->rt == rt && w->tcache.head[c - 1]) {
-        void *b = w->tcache.head[c - 1];
-        TC_UNPOISON(b, tc_class_bytes(c));
-        w->tcache.head[c - 1] = *(void **)b;
-        w->tcache.count[c - 1]--;
-        w->tcache.bytes -= tc_class_bytes(c);
-        t = b;
-    } else {
-        t = malloc(tc_class_bytes(c));
-        if (!t) return NULL;
-    }
-    t->alloc_class = (uint8_t)c;
-    return t;
-}
-
-void rt_task_free(task *t)
-{
-    unsigned c = t->alloc_class;
-    worker *w = rt_tls_worker;
-    if (c == 0 || !w || w->rt != t->rt || w->tcache.count[c - 1] >= TASK_CACHE_MAX ||
-        w->tcache.bytes + tc_class_bytes(c) > TASK_CACHE_MAX_BYTES) {
-        free(t);
-        return;
-    }
-    *(void **)t = w->tcache.head[c - 1];
-    TC_POISON(t, tc_class_bytes(c));
-    w->tcache.head[c - 1] = t;
-    w->tcache.count[c - 1]++;
-    w->tcache.bytes += tc_class_bytes(c);
-}
+void rt_task_free(task *t) { rt_task_free_inline(t); }
 
 void rt_task_cache_trim(worker *w, uint32_t keep)
 {
@@ -133,12 +79,39 @@ void rt_task_cache_trim_idle(worker *w)
 
 _Static_assert(WEFT_FUTURE_SIZE_MAX <= SIZE_MAX / 4, "header + two bounded parts fit in size_t");
 
+/* The future's initial state into the task. Most states are a few words
+ * (a pointer or two: every micro-workload's leaf), where a memcpy call of a
+ * size known only at run time cost more than the copy; up to 16 bytes the
+ * copy is two possibly overlapping fixed-size moves that read and write
+ * only [0, n). */
+static inline void state_copy(void *dst, const void *src, size_t n)
+{
+    if (n > 16) {
+        memcpy(dst, src, n);
+    } else if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, src, 8);
+        memcpy(&b, (const char *)src + n - 8, 8);
+        memcpy(dst, &a, 8);
+        memcpy((char *)dst + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, src, 4);
+        memcpy(&b, (const char *)src + n - 4, 4);
+        memcpy(dst, &a, 4);
+        memcpy((char *)dst + n - 4, &b, 4);
+    } else {
+        for (size_t i = 0; i < n; i++) ((char *)dst)[i] = ((const char *)src)[i];
+    }
+}
+
 /* One allocation: header, state (rounded up to TASK_ALIGN), output. The
  * sizes come from the caller's future type, so they are bounded before any
  * arithmetic (WEFT_FUTURE_SIZE_MAX each: the sum cannot wrap). `who` names
  * the public call in the message. 0, -EINVAL or -ENOMEM. */
-static int task_new(weft_runtime *rt, const weft_future_type *type, const void *init,
-                    uint64_t extra_flags, int refs, const char *who, task **out)
+static inline __attribute__((always_inline)) int
+task_new_on(weft_runtime *rt, worker *w, const weft_future_type *type, const void *init,
+            uint64_t extra_flags, int refs, const char *who, task **out)
 {
     *out = NULL;
     if (type->state_size > WEFT_FUTURE_SIZE_MAX || type->output_size > WEFT_FUTURE_SIZE_MAX)
@@ -148,7 +121,7 @@ static int task_new(weft_runtime *rt, const weft_future_type *type, const void *
                         type->output_size, (size_t)WEFT_FUTURE_SIZE_MAX);
     size_t state = (type->state_size + TASK_ALIGN - 1) & ~(size_t)(TASK_ALIGN - 1);
     size_t size = TASK_HEADER_SIZE + state + type->output_size;
-    task *t = rt_task_alloc(rt, size);
+    task *t = rt_task_alloc_on(w, size);
     if (!t) return err_fail(-ENOMEM, "%s: out of memory (a task of %zu bytes)", who, size);
     atomic_init(&t->state, TASK_NOTIFIED | extra_flags | ((uint64_t)refs << TASK_REF_SHIFT));
     t->type = type;
@@ -162,11 +135,19 @@ static int task_new(weft_runtime *rt, const weft_future_type *type, const void *
     t->owned_shard = TASK_UNLISTED; /* until it first waits (task.h) */
     t->output_off = TASK_HEADER_SIZE + state;
     if (type->state_size) {
-        if (init) memcpy(task_state_ptr(t), init, type->state_size);
+        if (init) state_copy(task_state_ptr(t), init, type->state_size);
         else memset(task_state_ptr(t), 0, type->state_size);
     }
     *out = t;
     return 0;
+}
+
+/* task_new_on for a caller that did not look up its worker (blocking jobs). */
+static int task_new(weft_runtime *rt, const weft_future_type *type, const void *init,
+                    uint64_t extra_flags, int refs, const char *who, task **out)
+{
+    worker *w = rt_tls_worker;
+    return task_new_on(rt, w && w->rt == rt ? w : NULL, type, init, extra_flags, refs, who, out);
 }
 
 int weft_spawn(weft_runtime *rt, const weft_future_type *type, const void *init,
@@ -177,21 +158,26 @@ int weft_spawn(weft_runtime *rt, const weft_future_type *type, const void *init,
     if (!type || !type->poll) return err_fail(-EINVAL, "weft_spawn: NULL future type or poll function");
     if (atomic_load_explicit(&rt->shutdown, memory_order_acquire))
         return err_fail(-ESHUTDOWN, "weft_spawn: the runtime is shutting down");
+    worker *w = rt_tls_worker;
+    if (w && w->rt != rt) w = NULL; /* from here on: the calling worker of rt, or NULL */
     /* the queue (+ the join handle); the owned list's comes when it first waits */
     task *t;
-    int rc = task_new(rt, type, init, handle ? TASK_JOIN_INTEREST : 0, handle ? 2 : 1, "weft_spawn", &t);
+    int rc = task_new_on(rt, w, type, init, handle ? TASK_JOIN_INTEREST : 0, handle ? 2 : 1,
+                         "weft_spawn", &t);
     if (rc < 0) return rc;
-    worker *w = rt_tls_worker;
-    bool local = w && w->rt == rt;
+    if (handle) handle->task = t;
+    if (!w) {
+        rt_external_stat_inc(rt, STAT_SPAWNS);
+        rt_schedule(t, SCHED_SPAWN);
+        return 0;
+    }
     /* relaxed peek (owned_reap's exchange synchronises): unlink the tasks
      * of this worker's shard that completed elsewhere, so a worker that
      * only spawns does not hold them */
-    if (local && atomic_load_explicit(&rt->owned[w->index].reap, memory_order_relaxed))
+    if (atomic_load_explicit(&rt->owned[w->index].reap, memory_order_relaxed))
         owned_reap(rt, (uint32_t)w->index);
-    if (handle) handle->task = t;
-    if (local) WORKER_STAT_INC(w, STAT_SPAWNS);
-    else rt_external_stat_inc(rt, STAT_SPAWNS);
-    rt_schedule(t, SCHED_SPAWN);
+    WORKER_STAT_INC(w, STAT_SPAWNS);
+    rt_schedule_spawned(w, t);
     return 0;
 }
 

@@ -53,7 +53,7 @@ void task_check_state(uint64_t s)
 
 static void task_dealloc(task *t)
 {
-    rt_task_free(t);
+    rt_task_free_inline(t);
 }
 
 void task_drop_reference(task *t)
@@ -140,19 +140,6 @@ bool task_transition_to_running(task *t)
                                                   memory_order_relaxed))
             return !(cur & TASK_CANCELLED);
     }
-}
-
-bool task_begin_first_poll(task *t)
-{
-    /* acquire: see "Private tasks" in task.h */
-    uint64_t cur = atomic_load_explicit(&t->state, memory_order_acquire);
-    if ((cur & TASK_FLAGS_MASK) == TASK_NOTIFIED && TASK_REFS(cur) == task_private_refs(t) &&
-        !t->is_blocking) {
-        /* relaxed: nobody else reads or writes the word of a private task */
-        atomic_store_explicit(&t->state, cur ^ (TASK_NOTIFIED | TASK_RUNNING), memory_order_relaxed);
-        return true;
-    }
-    return task_transition_to_running(t);
 }
 
 bool task_resume_carried(task *t)

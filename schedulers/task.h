@@ -165,12 +165,21 @@ bool task_resume_carried(task *t);                      /* slow path of task_beg
 
 /* Before polling a task taken from a run queue: false means it was
  * cancelled and must be dropped (task_cancel_running). */
-bool task_begin_first_poll(task *t); /* a task queued by a wake or a spawn (task.c) */
 static inline bool task_begin_poll(task *t)
 {
-    /* the not-carried case is out of line: it pays an RMW or a call
-     * anyway, and the carried yield's loop stays as small as it can be */
-    if (!t->carried) return task_begin_first_poll(t);
+    if (!t->carried) {
+        /* a private task's first poll (the fast case, once out of line,
+         * inline: a spawned leaf pays no call for it); acquire: see
+         * "Private tasks" above */
+        uint64_t cur = atomic_load_explicit(&t->state, memory_order_acquire);
+        if ((cur & TASK_FLAGS_MASK) == TASK_NOTIFIED && TASK_REFS(cur) == task_private_refs(t) &&
+            !t->is_blocking) {
+            /* relaxed: nobody else reads or writes the word of a private task */
+            atomic_store_explicit(&t->state, cur ^ (TASK_NOTIFIED | TASK_RUNNING), memory_order_relaxed);
+            return true;
+        }
+        return task_transition_to_running(t);
+    }
     t->carried = 0;
     /* acquire: pairs with an aborting or waking thread's release CAS, so
      * the slow path's CAS is skipped only when neither happened */

@@ -87,20 +87,28 @@ static inline void stamp_wake(weft_runtime *rt, task *t)
     if (rt->cfg.sched_latency) t->wake_ns = clock_now_ns();
 }
 
+WORKER_INLINE void schedule_local(weft_runtime *rt, worker *w, task *t, sched_hint hint)
+{
+    stamp_wake(rt, t);
+    if (hint == SCHED_WAKE) WORKER_STAT_INC(w, STAT_LOCAL_WAKES);
+    if (policy_push_local(rt, w, t, hint, rt->ops == &sched_fifo)) {
+        /* fast path without the fence: see the essay */
+        if (atomic_load_explicit(&rt->num_idle, memory_order_relaxed) != 0 &&
+            atomic_load_explicit(&rt->num_searching, memory_order_relaxed) == 0)
+            rt_notify_parked(rt, w->node);
+    }
+}
+
+void rt_schedule_spawned(worker *w, task *t) { schedule_local(t->rt, w, t, SCHED_SPAWN); }
+
 void rt_schedule(task *t, sched_hint hint)
 {
     weft_runtime *rt = t->rt;
     worker *w = rt_tls_worker;
-    stamp_wake(rt, t);
     if (w && w->rt == rt) {
-        if (hint == SCHED_WAKE) WORKER_STAT_INC(w, STAT_LOCAL_WAKES);
-        if (policy_push_local(rt, w, t, hint, rt->ops == &sched_fifo)) {
-            /* fast path without the fence: see the essay */
-            if (atomic_load_explicit(&rt->num_idle, memory_order_relaxed) != 0 &&
-                atomic_load_explicit(&rt->num_searching, memory_order_relaxed) == 0)
-                rt_notify_parked(rt, w->node);
-        }
+        schedule_local(rt, w, t, hint);
     } else {
+        stamp_wake(rt, t);
         if (hint == SCHED_WAKE) rt_external_stat_inc(rt, STAT_REMOTE_WAKES);
         /* Outside wakes and weft_runtime_free: until the push, rt cannot
          * go away (the task is not COMPLETE and sits in no queue, so no
@@ -154,7 +162,7 @@ WORKER_INLINE void run_task(weft_runtime *rt, worker *w, task *t, bool fifo)
     weft_poll r = t->type->poll(task_state_ptr(t), &cx, task_output_ptr(t));
     if (r == WEFT_READY) {
         if (t->type->drop) t->type->drop(task_state_ptr(t));
-        task_complete(t, false);
+        task_complete_inline(t);
         return;
     }
     /* A yield is carried: re-queued still RUNNING, without the two CASes
