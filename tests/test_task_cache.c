@@ -122,6 +122,120 @@ static void test_cache_on_a_worker(void **unused)
     }
 }
 
+/* ---- completion frees into the completing worker's cache -------------------------
+ * The worker loop frees a private, never-listed task at completion inline
+ * (task_complete_inline); every other task goes through task_complete. A
+ * root on the worker spawns leaves and watches its own cache: the spawn
+ * takes the head block of the leaf's class, and the completion must put
+ * that very block back at once when the leaf is private (no handle), only
+ * after the join when a handle holds it, and at once after a leaf that
+ * waited once (on the owned list, so task_complete unlinks it). */
+typedef struct cf_leaf {
+    int coro;
+    int wait_once; /* 1: wait once (the root wakes it), so it is on the owned list */
+    weft_yield y;
+} cf_leaf;
+
+static _Atomic int g_cf_ran;
+static weft_waker g_cf_waker; /* the waiting leaf's, woken by the root */
+
+static weft_poll cf_leaf_poll(void *p, weft_context *cx, void *out)
+{
+    cf_leaf *s = p;
+    (void)out;
+    if (s->wait_once == 1) {
+        s->wait_once = 2;
+        g_cf_waker = weft_waker_clone(weft_context_waker(cx)); /* it waits: listed */
+        return WEFT_PENDING;
+    }
+    atomic_fetch_add(&g_cf_ran, 1);
+    return WEFT_READY;
+}
+static const weft_future_type cf_leaf_type = {"cf_leaf", cf_leaf_poll, NULL, sizeof(cf_leaf), 0};
+
+typedef struct cf_root {
+    int coro;
+    int step;
+    weft_yield y;
+    void *h0;
+    uint32_t k0;
+    weft_join_handle h;
+    int *ok; /* [4], the test's (block_on polls a copy of this state) */
+} cf_root;
+
+static unsigned cf_class(void)
+{
+    size_t state = (sizeof(cf_leaf) + TASK_ALIGN - 1) & ~(size_t)(TASK_ALIGN - 1);
+    return (unsigned)((TASK_HEADER_SIZE + state + TASK_CACHE_GRAIN - 1) / TASK_CACHE_GRAIN);
+}
+
+static weft_poll cf_root_poll(void *p, weft_context *cx, void *out)
+{
+    cf_root *s = p;
+    (void)out;
+    weft_runtime *rt = weft_context_runtime(cx);
+    worker *w = rt_current_worker();
+    unsigned c = cf_class() - 1;
+    WEFT_CORO_BEGIN(s);
+    /* warm the class: one block in the cache */
+    {
+        task *b = rt_task_alloc(rt, (size_t)cf_class() * TASK_CACHE_GRAIN);
+        b->rt = rt;
+        rt_task_free(b);
+    }
+    for (s->step = 0; s->step < 3; s->step++) {
+        s->h0 = w->tcache.head[c];
+        s->k0 = w->tcache.count[c];
+        {
+            cf_leaf l = {0, s->step == 2 ? 1 : 0, {0}};
+            if (weft_spawn(rt, &cf_leaf_type, &l, s->step == 1 ? &s->h : NULL) < 0) return WEFT_READY;
+        }
+        /* the spawn took the head block */
+        s->ok[s->step] = s->h0 != NULL && w->tcache.head[c] != s->h0 && w->tcache.count[c] == s->k0 - 1;
+        WEFT_YIELD_NOW(s, y, cx); /* the leaf runs (at step 2: and waits) */
+        if (s->step == 2) {
+            s->ok[2] = s->ok[2] && w->tcache.count[c] == s->k0 - 1; /* waiting: still allocated */
+            weft_waker_wake(&g_cf_waker);
+            WEFT_YIELD_NOW(s, y, cx); /* it runs again and completes */
+        }
+        if (s->step == 1) {
+            /* the handle still holds it */
+            s->ok[1] = s->ok[1] && w->tcache.count[c] == s->k0 - 1;
+            int res = -1;
+            weft_join_poll(&s->h, cx, NULL, &res);
+            s->ok[1] = s->ok[1] && res == 0;
+        }
+        /* back, the same block at the head */
+        s->ok[s->step] = s->ok[s->step] && w->tcache.head[c] == s->h0 && w->tcache.count[c] == s->k0;
+    }
+    s->ok[3] = atomic_load(&g_cf_ran) == 3;
+    WEFT_CORO_END(s);
+}
+static const weft_future_type cf_root_type = {"cf_root", cf_root_poll, NULL, sizeof(cf_root), 0};
+
+static void test_cache_completion_frees_here(void **unused)
+{
+    (void)unused;
+    const char *scheds[] = {"fifo", "ws", "global", "numa"};
+    for (int i = 0; i < 4; i++) {
+        weft_runtime *rt = tu_rt_new(scheds[i], 1, NULL);
+        atomic_store(&g_cf_ran, 0);
+        int ok[4] = {0, 0, 0, 0};
+        cf_root r;
+        memset(&r, 0, sizeof r);
+        r.ok = ok;
+        assert_int_equal(weft_block_on(rt, &cf_root_type, &r, NULL), 0);
+        if (!(ok[0] && ok[1] && ok[2] && ok[3]))
+            print_error("%s: private %d, joined %d, listed %d, ran %d\n", scheds[i], ok[0], ok[1], ok[2],
+                        ok[3]);
+        assert_true(ok[0]);
+        assert_true(ok[1]);
+        assert_true(ok[2]);
+        assert_true(ok[3]);
+        weft_runtime_free(rt);
+    }
+}
+
 /* Off the workers: plain malloc and free, a class recorded all the same. */
 static void test_cache_off_the_workers(void **unused)
 {
@@ -405,6 +519,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cache_on_a_worker),
         cmocka_unit_test(test_cache_off_the_workers),
+        cmocka_unit_test(test_cache_completion_frees_here),
         cmocka_unit_test(test_cache_frees_elsewhere),
         cmocka_unit_test(test_cache_other_runtime),
         cmocka_unit_test(test_cache_shutdown),
