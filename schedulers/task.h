@@ -59,7 +59,9 @@
  * worker does). Its word has one reader and writer, so the first poll sets
  * RUNNING with a plain store (task_begin_poll) and completion frees it
  * with no read-modify-write at all (task_complete), when the completing
- * thread may unlink it from its owned-list shard. The load that decides it
+ * thread may unlink it from its owned-list shard. The worker loop tests the
+ * commonest case (never listed) inline, task_complete_inline in
+ * runtime_internal.h, with the same acquire load. The load that decides it
  * is acquire: it pairs with the release half of the decrement that
  * dropped the last other reference (a waker cloned during a poll and
  * dropped on another thread), so that thread's uses come before ours.
