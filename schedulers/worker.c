@@ -135,7 +135,11 @@ static void requeue(worker *w, task *t)
         rt_notify_parked(rt, w->node);
 }
 
-static void run_task(worker *w, task *t)
+/* Polls t, whose queue reference the caller holds. `claimed`: t was taken
+ * back by its joiner (rt_claim_and_run); a READY poll then completes it with
+ * task_complete_claimed when it can, and returns true (the joiner frees it).
+ * The loop passes false, a constant the inlined copy folds away. */
+static inline bool run_task(worker *w, task *t, bool claimed)
 {
     weft_runtime *rt = w->rt;
     WORKER_STAT_INC(w, STAT_POLLS);
@@ -145,20 +149,21 @@ static void run_task(worker *w, task *t)
     }
     if (!task_begin_poll(t)) {
         rt_task_cancel_running(t);
-        return;
+        return false;
     }
     weft_context cx = {task_waker_borrowed(t), rt, t, rt->cfg.budget, 0, &w->drivers};
     weft_poll r = t->type->poll(task_state_ptr(t), &cx, task_output_ptr(t));
     if (r == WEFT_READY) {
         if (t->type->drop) t->type->drop(task_state_ptr(t));
+        if (claimed && task_complete_claimed(t)) return true;
         task_complete(t, false);
-        return;
+        return false;
     }
     /* A yield is carried: re-queued still RUNNING, without the two CASes
      * of an idle round trip (schedulers/task.h). */
     if (cx.yielded && task_try_carry(t)) {
         requeue(w, t);
-        return;
+        return false;
     }
     switch (task_transition_to_idle(t, cx.yielded != 0)) {
     case TASK_AFTER_IDLE:
@@ -170,6 +175,28 @@ static void run_task(worker *w, task *t)
         rt_task_cancel_running(t);
         break;
     }
+    return false;
+}
+
+/* Nested inline polls of one worker thread (join claim-back): each level
+ * is a run_task, a poll and a join_poll on the stack, so the chain is
+ * bounded; fork-join recursion nests about as deep as its recursion (fib(n):
+ * n - 2 levels under the task the loop polled), and a join past the bound
+ * waits the ordinary way. */
+#define RT_CLAIM_DEPTH_MAX 48
+static _Thread_local uint32_t rt_claim_depth;
+
+rt_claim rt_claim_and_run(task *t)
+{
+    weft_runtime *rt = t->rt;
+    worker *w = rt_tls_worker;
+    if (!w || w->rt != rt || !rt->ops->take_back || rt_claim_depth >= RT_CLAIM_DEPTH_MAX)
+        return RT_CLAIM_NONE;
+    if (!rt->ops->take_back(rt->policy, w, t)) return RT_CLAIM_NONE;
+    rt_claim_depth++;
+    bool held = run_task(w, t, true);
+    rt_claim_depth--;
+    return held ? RT_CLAIM_HELD : RT_CLAIM_POLLED;
 }
 
 /* ---- the worker loop -------------------------------------------------------------------- */
@@ -193,7 +220,7 @@ void rt_worker_loop(worker *w, _Atomic int *until)
         if (t) {
             if (w->searching) worker_stop_searching(w);
             spins = 0;
-            run_task(w, t);
+            run_task(w, t, false);
             continue;
         }
         if (spins < rt->cfg.spin_before_park) {

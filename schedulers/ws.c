@@ -414,6 +414,23 @@ task *ws_next_counted(void *policy, worker *w)
     return t;
 }
 
+/* OWNER. Join claim-back (sched.h, take_back): t leaves the LIFO slot, or
+ * the bottom of w's deque, so the joining task can poll it inline. A task
+ * anywhere else (deeper in the deque, `later`, an injection queue, another
+ * worker) stays where it is. With two or more workers the deque's own pop
+ * decides a race with a thief for the last item (deque_pop_if), so t is
+ * either ours or the thief's, never both. */
+bool ws_take_back(void *policy, worker *w, task *t)
+{
+    ws_policy *p = policy;
+    ws_local *l = sched_worker_local(w);
+    if (l->lifo == t) {
+        l->lifo = NULL;
+        return true;
+    }
+    return p->nworkers == 1 ? deque_pop_if_unshared(&l->dq, t) : deque_pop_if(&l->dq, t);
+}
+
 /* ---- the thief's side ------------------------------------------------------------- */
 
 static inline int ws_victim_at(const ws_local *l, uint32_t r, int i)
@@ -597,4 +614,5 @@ const sched_ops sched_ws = {
     .steal = ws_steal,
     .has_work = ws_has_work,
     .drain = ws_drain,
+    .take_back = ws_take_back,
 };
