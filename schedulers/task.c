@@ -429,7 +429,8 @@ weft_poll weft_join_poll(weft_join_handle *h, weft_context *cx, void *out, int *
     /* Claim-back (see the essay above): a child that is queued and not
      * running, in a place only this worker takes it from, is polled here
      * and now instead of after this task went idle. */
-    if ((cur & (TASK_NOTIFIED | TASK_RUNNING)) == TASK_NOTIFIED && !t->is_blocking) {
+    if ((cur & (TASK_NOTIFIED | TASK_RUNNING)) == TASK_NOTIFIED && t->rt->ops->take_back &&
+        !t->is_blocking) {
         rt_claim r = rt_claim_and_run(t);
         if (r == RT_CLAIM_HELD) {
             /* task_complete_claimed left the handle's reference the only

@@ -190,8 +190,9 @@ rt_claim rt_claim_and_run(task *t)
 {
     weft_runtime *rt = t->rt;
     worker *w = rt_tls_worker;
-    if (!w || w->rt != rt || !rt->ops->take_back || rt_claim_depth >= RT_CLAIM_DEPTH_MAX)
-        return RT_CLAIM_NONE;
+    /* the caller checked that the policy has take_back (a policy without
+     * it pays no call) */
+    if (!w || w->rt != rt || rt_claim_depth >= RT_CLAIM_DEPTH_MAX) return RT_CLAIM_NONE;
     if (!rt->ops->take_back(rt->policy, w, t)) return RT_CLAIM_NONE;
     rt_claim_depth++;
     bool held = run_task(w, t, true);
