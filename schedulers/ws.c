@@ -84,6 +84,16 @@
  *    that loses a race (DEQUE_ABORT: someone else made progress) retries
  *    that victim up to WS_STEAL_RETRIES times.
  *
+ * 8. Join claim-back (ws_take_back; task.c's essay has the protocol). A task
+ *    awaiting a child that is still in this worker's LIFO slot or at the
+ *    bottom of its deque takes it back and polls it inline: fork-join code
+ *    then runs depth-first on one stack, as Cilk's and rayon's join do,
+ *    with no waker, no wake and no re-poll of the joiner. Only those two
+ *    places: anything deeper in the deque is older work that thieves are
+ *    meant to take, and `later` holds yields that must go behind ready
+ *    work. The deque's last item is raced for by deque_pop_if, which is
+ *    deque_pop and its CAS.
+ *
  * REJECTED.
  *  - Tokio's and Go's local queue, a fixed 256-slot ring whose owner pops
  *    FIFO with a CAS: fair by construction, but bounded (overflow moves half
