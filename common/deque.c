@@ -356,6 +356,41 @@ void *deque_pop_unshared(deque *d)
     return item;
 }
 
+/* OWNER. The item at index bottom - 1 if the owner's snapshot says the
+ * deque is non-empty, else NULL. A thief may already have taken that item
+ * (top moved since): the pointer is used only for comparison, and the pop
+ * that follows decides who has it. */
+static inline void *deque_bottom_peek(const deque *d)
+{
+    /* relaxed: bottom and array are ours; top a snapshot (thieves only raise it) */
+    int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed) - 1;
+    int64_t t = atomic_load_explicit(&d->top, memory_order_relaxed);
+    if (t > b) return NULL;
+    deque_array *a = atomic_load_explicit(&d->array, memory_order_relaxed);
+    /* relaxed: the owner reads its own store */
+    return atomic_load_explicit(deque_slot(a, b), memory_order_relaxed);
+}
+
+bool deque_pop_if(deque *d, const void *item)
+{
+    if (item == NULL || deque_bottom_peek(d) != item) return false;
+    /* the owner is the only writer of bottom and of the slots, so the pop
+     * below takes index bottom - 1, which holds `item`: it returns item,
+     * or NULL when a thief's CAS on top won it (then it is the thief's) */
+    void *got = deque_pop(d);
+    assert(got == NULL || got == item);
+    return got != NULL;
+}
+
+bool deque_pop_if_unshared(deque *d, const void *item)
+{
+    if (item == NULL || deque_bottom_peek(d) != item) return false;
+    void *got = deque_pop_unshared(d);
+    assert(got == item);
+    (void)got;
+    return true;
+}
+
 void *deque_steal(deque *d, int *status)
 {
     int dummy;

@@ -8,7 +8,8 @@
  *
  * Ownership is in the names:
  *   owner only  deque_push, deque_pop, deque_len_owner, deque_capacity_owner,
- *               deque_pop_unshared (only while no thief exists), and
+ *               deque_pop_unshared (only while no thief exists),
+ *               deque_pop_if (and deque_pop_if_unshared), and
  *               deque_steal_half for its `into` argument
  *   any thread  deque_steal, deque_len_estimate, deque_steal_half (as thief of
  *               `victim`)
@@ -30,6 +31,7 @@
 #ifndef WEFT_COMMON_DEQUE_H
 #define WEFT_COMMON_DEQUE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -159,6 +161,15 @@ void *deque_pop(deque *d);
  * without the seq_cst fence and the last-element CAS, which exist only to
  * race thieves. The owner's own deque_steal calls are fine. */
 void *deque_pop_unshared(deque *d);
+
+/* OWNER ONLY. Pops the bottom item only if it is `item` (join claim-back in
+ * schedulers/ws.c: a joining task takes its not-yet-started child back).
+ * Returns true when `item` was removed by this call; false when the bottom
+ * item is another one, the deque is empty, or a thief took `item` first (the
+ * last-element race is decided by deque_pop's own CAS). The _unshared form
+ * has deque_pop_unshared's contract (no thief can exist). */
+bool deque_pop_if(deque *d, const void *item);
+bool deque_pop_if_unshared(deque *d, const void *item);
 
 /* OWNER ONLY. Number of items present: exact when no thief is active, else
  * an upper bound (thieves can only make it smaller). */

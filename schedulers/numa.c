@@ -132,4 +132,5 @@ const sched_ops sched_numa = {
     .steal = ws_steal,
     .has_work = ws_has_work,
     .drain = ws_drain,
+    .take_back = ws_take_back,
 };

@@ -180,6 +180,15 @@ worker *rt_current_worker(void);
 void rt_worker_loop(worker *w, _Atomic int *until); /* until: stop once *until != 0 */
 void *rt_worker_main(void *arg);                   /* pthread entry of a worker */
 void rt_task_cancel_running(task *t);              /* drops its future, completes it cancelled */
+/* Join claim-back (task.c's essay): for a policy with take_back (the caller
+ * checks), on a worker of t's runtime, below RT_CLAIM_DEPTH_MAX nested claims, takes the queued
+ * task t back from the policy and polls it inline, as run_task does.
+ * RT_CLAIM_NONE: nothing was done. RT_CLAIM_POLLED: t was polled (it may
+ * have completed, or still be pending). RT_CLAIM_HELD: t completed READY
+ * through task_complete_claimed, and the caller's join handle holds its
+ * last reference. */
+typedef enum rt_claim { RT_CLAIM_NONE, RT_CLAIM_POLLED, RT_CLAIM_HELD } rt_claim;
+rt_claim rt_claim_and_run(task *t);
 
 /* park.c */
 void rt_worker_unpark(worker *w);

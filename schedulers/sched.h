@@ -36,7 +36,7 @@
  *      (shared queues, stealable deques, injection queues). It may be a
  *      racy estimate: the core brackets it with seq_cst fences.
  *   E3 Every task handed to push_local/push_remote is returned exactly once
- *      by next, steal or drain (never lost, never twice).
+ *      by next, steal, drain or take_back (never lost, never twice).
  *   E4 push_local's return value is the only wake channel for local pushes:
  *      true when the task landed where another worker can take it. A policy
  *      that later publishes private work (ws's `later` list) calls
@@ -155,6 +155,17 @@ typedef struct sched_ops {
     bool (*has_work)(void *policy);
     /* Shutdown, all workers stopped: pop any task still queued, NULL when empty. */
     task *(*drain)(void *policy);
+    /* Optional (NULL: unsupported). Join claim-back (task.c, weft_join_poll):
+     * the running task on worker w awaits t, which is queued and not
+     * running. If t sits where only w takes it (ws: the LIFO slot, or the
+     * bottom of w's own deque), remove it and return true: the caller now
+     * holds t's queue reference and polls t inline, exactly as the worker
+     * loop would after `next` returned it (E3: a task taken back counts as
+     * returned, and is never returned again). Otherwise change nothing and
+     * return false. Owner only (E5); must not block or take a lock a thief
+     * holds; a thief racing for the same task is resolved by the queue's
+     * own pop (deque_pop_if). */
+    bool (*take_back)(void *policy, struct worker *w, task *t);
 } sched_ops;
 
 /* Checks cfg's values of knobs[0..n) against their ranges: 0, or -EINVAL

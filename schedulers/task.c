@@ -20,6 +20,28 @@
  * exactly one side ever consumes the waker. The runtime never writes the
  * field; the handle remembers in join_waker_set whether the runtime now
  * owns the value it stored.
+ *
+ * Join claim-back. Fork-join code spawns a child and soon awaits it; with a
+ * work-first policy the child is still in the joiner's own LIFO slot or at
+ * the bottom of its deque. Waiting for it the ordinary way costs a waker
+ * clone and the JOIN_WAKER CAS, the joiner's RUNNING -> idle CAS, the
+ * child's poll later, its wake of the joiner, the joiner's re-queue and
+ * re-poll. So weft_join_poll, finding the child queued and not running
+ * (NOTIFIED without RUNNING: it holds a queue reference and sits in exactly
+ * one queue), asks the policy to take it back (sched_ops.take_back: only
+ * from a place that only this worker takes from; a thief racing for the
+ * deque's last item is decided by the deque's own pop). On success this
+ * thread holds the child's queue reference, exactly as if `next` had
+ * returned it, and the worker's own run_task polls it right here, on this
+ * stack, with the child's own context (its waker, a fresh budget): every
+ * transition of its state word is the one the worker loop would make
+ * (rt_claim_and_run, worker.c). READY: the join completes now, no waker
+ * was made. PENDING: the child went idle (or was re-queued) as after any
+ * poll, and the join registers its waker as before. The joiner's own state
+ * is untouched: it is RUNNING throughout, so it can never be claimed by a
+ * task it polls (only queued, not-running tasks are claimed), and the
+ * chain of inline polls is bounded (RT_CLAIM_DEPTH_MAX; beyond it the join
+ * waits the ordinary way).
  */
 #include "schedulers/task.h"
 
@@ -235,6 +257,20 @@ void task_complete(task *t, bool cancelled)
     if (TASK_REFS(prev) == drop / TASK_REF_ONE) task_dealloc(t);
 }
 
+bool task_complete_claimed(task *t)
+{
+    if (t->owned_shard != TASK_UNLISTED || t->is_blocking) return false;
+    t->cancelled = 0;
+    uint64_t expect = TASK_RUNNING | TASK_JOIN_INTEREST | 2 * TASK_REF_ONE;
+    /* acq_rel: the release half publishes the output as task_complete's
+     * CAS does; the acquire half pairs with the release decrement of a
+     * waker dropped elsewhere before we read the count (as in "Private
+     * tasks"). Failure: nothing changed, the caller takes the general path */
+    return atomic_compare_exchange_strong_explicit(&t->state, &expect,
+                                                   TASK_COMPLETE | TASK_JOIN_INTEREST | TASK_REF_ONE,
+                                                   memory_order_acq_rel, memory_order_relaxed);
+}
+
 /* ---- the owned-task list ------------------------------------------------------
  * Every task that has waited is on one shard of the runtime's owned list
  * so that shutdown can find tasks that wait on wakers nobody will call
@@ -376,6 +412,30 @@ weft_poll weft_join_poll(weft_join_handle *h, weft_context *cx, void *out, int *
     if (cur & TASK_COMPLETE) {
         join_take(h, t, out, result);
         return WEFT_READY;
+    }
+    /* Claim-back (see the essay above): a child that is queued and not
+     * running, in a place only this worker takes it from, is polled here
+     * and now instead of after this task went idle. */
+    if ((cur & (TASK_NOTIFIED | TASK_RUNNING)) == TASK_NOTIFIED && t->rt->ops->take_back &&
+        !t->is_blocking) {
+        rt_claim r = rt_claim_and_run(t);
+        if (r == RT_CLAIM_HELD) {
+            /* task_complete_claimed left the handle's reference the only
+             * one, so no other thread can reach t: no RMW to free it */
+            *result = 0;
+            if (out && t->type->output_size) memcpy(out, task_output_ptr(t), t->type->output_size);
+            h->task = NULL;
+            task_dealloc(t);
+            return WEFT_READY;
+        }
+        if (r == RT_CLAIM_POLLED) {
+            /* acquire pairs with task_complete's release, as above */
+            cur = atomic_load_explicit(&t->state, memory_order_acquire);
+            if (cur & TASK_COMPLETE) {
+                join_take(h, t, out, result);
+                return WEFT_READY;
+            }
+        }
     }
     const weft_waker *w = weft_context_waker(cx);
     if (cur & TASK_JOIN_WAKER) {

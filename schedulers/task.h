@@ -202,6 +202,14 @@ static inline bool task_try_carry(task *t)
 task_after_poll task_transition_to_idle(task *t, bool yielded);
 void task_complete(task *t, bool cancelled);            /* READY or cancel; releases the
                                                            owned and queue references */
+/* A claimed child (task.c, join claim-back) whose poll returned READY: when
+ * its word is exactly RUNNING | JOIN_INTEREST with two references (the
+ * claimer's queue reference and its join handle's; so no waker, no
+ * JOIN_WAKER, no abort) and it is on no owned list, one CAS makes it
+ * COMPLETE with the join handle's reference alone, the word task_complete
+ * would leave, and returns true: the joiner then holds the last reference.
+ * Otherwise changes nothing and returns false (use task_complete). */
+bool task_complete_claimed(task *t);
 void task_drop_reference(task *t);
 
 /* Any thread. */

@@ -155,7 +155,11 @@ WORKER_INLINE void requeue(weft_runtime *rt, worker *w, task *t, bool fifo)
         rt_notify_parked(rt, w->node);
 }
 
-WORKER_INLINE void run_task(weft_runtime *rt, worker *w, task *t, bool fifo)
+/* Polls t, whose queue reference the caller holds. `claimed`: t was taken
+ * back by its joiner (rt_claim_and_run); a READY poll then completes it with
+ * task_complete_claimed when it can, and returns true (the joiner frees it).
+ * The loops pass false, a constant the inlined copies fold away. */
+WORKER_INLINE bool run_task(weft_runtime *rt, worker *w, task *t, bool fifo, bool claimed)
 {
     WORKER_STAT_INC(w, STAT_POLLS);
     if (w->latency_hist) {
@@ -164,20 +168,21 @@ WORKER_INLINE void run_task(weft_runtime *rt, worker *w, task *t, bool fifo)
     }
     if (!task_begin_poll(t)) {
         rt_task_cancel_running(t);
-        return;
+        return false;
     }
     weft_context cx = {task_waker_borrowed(t), rt, t, rt->cfg.budget, 0, &w->drivers};
     weft_poll r = t->type->poll(task_state_ptr(t), &cx, task_output_ptr(t));
     if (r == WEFT_READY) {
         if (t->type->drop) t->type->drop(task_state_ptr(t));
+        if (claimed && task_complete_claimed(t)) return true;
         task_complete_inline(t);
-        return;
+        return false;
     }
     /* A yield is carried: re-queued still RUNNING, without the two CASes
      * of an idle round trip (schedulers/task.h). */
     if (cx.yielded && task_try_carry(t)) {
         requeue(rt, w, t, fifo);
-        return;
+        return false;
     }
     switch (task_transition_to_idle(t, cx.yielded != 0)) {
     case TASK_AFTER_IDLE:
@@ -189,6 +194,29 @@ WORKER_INLINE void run_task(weft_runtime *rt, worker *w, task *t, bool fifo)
         rt_task_cancel_running(t);
         break;
     }
+    return false;
+}
+
+/* Nested inline polls of one worker thread (join claim-back): each level
+ * is a run_task, a poll and a join_poll on the stack, so the chain is
+ * bounded; fork-join recursion nests about as deep as its recursion (fib(n):
+ * n - 2 levels under the task the loop polled), and a join past the bound
+ * waits the ordinary way. */
+#define RT_CLAIM_DEPTH_MAX 48
+static _Thread_local uint32_t rt_claim_depth;
+
+rt_claim rt_claim_and_run(task *t)
+{
+    weft_runtime *rt = t->rt;
+    worker *w = rt_tls_worker;
+    /* the caller checked that the policy has take_back (a policy without
+     * it pays no call) */
+    if (!w || w->rt != rt || rt_claim_depth >= RT_CLAIM_DEPTH_MAX) return RT_CLAIM_NONE;
+    if (!rt->ops->take_back(rt->policy, w, t)) return RT_CLAIM_NONE;
+    rt_claim_depth++;
+    bool held = run_task(rt, w, t, false, true); /* fifo has no take_back */
+    rt_claim_depth--;
+    return held ? RT_CLAIM_HELD : RT_CLAIM_POLLED;
 }
 
 /* ---- the worker loop -------------------------------------------------------------------- */
@@ -218,7 +246,7 @@ WORKER_INLINE void worker_loop(worker *w, _Atomic int *until, bool fifo)
         if (t) {
             if (!fifo && w->searching) worker_stop_searching(w);
             spins = 0;
-            run_task(rt, w, t, fifo);
+            run_task(rt, w, t, fifo, false);
             continue;
         }
         if (spins < rt->cfg.spin_before_park) {

@@ -84,6 +84,16 @@
  *    that loses a race (DEQUE_ABORT: someone else made progress) retries
  *    that victim up to WS_STEAL_RETRIES times.
  *
+ * 8. Join claim-back (ws_take_back; task.c's essay has the protocol). A task
+ *    awaiting a child that is still in this worker's LIFO slot or at the
+ *    bottom of its deque takes it back and polls it inline: fork-join code
+ *    then runs depth-first on one stack, as Cilk's and rayon's join do,
+ *    with no waker, no wake and no re-poll of the joiner. Only those two
+ *    places: anything deeper in the deque is older work that thieves are
+ *    meant to take, and `later` holds yields that must go behind ready
+ *    work. The deque's last item is raced for by deque_pop_if, which is
+ *    deque_pop and its CAS.
+ *
  * REJECTED.
  *  - Tokio's and Go's local queue, a fixed 256-slot ring whose owner pops
  *    FIFO with a CAS: fair by construction, but bounded (overflow moves half
@@ -414,6 +424,23 @@ task *ws_next_counted(void *policy, worker *w)
     return t;
 }
 
+/* OWNER. Join claim-back (sched.h, take_back): t leaves the LIFO slot, or
+ * the bottom of w's deque, so the joining task can poll it inline. A task
+ * anywhere else (deeper in the deque, `later`, an injection queue, another
+ * worker) stays where it is. With two or more workers the deque's own pop
+ * decides a race with a thief for the last item (deque_pop_if), so t is
+ * either ours or the thief's, never both. */
+bool ws_take_back(void *policy, worker *w, task *t)
+{
+    ws_policy *p = policy;
+    ws_local *l = sched_worker_local(w);
+    if (l->lifo == t) {
+        l->lifo = NULL;
+        return true;
+    }
+    return p->nworkers == 1 ? deque_pop_if_unshared(&l->dq, t) : deque_pop_if(&l->dq, t);
+}
+
 /* ---- the thief's side ------------------------------------------------------------- */
 
 static inline int ws_victim_at(const ws_local *l, uint32_t r, int i)
@@ -597,4 +624,5 @@ const sched_ops sched_ws = {
     .steal = ws_steal,
     .has_work = ws_has_work,
     .drain = ws_drain,
+    .take_back = ws_take_back,
 };

@@ -5,7 +5,8 @@
  * node, node-local allocation) and its own push_remote.
  *
  * Ownership in the names, as in common/deque.h:
- *   owner only (worker w's thread)   ws_push_local, ws_next, ws_steal
+ *   owner only (worker w's thread)   ws_push_local, ws_next, ws_steal,
+ *                                    ws_take_back
  *   any thread                       ws_has_work, ws_inject_push
  *   single-threaded                  ws_policy_create, ws_policy_destroy,
  *                                    ws_drain, ws_victim_order (reads only
@@ -130,6 +131,7 @@ task *ws_next_counted(void *policy, worker *w); /* ws_next that counts `handed` 
 task *ws_steal(void *policy, worker *w);
 bool ws_has_work(void *policy);
 task *ws_drain(void *policy);
+bool ws_take_back(void *policy, worker *w, task *t); /* owner only: join claim-back */
 
 /* Any thread: queue t on injection queue `q` (0 <= q < ninject). */
 void ws_inject_push(ws_policy *p, int q, task *t);

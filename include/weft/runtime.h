@@ -115,7 +115,10 @@ int weft_spawn(weft_runtime *rt, const weft_future_type *type, const void *init,
 /* Awaits the task's output from inside a task. READY once the task finished
  * or was cancelled; *result is then 0 (output copied to `out`, may be NULL),
  * -ECANCELED (aborted or dropped by shutdown), or -EINVAL (handle already
- * joined or detached). Then the handle is empty. */
+ * joined or detached). Then the handle is empty. Under ws and numa, a task
+ * that has not started yet and still waits in the calling worker's own
+ * queue (its LIFO slot or deque bottom) is polled right here, inside this
+ * call, with its own context, instead of later by the worker loop. */
 weft_poll weft_join_poll(weft_join_handle *h, weft_context *cx, void *out, int *result);
 
 /* Blocks a plain thread until the task finishes: 0, -ECANCELED, -EINVAL
