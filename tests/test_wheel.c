@@ -234,6 +234,36 @@ static void boundaries_run(uint64_t tick, unsigned levels, uint64_t base_ticks, 
     free(t);
 }
 
+/* wheel_tick_of (a reciprocal multiply and one correction) equals the
+ * division for every tick width class and the values where an off-by-one
+ * would show: multiples of the tick, one either side, 0, UINT64_MAX, and
+ * random values. */
+static void test_tick_of_exact(void **state)
+{
+    (void)state;
+    const uint64_t ticks[] = {1,       2,           3,          7,         1000,         999983,
+                              1000000, 1048576,     4000000,    1000000007, 3600000000000ull,
+                              (1ull << 63) - 1, 1ull << 63, (1ull << 63) + 1, UINT64_MAX - 1, UINT64_MAX};
+    for (size_t k = 0; k < sizeof ticks / sizeof ticks[0]; k++) {
+        wheel w;
+        w.tick_ns = ticks[k];
+        w.tick_inv = UINT64_MAX / ticks[k];
+        uint64_t d = ticks[k];
+        const uint64_t fixed[] = {0, 1, d - 1, d, d + 1, 2 * d - 1, 2 * d, UINT64_MAX, UINT64_MAX - 1,
+                                  UINT64_MAX / d * d, UINT64_MAX / d * d - 1};
+        for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+            assert_int_equal(wheel_tick_of(&w, fixed[i]), fixed[i] / d);
+        for (int i = 0; i < 20000; i++) {
+            uint64_t x = rnd();
+            uint64_t m = (x / d) * d; /* a multiple, then its neighbours */
+            assert_int_equal(wheel_tick_of(&w, x), x / d);
+            assert_int_equal(wheel_tick_of(&w, m), m / d);
+            if (m) assert_int_equal(wheel_tick_of(&w, m - 1), (m - 1) / d);
+            if (m < UINT64_MAX) assert_int_equal(wheel_tick_of(&w, m + 1), (m + 1) / d);
+        }
+    }
+}
+
 static void test_level_boundaries(void **state)
 {
     (void)state;
@@ -1427,6 +1457,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_random),
         cmocka_unit_test(test_ties_in_arming_order),
+        cmocka_unit_test(test_tick_of_exact),
         cmocka_unit_test(test_level_boundaries),
         cmocka_unit_test(test_cascade_path),
         cmocka_unit_test(test_ring_across_block),
