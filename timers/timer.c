@@ -2,7 +2,7 @@
  * timers/timer.c - the runtime's timer driver, and the time futures of
  * weft/time.h built on it.
  *
- * THE DRIVER. One wheel behind one lock (one per runtime by default). Futures arm, re-arm
+ * THE DRIVER. One wheel behind one lock (one per worker by default). Futures arm, re-arm
  * and cancel from whichever worker polls them; the one thread that drives
  * timers (the worker parked in the reactor, or the reactor thread) asks
  * for the next deadline before it sleeps and fires what is due after it
@@ -31,8 +31,9 @@
  * schedulers/driver.c): each driver is this file's driver unchanged, a
  * future arms on its worker's driver and keeps it (entry->owner is the
  * cancel path to the owning wheel), and sleep_bind accepts an owner in the
- * same group (timer.h, Groups). The default stays one driver, for strict
- * arming order of equal deadlines.
+ * same group (timer.h, Groups). The default is one driver per worker;
+ * timer_shards=1 restores one arming order of equal deadlines across the
+ * whole runtime (across shards they fire shard by shard).
  *
  * WAKING OUTSIDE THE LOCK. Waker operations run foreign code: wake queues
  * a task (and may take scheduler locks), drop may free a task, whose drop
