@@ -30,7 +30,8 @@
 #include "timers/timer.h"
 
 /* ---- the timer shards ---------------------------------------------------------------------
- * rt->timers holds rt->ntimers drivers (knob timer_shards; 1 by default).
+ * rt->timers holds rt->ntimers drivers (knob timer_shards; by default 0:
+ * one per worker).
  * A future arms on the shard of the worker polling it (shard 0 off the
  * workers) and stays on that shard for its life, so arm and cancel from
  * different workers take different locks. Whoever drives the timers

@@ -234,6 +234,36 @@ static void boundaries_run(uint64_t tick, unsigned levels, uint64_t base_ticks, 
     free(t);
 }
 
+/* wheel_tick_of (a reciprocal multiply and one correction) equals the
+ * division for every tick width class and the values where an off-by-one
+ * would show: multiples of the tick, one either side, 0, UINT64_MAX, and
+ * random values. */
+static void test_tick_of_exact(void **state)
+{
+    (void)state;
+    const uint64_t ticks[] = {1,       2,           3,          7,         1000,         999983,
+                              1000000, 1048576,     4000000,    1000000007, 3600000000000ull,
+                              (1ull << 63) - 1, 1ull << 63, (1ull << 63) + 1, UINT64_MAX - 1, UINT64_MAX};
+    for (size_t k = 0; k < sizeof ticks / sizeof ticks[0]; k++) {
+        wheel w;
+        w.tick_ns = ticks[k];
+        w.tick_inv = UINT64_MAX / ticks[k];
+        uint64_t d = ticks[k];
+        const uint64_t fixed[] = {0, 1, d - 1, d, d + 1, 2 * d - 1, 2 * d, UINT64_MAX, UINT64_MAX - 1,
+                                  UINT64_MAX / d * d, UINT64_MAX / d * d - 1};
+        for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+            assert_int_equal(wheel_tick_of(&w, fixed[i]), fixed[i] / d);
+        for (int i = 0; i < 20000; i++) {
+            uint64_t x = rnd();
+            uint64_t m = (x / d) * d; /* a multiple, then its neighbours */
+            assert_int_equal(wheel_tick_of(&w, x), x / d);
+            assert_int_equal(wheel_tick_of(&w, m), m / d);
+            if (m) assert_int_equal(wheel_tick_of(&w, m - 1), (m - 1) / d);
+            if (m < UINT64_MAX) assert_int_equal(wheel_tick_of(&w, m + 1), (m + 1) / d);
+        }
+    }
+}
+
 static void test_level_boundaries(void **state)
 {
     (void)state;
@@ -1010,6 +1040,85 @@ static void test_driver_two_threads(void **state)
     timer_driver_destroy(&mt_td);
 }
 
+/* The driver lock (a futex lock: timer.c, LOCKING) under more threads than
+ * cores, so holders are preempted and waiters go through the spin and the
+ * futex sleep: K armers, each on its own entries, and one firer share one
+ * driver. Exact counts: every arm ends cancelled or fired exactly once,
+ * every fire wakes once, the wheel ends empty and consistent. A lost
+ * unlock hangs (ctest's timeout), a broken mutual exclusion corrupts the
+ * wheel lists (wheel_check) or the counts. */
+enum { MTK_THREADS = 6, MTK_ENTRIES = 64, MTK_ROUNDS = 40000 };
+struct mtk_armer {
+    timer_entry e[MTK_ENTRIES];
+    long arms, cancels;
+    uint64_t seed;
+};
+static _Atomic int mtk_running;
+static void *mtk_armer_main(void *p)
+{
+    struct mtk_armer *a = p;
+    uint64_t x = a->seed;
+    weft_waker w = {&mt_vt, NULL};
+    for (int i = 0; i < MTK_ENTRIES; i++) timer_entry_init(&a->e[i]);
+    for (int i = 0; i < MTK_ROUNDS; i++) {
+        timer_entry *t = &a->e[i % MTK_ENTRIES];
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        if (timer_driver_cancel(&mt_td, t)) a->cancels++;
+        if (x % 4 != 0) {
+            timer_driver_arm(&mt_td, t, mt_now(NULL) + x % 20000, &w);
+            a->arms++;
+        }
+    }
+    for (int i = 0; i < MTK_ENTRIES; i++)
+        if (timer_driver_cancel(&mt_td, &a->e[i])) a->cancels++;
+    /* release: this armer's entries are settled before the firer stops */
+    atomic_fetch_sub_explicit(&mtk_running, 1, memory_order_release);
+    return NULL;
+}
+static void *mtk_firer_main(void *p)
+{
+    long *fired = p;
+    /* acquire pairs with the armers' release decrements */
+    while (atomic_load_explicit(&mtk_running, memory_order_acquire) > 0) {
+        uint64_t now = atomic_fetch_add_explicit(&mt_clock, 500, memory_order_relaxed) + 500;
+        *fired += (long)timer_driver_fire(&mt_td, now);
+        (void)timer_driver_next_deadline(&mt_td);
+    }
+    return NULL;
+}
+static void test_driver_lock_oversubscribed(void **state)
+{
+    (void)state;
+    atomic_store_explicit(&mt_clock, 0, memory_order_relaxed);
+    atomic_store_explicit(&mt_wakes, 0, memory_order_relaxed);
+    atomic_store_explicit(&mtk_running, MTK_THREADS, memory_order_relaxed);
+    assert_int_equal(timer_driver_init(&mt_td, 1000, mt_now, NULL, NULL, NULL), 0);
+    static struct mtk_armer armers[MTK_THREADS];
+    pthread_t th[MTK_THREADS], firer;
+    long fired = 0;
+    for (int k = 0; k < MTK_THREADS; k++) {
+        armers[k].arms = armers[k].cancels = 0;
+        armers[k].seed = 0x9E3779B97F4A7C15ull * (uint64_t)(k + 1);
+        assert_int_equal(pthread_create(&th[k], NULL, mtk_armer_main, &armers[k]), 0);
+    }
+    assert_int_equal(pthread_create(&firer, NULL, mtk_firer_main, &fired), 0);
+    long arms = 0, cancels = 0;
+    for (int k = 0; k < MTK_THREADS; k++) {
+        pthread_join(th[k], NULL);
+        arms += armers[k].arms;
+        cancels += armers[k].cancels;
+    }
+    pthread_join(firer, NULL);
+    assert_int_equal(timer_driver_count(&mt_td), 0);
+    assert_int_equal(wheel_check(&mt_td.wheel), 0);
+    assert_true(arms > (long)MTK_THREADS * MTK_ROUNDS / 2);
+    assert_int_equal(arms, cancels + fired);
+    assert_int_equal(fired, atomic_load_explicit(&mt_wakes, memory_order_relaxed));
+    timer_driver_destroy(&mt_td);
+}
+
 /* ---- futures without a runtime ------------------------------------------------------ */
 
 static void test_futures_outside_runtime(void **state)
@@ -1348,6 +1457,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_random),
         cmocka_unit_test(test_ties_in_arming_order),
+        cmocka_unit_test(test_tick_of_exact),
         cmocka_unit_test(test_level_boundaries),
         cmocka_unit_test(test_cascade_path),
         cmocka_unit_test(test_ring_across_block),
@@ -1363,6 +1473,7 @@ int main(void)
         cmocka_unit_test(test_driver_notify_while_parked),
         cmocka_unit_test(test_driver_poll_entry),
         cmocka_unit_test(test_driver_two_threads),
+        cmocka_unit_test(test_driver_lock_oversubscribed),
         cmocka_unit_test(test_futures_outside_runtime),
         cmocka_unit_test_setup_teardown(test_sleep_fake_runtime, fake_setup, fake_teardown),
         cmocka_unit_test_setup_teardown(test_sleep_reused_driver_exdev, fake_setup, fake_teardown),

@@ -57,9 +57,10 @@ typedef weft_timer_entry timer_entry;
 #include <stdatomic.h>
 #include <stdbool.h>
 /* C++ (the benchmarks) sees the driver as opaque: the lock uses C11 atomics. */
-/* The lock: a pthread mutex (timer.c says why not a spinlock). */
-#include <pthread.h>
-typedef pthread_mutex_t timer_lock;
+/* The lock: a futex lock inlined into its callers (timer.c, LOCKING, says
+ * why not a pthread mutex and not a spinlock). state: 0 free, 1 held,
+ * 2 held and a thread may sleep on it. */
+typedef struct timer_lock { _Atomic uint32_t state; } timer_lock;
 
 typedef struct timer_driver {
     timer_lock lock;

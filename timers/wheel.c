@@ -144,7 +144,7 @@ _Static_assert(WHEEL_MAX_LEVELS < WHEEL_LEVEL_OVERFLOW, "level numbers must not 
 
 /* ---- small helpers -------------------------------------------------------- */
 
-static inline uint64_t wheel_tick_of(const wheel *w, uint64_t ns) { return ns / w->tick_ns; }
+/* wheel_tick_of (ns / tick_ns by a reciprocal) is in wheel.h, for the tests. */
 
 static inline bool wheel_before(const wheel_entry *a, const wheel_entry *b)
 {
@@ -281,6 +281,7 @@ int wheel_init(wheel *w, uint64_t tick_ns, unsigned levels, uint64_t now_ns)
     if (levels > WHEEL_MAX_LEVELS) return -EINVAL;
     if (tick_ns == 0) tick_ns = WHEEL_DEFAULT_TICK_NS;
     w->tick_ns = tick_ns;
+    w->tick_inv = UINT64_MAX / tick_ns;
     w->levels = levels;
     /* The smallest power of two >= tick/64, so (tick - 1) >> sub_shift < 64
      * and a sub-slot index is a shift, not a division. */
@@ -646,6 +647,7 @@ int wheel_check(const wheel *w)
     const uint64_t now = w->elapsed, b = wheel_block(w);
     int rc;
     if (w->levels == 0 || w->levels > WHEEL_MAX_LEVELS || w->tick_ns == 0) return -1;
+    if (w->tick_inv != UINT64_MAX / w->tick_ns) return -1;
     if (w->sub_shift > 63 || ((w->tick_ns - 1) >> w->sub_shift) >= WHEEL_SUBS) return -1;
     /* the ring (I1, I2) */
     for (unsigned r = 0; r < WHEEL_RING; r++) {

@@ -53,7 +53,7 @@ typedef struct weft_config {
                                    the CPU to the async workers                  [10] */
     int timer_tick_us;          /* timer wheel tick                           [1000] */
     int timer_shards;           /* timer wheels: 1, or one per shard of workers (0: one
-                                   per worker); arm/cancel lock only their shard's wheel [1] */
+                                   per worker); arm/cancel lock only their shard's wheel [0] */
     int reactor_events;         /* epoll events per wait                      [1024] */
     const char *topology;       /* NULL or "": this machine; a synthetic string
                                    ("pack:2 numa:2 core:4 pu:1"); or an XML path */
