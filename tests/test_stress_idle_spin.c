@@ -10,7 +10,7 @@
  * workers) then saw 3 of 8 blockers start. These tests aim at that window,
  * for global, ws and numa at 1, 2, 4 and 8 workers (local_queue_capacity=2,
  * so the deques grow), with idle_spin_us 1 (a window that opens and closes
- * often), 20 (the default) and 2000 (workers almost always spinning):
+ * often), 20 (the first version's) and 2000 (workers almost always spinning):
  *
  *   - barrier rounds: each round the test thread waits a delay that
  *     cycles through 0..40 us after the previous round (so the pushes land

@@ -45,7 +45,7 @@ typedef struct weft_config {
     int max_searching;          /* workers searching at once, 0: half of them    [0] */
     int spin_before_park;       /* empty steal rounds before parking             [0] */
     int idle_spin_us;           /* a worker out of work spins this long, counted as
-                                   searching, before it parks; 0: off            [20] */
+                                   searching, before it parks; 0: off             [0] */
     int reactor_thread;         /* 0: a parked worker drives IO+timers, 1: a dedicated thread [0] */
     int sched_latency;          /* 0/1: record wake-to-poll latency (costs clock reads) [0] */
     int numa_backoff_us;        /* numa: wait before stealing across nodes       [0] */
