@@ -162,7 +162,7 @@ static count_ctx cnt;
 
 typedef struct count_st {
     int idx;
-    int inside;
+    tu_latch *inside; /* the round's latch for an INSIDE task, else NULL */
 } count_st;
 
 static weft_poll count_poll(void *p, weft_context *cx, void *out)
@@ -172,7 +172,7 @@ static weft_poll count_poll(void *p, weft_context *cx, void *out)
     count_st *st = p;
     /* relaxed: read after weft_runtime_free joined the workers */
     atomic_fetch_add_explicit(&cnt.slots[st->idx], 1, memory_order_relaxed);
-    if (st->inside) tu_latch_arrive(cnt.inside);
+    if (st->inside) tu_latch_arrive(st->inside);
     return WEFT_READY;
 }
 WEFT_FUTURE_TYPE(count_type, count_poll, NULL, count_st, 0);
@@ -189,7 +189,7 @@ static weft_poll root_poll(void *p, weft_context *cx, void *out)
     if (!st->started) {
         st->started = 1;
         for (int i = 0; i < INSIDE; i++) {
-            count_st c = {st->round * (OUTSIDE + INSIDE) + OUTSIDE + i, 1};
+            count_st c = {st->round * (OUTSIDE + INSIDE) + OUTSIDE + i, cnt.inside};
             if (weft_spawn(weft_context_runtime(cx), &count_type, &c, NULL) < 0) st->failures++;
         }
     }
@@ -212,21 +212,25 @@ static void test_block_on_rounds(void **state)
                 for (size_t i = 0; i < nslots; i++) atomic_init(&cnt.slots[i], 0);
                 weft_runtime *rt = spin_rt(scheds[s], workers[k], spins_us[v]);
                 watchdog(120);
+                /* one latch per round, destroyed after the free joined the
+                 * workers: the last arriver may still be inside
+                 * tu_latch_arrive (its wake) when block_on has returned */
+                tu_latch *latches = calloc((size_t)BLOCK_ON_ROUNDS, sizeof *latches);
+                assert_non_null(latches);
                 for (int r = 0; r < BLOCK_ON_ROUNDS; r++) {
-                    tu_latch inside;
-                    tu_latch_init(&inside, INSIDE);
-                    cnt.inside = &inside;
+                    tu_latch *inside = &latches[r];
+                    tu_latch_init(inside, INSIDE);
+                    cnt.inside = inside;
                     spin_delay_ns((uint64_t)(r % 4) * 7000u);
                     for (int i = 0; i < OUTSIDE; i++) {
-                        count_st c = {r * (OUTSIDE + INSIDE) + i, 0};
+                        count_st c = {r * (OUTSIDE + INSIDE) + i, NULL};
                         assert_int_equal(weft_spawn(rt, &count_type, &c, NULL), 0);
                     }
                     root_st root = {r, 0, 0};
                     int failures = -1;
                     tu_block_on_ok(rt, &root_type, &root, &failures);
                     assert_int_equal(failures, 0);
-                    assert_int_equal(tu_latch_count(&inside), INSIDE);
-                    tu_latch_destroy(&inside);
+                    assert_int_equal(tu_latch_count(inside), INSIDE);
                 }
                 /* the outside tasks of the last rounds may still be queued:
                  * the runtime's free drains (runs or drops) them, so count
@@ -235,6 +239,8 @@ static void test_block_on_rounds(void **state)
                 assert_int_equal(weft_runtime_stats(rt, NULL, 0, &tot), workers[k]);
                 weft_runtime_free(rt);
                 alarm(0);
+                for (int r = 0; r < BLOCK_ON_ROUNDS; r++) tu_latch_destroy(&latches[r]);
+                free(latches);
                 long total = 0;
                 int bad = -1;
                 for (size_t i = 0; i < nslots; i++) {
