@@ -191,7 +191,16 @@ void rt_worker_park_idle(worker *w, _Atomic int *until)
     if ((atomic_load_explicit(&rt->num_searching, memory_order_seq_cst) == 0 &&
          rt->ops->has_work(rt->policy)) ||
         rt_loop_should_stop(w, until)) {
-        if (!idle_remove_self(w)) w->searching = true; /* a notifier counted us searching */
+        /* Either a notifier counted us searching, or we count ourselves
+         * (Go's findrunnable re-acquires "spinning" when its last check
+         * finds work). The recheck ran because nobody searched, so pushers
+         * of the work it found may have relied on a searcher that has since
+         * stopped: as a searcher, taking the task wakes the next worker
+         * (worker_stop_searching's chain wake). As a plain worker it woke
+         * nobody, and a second task pushed in that window waited behind a
+         * busy worker while another slept (tests/test_stress_idle_spin.c). */
+        if (idle_remove_self(w)) atomic_fetch_add_explicit(&rt->num_searching, 1, memory_order_seq_cst);
+        w->searching = true;
         return;
     }
     bool handoff = worker_park(w);

@@ -10,7 +10,7 @@
  *     task = policy.next(w)                  local queue, LIFO slot, shared queue every K ticks
  *     if none: task = policy.steal(w)        only while "searching" (capped)
  *     if task: poll it
- *     else: spin `spin_before_park` rounds, then park
+ *     else: spin `spin_before_park` rounds, then the idle spin, then park
  *
  * and every `global_interval` ticks a worker that finds the driver free
  * polls the reactor and the timers without blocking ("maintenance"), so IO
@@ -26,6 +26,7 @@
  *
  * Parking is in park.c; driving the reactor and the timers in driver.c.
  */
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -219,6 +220,65 @@ rt_claim rt_claim_and_run(task *t)
     return held ? RT_CLAIM_HELD : RT_CLAIM_POLLED;
 }
 
+/* ---- the idle spin ----------------------------------------------------------------------- */
+
+/* A worker that ran out of work right after running some stays awake for up
+ * to `idle_spin_us`, watching has_work, before it parks. Parking and the
+ * unpark that follows are two futex calls; a block_on loop on an outside
+ * thread (chained_spawn, ping_pong) spawns its next root a few microseconds
+ * after the previous one completed, so without the spin every iteration of
+ * a one-worker ws/global/numa runtime paid an unpark.
+ *
+ * The spinner is a SEARCHER (Go's spinning M, Tokio's searching worker):
+ * it is counted in num_searching, under the max_searching cap, for the
+ * whole spin. That is what keeps wake-ups from being lost, the reason the
+ * first version of this spin (neither idle nor searching) was taken out:
+ *  - a pusher that sees num_searching != 0 wakes nobody and relies on the
+ *    searchers; the spinner honours that: it either takes the work (the
+ *    loop's policy_next/steal), or it parks through rt_worker_park_idle,
+ *    which drops it from num_searching before idle_push and, being the
+ *    last searcher, re-checks has_work between the Dekker fences;
+ *  - when it takes a task, worker_stop_searching runs, and as the last
+ *    searcher it wakes the next parked worker (chain wake-up), exactly
+ *    like a searcher that stole; so work pushed while it spun and not
+ *    taken by it still gets a worker.
+ * A worker that cannot become a searcher (the cap is reached) parks at once:
+ * the searchers are responsible for the work then.
+ *
+ * Cost bounds, for a 2-vCPU machine where a spinner takes CPU from the
+ * block_on caller and the other workers: at most max_searching workers spin
+ * (half of them by default); the spin is sched_yield between bursts of 16
+ * pause rounds; one deadline per idle stretch, kept until a task runs (so a
+ * has_work that stays true for work this worker cannot take ends at the
+ * deadline instead of looping); and only an idle stretch that follows a
+ * task spins (*deadline == 1 after a park: a worker woken for nothing goes
+ * back to sleep without spinning). Threaded runtimes only: a
+ * runs_on_caller worker is the caller and must return to it. While it
+ * spins the worker does not drive the reactor: a timer or IO event due
+ * then is seen up to idle_spin_us late unless another worker drives.
+ *
+ * Returns true when the loop should look again (work appeared, or it
+ * should stop), false when the worker should park. */
+static bool worker_idle_spin(worker *w, _Atomic int *until, uint64_t *deadline)
+{
+    weft_runtime *rt = w->rt;
+    if (rt->ops->runs_on_caller || rt->cfg.idle_spin_us <= 0 || *deadline == 1) return false;
+    /* already searching (a previous round of this stretch, or a steal
+     * attempt) or becomes one now; past the cap it parks */
+    if (!worker_start_searching(w)) return false;
+    uint64_t now = clock_now_ns();
+    if (*deadline == 0) *deadline = now + (uint64_t)rt->cfg.idle_spin_us * 1000u;
+    while (now < *deadline) {
+        for (int i = 0; i < 16; i++) {
+            if (rt->ops->has_work(rt->policy) || rt_loop_should_stop(w, until)) return true;
+            cpu_relax();
+        }
+        sched_yield();
+        now = clock_now_ns();
+    }
+    return false; /* still searching: rt_worker_park_idle stops it before idle_push */
+}
+
 /* ---- the worker loop -------------------------------------------------------------------- */
 
 /* The loop, instantiated twice (rt_worker_loop, below): once for fifo, with
@@ -229,6 +289,7 @@ WORKER_INLINE void worker_loop(worker *w, _Atomic int *until, bool fifo)
     weft_runtime *rt = w->rt;
     const sched_ops *ops = rt->ops;
     int spins = 0;
+    uint64_t idle_deadline = 1; /* worker_idle_spin's: 0 may spin, 1 may not, else the deadline */
     const uint32_t interval = (uint32_t)rt->cfg.global_interval;
     /* the count-down lives in a register while the loop runs: one decrement
      * per iteration (a tick counter beside it cost gcc a vector add) */
@@ -246,6 +307,7 @@ WORKER_INLINE void worker_loop(worker *w, _Atomic int *until, bool fifo)
         if (t) {
             if (!fifo && w->searching) worker_stop_searching(w);
             spins = 0;
+            idle_deadline = 0;
             run_task(rt, w, t, fifo, false);
             continue;
         }
@@ -254,7 +316,9 @@ WORKER_INLINE void worker_loop(worker *w, _Atomic int *until, bool fifo)
             cpu_relax();
             continue;
         }
+        if (worker_idle_spin(w, until, &idle_deadline)) continue;
         spins = 0;
+        idle_deadline = 1;
         rt_worker_park_idle(w, until);
     }
     w->interval_left = left;

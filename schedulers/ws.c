@@ -337,7 +337,15 @@ static task *ws_inject_take(ws_policy *p, worker *w, ws_local *l, int q, size_t 
     if (got == 0) return NULL;
     WORKER_STAT_ADD(w, STAT_INJECT_POPS, got);
     task *first = taskq_pop(&batch);
+    if (!batch.head) return first;
     for (task *t; (t = taskq_pop(&batch));) ws_deque_push(p, w, l, t);
+    /* The rest were in transit: popped from the injection queue, then
+     * pushed on the deque; a parking worker's has_work between the two saw
+     * neither, and their pusher's notification may have been spent on this
+     * worker. Notify again (fenced, E4), or the batch waits behind whatever
+     * `first` does (tests/test_stress_idle_spin.c, numa workers=2 round 0:
+     * 1 of 2 tasks started). */
+    if (p->nworkers > 1) sched_env_wake_near(p->rt, l->node);
     return first;
 }
 

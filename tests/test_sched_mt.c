@@ -452,8 +452,9 @@ static void test_shutdown_drains(void **state)
             }
             if (!all)
                 fprintf(stderr, "test_shutdown_drains: %s workers=%d lifo=%d steal_batch=%d global_batch=%d: "
-                        "%d of %d blockers started\n", cfgs[c].sched, w, cfgs[c].lifo, cfgs[c].batch,
-                        cfgs[c].gbatch, atomic_load(&ctx.started), w);
+                        "%d of %d blockers started (searching %d, idle %d, has_work %d)\n", cfgs[c].sched, w,
+                        cfgs[c].lifo, cfgs[c].batch, cfgs[c].gbatch, atomic_load(&ctx.started), w,
+                        atomic_load(&rt->num_searching), atomic_load(&rt->num_idle), rt->ops->has_work(rt->policy));
             assert_true(all);
         }
         for (int i = threads ? PENDING / 2 : 0; i < PENDING; i++) { /* the injection queues */
@@ -1197,6 +1198,8 @@ static void test_registry(void **state)
 
 int main(void)
 {
+    /* MT_TEST_FILTER=test_shutdown_drains: one test, to repeat it */
+    if (getenv("MT_TEST_FILTER")) cmocka_set_test_filter(getenv("MT_TEST_FILTER"));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_registry),
         cmocka_unit_test(test_victim_order),

@@ -44,6 +44,8 @@ typedef struct weft_config {
                                    (all with one worker, else 1: the pure shared queue) [0] */
     int max_searching;          /* workers searching at once, 0: half of them    [0] */
     int spin_before_park;       /* empty steal rounds before parking             [0] */
+    int idle_spin_us;           /* a worker out of work spins this long, counted as
+                                   searching, before it parks; 0: off             [0] */
     int reactor_thread;         /* 0: a parked worker drives IO+timers, 1: a dedicated thread [0] */
     int sched_latency;          /* 0/1: record wake-to-poll latency (costs clock reads) [0] */
     int numa_backoff_us;        /* numa: wait before stealing across nodes       [0] */
