@@ -56,7 +56,8 @@ static const knob core_knobs[] = {
     KI(global_interval, 1, 1 << 20, 61, false, "ticks between shared-queue checks"),
     KI(max_searching, 0, WEFT_MAX_WORKERS, 0, true, "workers searching at once (0: half)"),
     KI(spin_before_park, 0, 1 << 20, 0, true, "empty rounds before parking"),
-    /* off by default until measured on a quiet machine: see schedulers/worker.c, worker_idle_spin */
+    /* off by default: on 2 vCPUs it cut one-worker chained_spawn but made blocking_mix p99
+     * 1.1-2.6x worse (README, "The schedulers"; results/ab-vm-2c-2026-12-02-95e0c98/) */
     KI(idle_spin_us, 0, 100000, 0, true, "idle worker spins (as a searcher) before parking"),
     KI(reactor_thread, 0, 1, 0, false, "0: a parked worker drives IO and timers, 1: a dedicated thread"),
     KI(sched_latency, 0, 1, 0, false, "record wake-to-poll latency"),

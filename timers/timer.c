@@ -20,7 +20,7 @@
  * instructions per hold (type checks, elision and owner bookkeeping) for
  * the same two atomic operations: timeout_cancel at 1 worker went from
  * 545 to 452 instructions per arm+cancel pair (callgrind, n = 200 000 vs
- * 400 000; /tmp/timer_cg.sh in the commit message). It sleeps in the
+ * 400 000 of --param timeout_cancel.n, fifo, one worker). It sleeps in the
  * kernel, unlike common/spinlock.h, when threads outnumber cores
  * (blocking-pool threads, oversubscribed tests) and a holder is preempted;
  * unlike the pthread mutex it spins first, as a hold here is far shorter
