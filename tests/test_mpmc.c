@@ -14,7 +14,9 @@
  * receiver tasks, on fifo/1, global/2 and ws/2; each value is received
  * exactly once (a seen-array), the sum and the count are exact; half the
  * receivers stop early through a cancellation token that drops their
- * pending recv futures, and no value is lost. Plus plain threads sending
+ * pending recv futures, and no value is lost (whether a given receiver ends
+ * by the stop or by the close is a race there; test_stop_ends_pending_recv
+ * proves the stop path by hand). Plus plain threads sending
  * with try_send to tasks.
  */
 #include "test_util.h"
@@ -149,6 +151,72 @@ static void test_one_receiver_per_element(void **unused)
         weft_mpmc_recv_drop(&r[i]);
         assert_int_equal(tu_cw_refs(&cw[i]), 0);
     }
+    assert_int_equal(weft_mpmc_sender_drop(c), 0);
+    assert_int_equal(weft_mpmc_receiver_drop(c), 0);
+}
+
+/* The stress's early stop, by hand and deterministic: a recv pending under a
+ * stop token ends with -ECANCELED once the token fires, its dropped recv
+ * strands nothing (the next element goes to the other receiver), and when an
+ * element and the fire are both there at the poll the element wins (the
+ * tie rule of weft_cancel_poll, which is why the stress counts receivers that
+ * end by the close as well as by the stop). */
+static void test_stop_ends_pending_recv(void **unused)
+{
+    (void)unused;
+    tu_cwaker cw[2];
+    weft_context cx[2];
+    for (int i = 0; i < 2; i++) {
+        tu_cw_init(&cw[i]);
+        cx[i] = tu_cw_context(&cw[i]);
+    }
+    weft_mpmc *c;
+    assert_int_equal(weft_mpmc_new(2, sizeof(uint32_t), NULL, &c), 0);
+    weft_cancel *stop;
+    assert_int_equal(weft_cancel_new(&stop), 0);
+    uint32_t out[2] = {0, 0}, v = 5;
+    weft_mpmc_recv r[2];
+    weft_cancel_wait w;
+    weft_cancel_wait_init(&w, stop);
+    weft_mpmc_recv_init(&r[0], c, &out[0]);
+    weft_mpmc_recv_init(&r[1], c, &out[1]);
+    /* r[0] under the token waits first, r[1] (no token) second */
+    assert_int_equal(weft_cancel_poll(&w, &cx[0], weft_mpmc_recv_poll(&r[0], &cx[0], NULL)), WEFT_PENDING);
+    assert_int_equal(weft_mpmc_recv_poll(&r[1], &cx[1], NULL), WEFT_PENDING);
+    assert_int_equal(weft_cancel_fire(stop), 1);
+    assert_int_equal(tu_cw_wakes(&cw[0]), 1); /* the fire woke the stopped one */
+    assert_int_equal(tu_cw_wakes(&cw[1]), 0);
+    assert_int_equal(weft_cancel_poll(&w, &cx[0], weft_mpmc_recv_poll(&r[0], &cx[0], NULL)), WEFT_READY);
+    assert_int_equal(weft_cancel_wait_result(&w), -ECANCELED);
+    weft_mpmc_recv_drop(&r[0]);
+    weft_cancel_wait_drop(&w);
+    assert_int_equal(tu_cw_refs(&cw[0]), 0);
+    /* the next element reaches the receiver still waiting */
+    assert_int_equal(weft_mpmc_try_send(c, &v), 0);
+    assert_int_equal(tu_cw_wakes(&cw[1]), 1);
+    assert_int_equal(weft_mpmc_recv_poll(&r[1], &cx[1], NULL), WEFT_READY);
+    assert_int_equal(out[1], 5);
+    weft_mpmc_recv_drop(&r[1]);
+    assert_int_equal(weft_mpmc_len(c), 0);
+
+    /* a tie: an element is queued and the token already fired: the recv wins */
+    v = 6;
+    assert_int_equal(weft_mpmc_try_send(c, &v), 0);
+    weft_cancel_wait_init(&w, stop);
+    weft_mpmc_recv_init(&r[0], c, &out[0]);
+    assert_int_equal(weft_cancel_poll(&w, &cx[0], weft_mpmc_recv_poll(&r[0], &cx[0], NULL)), WEFT_READY);
+    assert_int_equal(weft_cancel_wait_result(&w), 0);
+    assert_int_equal(out[0], 6);
+    /* and with the channel empty the fired token ends the next wait at once */
+    weft_mpmc_recv_drop(&r[0]);
+    weft_mpmc_recv_init(&r[0], c, &out[0]);
+    assert_int_equal(weft_cancel_poll(&w, &cx[0], weft_mpmc_recv_poll(&r[0], &cx[0], NULL)), WEFT_READY);
+    assert_int_equal(weft_cancel_wait_result(&w), -ECANCELED);
+    weft_mpmc_recv_drop(&r[0]);
+    weft_cancel_wait_drop(&w);
+    for (int i = 0; i < 2; i++) assert_int_equal(tu_cw_refs(&cw[i]), 0);
+    assert_int_equal(weft_mpmc_len(c), 0);
+    weft_cancel_free(stop);
     assert_int_equal(weft_mpmc_sender_drop(c), 0);
     assert_int_equal(weft_mpmc_receiver_drop(c), 0);
 }
@@ -597,6 +665,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fifo_full_empty),
         cmocka_unit_test(test_one_receiver_per_element),
+        cmocka_unit_test(test_stop_ends_pending_recv),
         cmocka_unit_test(test_close_both_sides),
         cmocka_unit_test(test_drop_function),
         cmocka_unit_test(test_bad_input),

@@ -82,21 +82,7 @@
 
 static char current_config[160];
 
-static void on_alarm(int sig)
-{
-    (void)sig;
-    static const char msg[] = "test_sched_mt: timed out (lost wake-up?) in ";
-    if (write(2, msg, sizeof msg - 1) < 0) _exit(1);
-    if (write(2, current_config, strlen(current_config)) < 0) _exit(1);
-    if (write(2, "\n", 1) < 0) _exit(1);
-    _exit(1);
-}
-
-static void watchdog(unsigned seconds)
-{
-    signal(SIGALRM, on_alarm);
-    alarm(seconds);
-}
+static void watchdog(unsigned seconds) { tu_watchdog(seconds, "test_sched_mt", current_config); }
 
 /* ---- the configurations ------------------------------------------------------------ */
 
@@ -211,7 +197,7 @@ static void test_exactly_once(void **state)
         once_root root = {0, 0};
         int failures = -1;
         tu_block_on_ok(rt, &once_root_type, &root, &failures);
-        alarm(0);
+        tu_watchdog_off();
         assert_int_equal(failures, 0);
         assert_int_equal(tu_latch_count(&ctx.done), 2L * SPAWNS);
         long total = 0;
@@ -338,7 +324,7 @@ static void test_ping_pong(void **state)
         memset(&root, 0, sizeof root);
         int result = -1;
         tu_block_on_ok(rt, &pp_root_type, &root, &result);
-        alarm(0);
+        tu_watchdog_off();
         assert_int_equal(result, 0);
         assert_int_equal(atomic_load_explicit(&ch.turn, memory_order_relaxed), PINGS);
         assert_int_equal(ch.passes[0], PINGS / 2);
@@ -464,7 +450,7 @@ static void test_shutdown_drains(void **state)
         if (threads) assert_int_equal(pthread_create(&rel, NULL, release_later, NULL), 0);
         weft_runtime_free(rt);
         if (threads) pthread_join(rel, NULL);
-        alarm(0);
+        tu_watchdog_off();
         assert_int_equal(atomic_load_explicit(&ctx.spawn_failures, memory_order_relaxed), 0);
         int bad = -1;
         for (int i = 0; i < PENDING && bad < 0; i++)
@@ -536,7 +522,7 @@ static void run_fanout(weft_runtime *rt, int workers, int *ran)
     fan_root root = {0, 0};
     int failures = -1;
     tu_block_on_ok(rt, &fan_root_type, &root, &failures);
-    alarm(0);
+    tu_watchdog_off();
     assert_int_equal(failures, 0);
     assert_int_equal(atomic_load_explicit(&ctx.not_worker, memory_order_relaxed), 0);
     int sum = 0;

@@ -54,21 +54,7 @@
 
 static char current_config[128];
 
-static void on_alarm(int sig)
-{
-    (void)sig;
-    static const char msg[] = "test_stress_idle_spin: timed out (lost wake-up?) in ";
-    if (write(2, msg, sizeof msg - 1) < 0) _exit(1);
-    if (write(2, current_config, strlen(current_config)) < 0) _exit(1);
-    if (write(2, "\n", 1) < 0) _exit(1);
-    _exit(1);
-}
-
-static void watchdog(unsigned seconds)
-{
-    signal(SIGALRM, on_alarm);
-    alarm(seconds);
-}
+static void watchdog(unsigned seconds) { tu_watchdog(seconds, "test_stress_idle_spin", current_config); }
 
 static const char *const scheds[] = {"global", "ws", "numa"};
 static const int spins_us[] = {1, 20, 2000};
@@ -148,7 +134,7 @@ static void test_barrier_rounds(void **state)
                     assert_int_equal(atomic_load(&bar.arrived), w);
                 }
                 weft_runtime_free(rt);
-                alarm(0);
+                tu_watchdog_off();
             }
 }
 
@@ -238,7 +224,7 @@ static void test_block_on_rounds(void **state)
                 weft_worker_stats tot;
                 assert_int_equal(weft_runtime_stats(rt, NULL, 0, &tot), workers[k]);
                 weft_runtime_free(rt);
-                alarm(0);
+                tu_watchdog_off();
                 for (int r = 0; r < BLOCK_ON_ROUNDS; r++) tu_latch_destroy(&latches[r]);
                 free(latches);
                 long total = 0;

@@ -15,6 +15,9 @@
  *               knobs, asserting success (on the test's own thread only).
  *   TU_SCALE    a smaller size under ThreadSanitizer (WEFT_TSAN is defined by
  *               the CMake TSan build); every check stays exact at either size.
+ *   tu_watchdog a SIGALRM that fails a hang with the test's name and the
+ *               configuration it was running (a string the test keeps up to
+ *               date), instead of a suite stalled until ctest's timeout.
  *
  * Everything is static inline so each test executable takes what it uses.
  * cmocka asserts abort the process from any thread but the test's own, so
@@ -26,6 +29,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -34,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -45,6 +50,43 @@
 #else
 #define TU_SCALE(normal, tsan) (normal)
 #endif
+
+/* ---- the watchdog ------------------------------------------------------------------ */
+
+/* What the handler prints: set by tu_watchdog; the strings are the caller's and
+ * must outlive the alarm (a static buffer the test rewrites per configuration). */
+static inline const char **tu_watchdog_slot(int i)
+{
+    static const char *slot[2];
+    return &slot[i];
+}
+
+static inline void tu_watchdog_write(const char *s)
+{
+    if (s && write(2, s, strlen(s)) < 0) _exit(1);
+}
+
+/* Async-signal-safe: write(2) and _exit only. */
+static inline void tu_watchdog_fire(int sig)
+{
+    (void)sig;
+    tu_watchdog_write(*tu_watchdog_slot(0));
+    tu_watchdog_write(": timed out (lost wake-up?) in ");
+    tu_watchdog_write(*tu_watchdog_slot(1));
+    tu_watchdog_write("\n");
+    _exit(1);
+}
+
+/* Arms (or re-arms) the alarm; tu_watchdog_off disarms it. */
+static inline void tu_watchdog(unsigned seconds, const char *test, const char *config)
+{
+    *tu_watchdog_slot(0) = test;
+    *tu_watchdog_slot(1) = config;
+    signal(SIGALRM, tu_watchdog_fire);
+    alarm(seconds);
+}
+
+static inline void tu_watchdog_off(void) { alarm(0); }
 
 /* ---- sleeping and spinning ---------------------------------------------------- */
 
