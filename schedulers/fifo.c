@@ -6,10 +6,11 @@
  * all? Spawns and wakes from the worker itself go to an unsynchronised
  * intrusive FIFO (no atomics, no lock). Spawns and wakes from other threads
  * (spawn_remote, the blocking pool, a waker called from a plain thread) go
- * to the injection queue, and the core wakes the parked worker. The worker
+ * to the injection queue (taskq.h's mpscq: one CAS per push, on a line of
+ * its own, fifo.h), and the core wakes the parked worker. The worker
  * takes the injection queue first every `global_interval` ticks and
- * whenever its own queue is empty, moving the whole injected batch in one
- * lock acquisition so remote spawns cost one lock per batch on this side.
+ * whenever its own queue is empty, moving the whole injected batch with one
+ * exchange, so remote spawns cost one atomic per batch on this side.
  *
  * Two local FIFOs: tasks woken by a waker go to `woken`, spawned and
  * yielded tasks to `ready`, and the worker takes `woken` first. A task
@@ -22,6 +23,7 @@
  * every other ready task run. There is no LIFO slot and nothing to steal.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -36,7 +38,7 @@ static int fifo_create(struct weft_runtime *rt, void **out, char *err, size_t er
     }
     taskq_init(&p->woken);
     taskq_init(&p->local);
-    injectq_init(&p->inject);
+    mpscq_init(&p->inject);
     sched_env_set_worker_local(rt, 0, p);
     *out = p;
     return 0;
@@ -52,7 +54,7 @@ static bool fifo_push_local(void *policy, worker *w, task *t, sched_hint hint)
 
 static int fifo_push_remote(void *policy, task *t)
 {
-    injectq_push(&((fifo_policy *)policy)->inject, t);
+    mpscq_push(&((fifo_policy *)policy)->inject, t);
     return -1;
 }
 
@@ -61,15 +63,17 @@ static task *fifo_next(void *policy, worker *w) { return fifo_next_inline(policy
 static bool fifo_has_work(void *policy)
 {
     fifo_policy *p = policy;
-    return p->local.head || p->woken.head || injectq_len(&p->inject);
+    return p->local.head || p->woken.head || mpscq_nonempty(&p->inject);
 }
 
 static task *fifo_drain(void *policy)
 {
     fifo_policy *p = policy;
+    /* after the worker stopped (runtime_destroy): the drain owns local */
     task *t = taskq_pop(&p->woken);
-    if (!t) t = taskq_pop(&p->local);
-    return t ? t : injectq_pop(&p->inject);
+    if (t) return t;
+    if (!p->local.head) mpscq_take_all(&p->inject, &p->local);
+    return taskq_pop(&p->local);
 }
 
 const sched_ops sched_fifo = {
@@ -88,3 +92,10 @@ const sched_ops sched_fifo = {
     .has_work = fifo_has_work,
     .drain = fifo_drain,
 };
+
+/* fifo.h's separation: the outside threads' line is FIFO_SEPARATION bytes
+ * from the first byte of each owner queue and from the end of the struct */
+_Static_assert(offsetof(fifo_policy, inject) - offsetof(fifo_policy, local) >= FIFO_SEPARATION,
+               "fifo's injection queue is off the owner queues' line pair");
+_Static_assert(sizeof(fifo_policy) - offsetof(fifo_policy, inject) >= FIFO_SEPARATION,
+               "nothing allocated after fifo_policy shares the injection queue's line pair");

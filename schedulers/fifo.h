@@ -20,10 +20,22 @@
 #include "schedulers/sched.h"
 #include "schedulers/taskq.h"
 
+/* Spawns and wakes from other threads go to `inject`, an mpscq (taskq.h):
+ * one CAS per push, one exchange per batch on the worker. It is kept
+ * FIFO_SEPARATION bytes from the owner's queues, which the worker writes on
+ * every task: when it shared their cache line (the injectq's lock sat at
+ * byte 48, beside `local`), every outside push took that line from the
+ * worker and the worker took it back on its next push or pop. The
+ * separation is by padding (as common/deque.h's, and for its reason: 128
+ * for the adjacent-line prefetcher, and no over-aligned type in a calloc'ed
+ * struct); the trailing pad keeps the next allocation off inject's line. */
+#define FIFO_SEPARATION 128
 typedef struct fifo_policy {
     taskq woken;   /* owner (worker 0) only: woken by wakers */
     taskq local;   /* owner (worker 0) only: spawned and yielded */
-    injectq inject;
+    char pad0[FIFO_SEPARATION];
+    mpscq inject;  /* any thread pushes; the owner (or the drain) takes */
+    char pad1[FIFO_SEPARATION - sizeof(mpscq)];
 } fifo_policy;
 
 extern const sched_ops sched_fifo;
@@ -48,7 +60,7 @@ static inline task *fifo_next_inline(fifo_policy *p, worker *w)
         if ((t = taskq_pop(&p->woken))) return t;
         if ((t = taskq_pop(&p->local))) return t;
     }
-    size_t n = injectq_pop_batch(&p->inject, &p->local, SIZE_MAX);
+    size_t n = mpscq_take_all(&p->inject, &p->local);
     if (n) WORKER_STAT_ADD(w, STAT_INJECT_POPS, n);
     if ((t = taskq_pop(&p->local))) return t;
     return taskq_pop(&p->woken); /* a fair tick with local empty */

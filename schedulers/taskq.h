@@ -7,6 +7,15 @@
  *               relaxed load and no lock (the idle re-check and the
  *               every-K-ticks check read it). Tokio's inject queue is the
  *               same shape under a mutex.
+ *   mpscq       many producers, one consumer that takes everything at once
+ *               (fifo's injection queue): a Treiber stack. A push is one CAS
+ *               on `head` and a write of the pushed task's own `next`; the
+ *               consumer's take is one exchange of `head` with NULL and a
+ *               walk that reverses the taken chain into push order. No lock,
+ *               no length, and neither side writes a line of a task the other
+ *               side holds (injectq's push writes the previous tail's `next`,
+ *               a task the consumer may be running). No ABA: nobody pops a
+ *               single element, the consumer only swaps the whole stack out.
  *
  * A task is in at most one queue: its NOTIFIED bit and the queue reference
  * it stands for are created once per enqueue (task.h), so `next` has one
@@ -16,6 +25,7 @@
 #define WEFT_SCHED_TASKQ_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/spinlock.h"
@@ -112,6 +122,56 @@ static inline size_t injectq_pop_batch(injectq *iq, taskq *out, size_t max)
     }
     atomic_store_explicit(&iq->len, iq->q.len, memory_order_relaxed);
     spinlock_unlock(&iq->lock);
+    return n;
+}
+
+typedef struct mpscq {
+    _Atomic(task *) head; /* newest first; NULL when empty */
+} mpscq;
+
+static inline void mpscq_init(mpscq *q) { atomic_init(&q->head, NULL); }
+
+/* Any thread. "Is it empty?" for the idle re-check and the every-K-ticks
+ * check: one relaxed load (the park protocol's fences order it, park.c). */
+static inline bool mpscq_nonempty(mpscq *q)
+{
+    return atomic_load_explicit(&q->head, memory_order_relaxed) != NULL;
+}
+
+/* Any thread. */
+static inline void mpscq_push(mpscq *q, task *t)
+{
+    task *h = atomic_load_explicit(&q->head, memory_order_relaxed);
+    do {
+        t->next = h;
+        /* release: t's header and t->next happen before the consumer's
+         * acquire exchange sees t */
+    } while (!atomic_compare_exchange_weak_explicit(&q->head, &h, t, memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+/* The consumer only: appends every queued task to out in push order (per
+ * producer; pushes of different producers in the order of their CASes) and
+ * returns how many. */
+static inline size_t mpscq_take_all(mpscq *q, taskq *out)
+{
+    if (!mpscq_nonempty(q)) return 0;
+    /* acquire pairs with the pushes' release CASes */
+    task *h = atomic_exchange_explicit(&q->head, NULL, memory_order_acquire);
+    task *first = h, *rev = NULL; /* first: the newest, the last after reversal */
+    size_t n = 0;
+    while (h) {
+        task *nx = h->next;
+        h->next = rev;
+        rev = h;
+        h = nx;
+        n++;
+    }
+    if (!n) return 0;
+    if (out->tail) out->tail->next = rev;
+    else out->head = rev;
+    out->tail = first;
+    out->len += n;
     return n;
 }
 #endif
