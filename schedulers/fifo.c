@@ -54,7 +54,7 @@ static bool fifo_push_local(void *policy, worker *w, task *t, sched_hint hint)
 
 static int fifo_push_remote(void *policy, task *t)
 {
-    mpscq_push(&((fifo_policy *)policy)->inject, t);
+    fifo_push_remote_inline(policy, t);
     return -1;
 }
 

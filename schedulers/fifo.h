@@ -48,6 +48,10 @@ static inline bool fifo_push_local_inline(fifo_policy *p, worker *w, task *t, sc
     return false; /* one worker: nobody else to wake */
 }
 
+/* From any thread: the injection queue (the core calls it directly from
+ * rt_schedule, then rt_notify_parked_after_sc_push: mpscq_push is seq_cst). */
+static inline void fifo_push_remote_inline(fifo_policy *p, task *t) { mpscq_push(&p->inject, t); }
+
 /* woken first, then local; every global_interval ticks (fair_tick) the
  * injection queue is moved into local first and local goes first; when both
  * are empty, the injection queue is moved in. The common case (no tick,

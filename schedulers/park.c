@@ -163,6 +163,23 @@ void rt_notify_parked(weft_runtime *rt, int node)
     /* seq_cst fence: the load half of the Dekker pattern; pairs with the
      * fence in rt_worker_park_idle after idle_push */
     SEQ_CST_FENCE();
+    rt_notify_parked_after_sc_push(rt, node);
+}
+
+/* rt_notify_parked without the fence, for a pusher whose push was a seq_cst
+ * read-modify-write of the word has_work reads (fifo's mpscq_push, from
+ * rt_schedule). That RMW stands in for the fence: if the parker's fence
+ * follows it in the single total order S, the parker's re-check (sequenced
+ * after its fence) reads the push or a later value (C11 7.17.3p10); if the
+ * parker's fence comes first, its num_idle increment precedes our seq_cst
+ * loads in S and they read it. Either the worker sees the task or we see the
+ * worker. Under TSan the fence stays: TSan does not model seq_cst order, and
+ * its SEQ_CST_FENCE is the shared-word RMW the parker's side pairs with. */
+void rt_notify_parked_after_sc_push(weft_runtime *rt, int node)
+{
+#if defined(WEFT_TSAN)
+    SEQ_CST_FENCE();
+#endif
     if (atomic_load_explicit(&rt->num_searching, memory_order_seq_cst) != 0) return;
     if (atomic_load_explicit(&rt->num_idle, memory_order_seq_cst) == 0) return;
     if (atomic_load_explicit(&rt->shutdown, memory_order_relaxed)) return;

@@ -227,6 +227,8 @@ void rt_schedule(task *t, sched_hint hint);
 void rt_schedule_spawned(worker *w, task *t);
 /* Called by policies/pushers after making work visible to other workers. */
 void rt_notify_parked(struct weft_runtime *rt, int node);
+/* The same after a push that was itself a seq_cst RMW (see park.c). */
+void rt_notify_parked_after_sc_push(struct weft_runtime *rt, int node);
 
 
 /* The timer driver a future polled on this thread arms on (the calling

@@ -144,9 +144,12 @@ static inline void mpscq_push(mpscq *q, task *t)
     task *h = atomic_load_explicit(&q->head, memory_order_relaxed);
     do {
         t->next = h;
-        /* release: t's header and t->next happen before the consumer's
-         * acquire exchange sees t */
-    } while (!atomic_compare_exchange_weak_explicit(&q->head, &h, t, memory_order_release,
+        /* release would publish t (its header, t->next) to the consumer's
+         * acquire exchange; seq_cst also makes the push the store half of
+         * the park protocol's Dekker pattern, so the notify after it needs
+         * no fence (rt_notify_parked_after_sc_push, park.c). On x86 both
+         * are the same lock cmpxchg. */
+    } while (!atomic_compare_exchange_weak_explicit(&q->head, &h, t, memory_order_seq_cst,
                                                     memory_order_relaxed));
 }
 

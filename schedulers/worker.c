@@ -130,8 +130,14 @@ void rt_schedule(task *t, sched_hint hint)
          * the acquire spin in runtime_destroy, so every read of rt here
          * happens before the free. */
         atomic_fetch_add_explicit(&rt->outside_inflight, 1, memory_order_relaxed);
-        int node = rt->ops->push_remote(rt->policy, t);
-        rt_notify_parked(rt, node);
+        if (rt->ops == &sched_fifo) {
+            /* a seq_cst push: the notify needs no fence (park.c) */
+            fifo_push_remote_inline(rt->policy, t);
+            rt_notify_parked_after_sc_push(rt, -1);
+        } else {
+            int node = rt->ops->push_remote(rt->policy, t);
+            rt_notify_parked(rt, node);
+        }
         atomic_fetch_sub_explicit(&rt->outside_inflight, 1, memory_order_release);
     }
 }
