@@ -112,6 +112,18 @@
  * twice. Batch-stealing queues (Tokio, Go) avoid this by making the owner's
  * pop a CAS too; Chase-Lev keeps the owner CAS-free, so thieves take one.
  *
+ * TOP CACHE. push's room check needs a top read with acquire, not the
+ * latest top: top only grows, so an older value only makes the deque look
+ * fuller. The owner keeps the last top it loaded with acquire (top_cache)
+ * and reloads top only when top_cache says full. The overwrite argument
+ * above still holds: the slot of index b is free once top > b - capacity,
+ * and top_cache > b - capacity was read with acquire by this thread before
+ * the store, so the thief's slot load that preceded the CAS producing it
+ * (or an earlier CAS: every store to top is an RMW, so each CAS's release
+ * sequence holds all later ones) happens before the overwrite. It keeps a
+ * push off the line every thief's CAS writes (spawn_many ws/2: the owner
+ * pushed while the thief stole from the same deque).
+ *
  * THREADSANITIZER BUILD (DEQUE_TSAN_MODE). TSan ignores standalone fences, so
  * with the paper's orders it reports the fence-published slot as a race (and
  * cannot see the last-element argument at all). In TSan mode every fence is
@@ -228,6 +240,7 @@ int deque_init(deque *d, size_t initial_capacity)
     atomic_init(&d->bottom, 0);
     atomic_init(&d->array, a);
     d->retired = NULL;
+    d->top_cache = 0;
     return 0;
 }
 
@@ -276,11 +289,19 @@ int deque_push(deque *d, void *item)
     assert(deque_invariants_owner(d));
     /* relaxed: bottom is written only by this thread */
     int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
-    /* acquire: pairs with the seq_cst (release) CAS on top in deque_steal and
-     * deque_pop, so a thief's slot load happens before we overwrite that slot */
-    int64_t t = atomic_load_explicit(&d->top, memory_order_acquire);
     /* relaxed: array is written only by this thread */
     deque_array *a = atomic_load_explicit(&d->array, memory_order_relaxed);
+    /* Room is checked against top_cache, a top this thread loaded with
+     * acquire earlier ("TOP CACHE" in the essay); top is reloaded only when
+     * that says full. */
+    int64_t t = d->top_cache;
+    if (b - t > a->capacity - 1) {
+        /* acquire: pairs with the seq_cst (release) CAS on top in deque_steal
+         * and deque_pop, so a thief's slot load happens before we overwrite
+         * that slot */
+        t = atomic_load_explicit(&d->top, memory_order_acquire);
+        d->top_cache = t;
+    }
     if (b - t > a->capacity - 1) {
         if (deque_grow(d, a, t, b, 2 * a->capacity) == NULL) return -ENOMEM;
         /* fix 1: reload the array after growing (relaxed: our own store) */
@@ -430,6 +451,17 @@ void *deque_steal(deque *d, int *status)
 }
 
 extern inline int64_t deque_len_owner(const deque *d);
+extern inline int64_t deque_len_bound_owner(const deque *d);
+
+int64_t deque_len_sync_owner(deque *d)
+{
+    /* relaxed: ours */
+    int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
+    /* acquire: top_cache must be a top read with acquire (see deque_push) */
+    int64_t t = atomic_load_explicit(&d->top, memory_order_acquire);
+    if (t > d->top_cache) d->top_cache = t;
+    return b - t > 0 ? b - t : 0;
+}
 
 size_t deque_capacity_owner(const deque *d)
 {
@@ -454,6 +486,7 @@ static int deque_reserve_owner(deque *d, int64_t extra)
     int64_t b = atomic_load_explicit(&d->bottom, memory_order_relaxed);
     /* acquire: as in deque_push (we may copy slots [t, b)) */
     int64_t t = atomic_load_explicit(&d->top, memory_order_acquire);
+    d->top_cache = t;
     /* relaxed: ours */
     deque_array *a = atomic_load_explicit(&d->array, memory_order_relaxed);
     int64_t need = b - t + extra; /* push fits while bottom - top < capacity */

@@ -110,6 +110,10 @@ typedef struct deque {
     DEQUE_ATOMIC(int64_t) bottom;
     DEQUE_ATOMIC(deque_array *) array;
     deque_array *retired;
+    /* owner only: a value of top read with acquire, never above top (top
+     * only grows). deque_push checks room against it and reloads top only
+     * when it says full, so a push does not read the line thieves CAS. */
+    int64_t top_cache;
     char pad_tail[DEQUE_SEPARATION];
 } deque;
 
@@ -187,6 +191,21 @@ inline int64_t deque_len_owner(const deque *d)
     return b - t > 0 ? b - t : 0;
 }
 #endif
+
+/* OWNER ONLY. An upper bound of the number of items present that reads no
+ * line a thief writes: bottom - the top the owner last read (top_cache). */
+#ifdef __cplusplus
+int64_t deque_len_bound_owner(const deque *d);
+#else
+inline int64_t deque_len_bound_owner(const deque *d)
+{
+    /* relaxed: bottom is ours */
+    return atomic_load_explicit(&d->bottom, memory_order_relaxed) - d->top_cache;
+}
+#endif
+
+/* OWNER ONLY. deque_len_owner, refreshing top_cache with the top it reads. */
+int64_t deque_len_sync_owner(deque *d);
 
 /* OWNER ONLY. Current array capacity (for tests and statistics). */
 size_t deque_capacity_owner(const deque *d);

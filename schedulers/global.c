@@ -39,7 +39,9 @@
  * from the front into `run` (Go's fair share, so the batch of one worker
  * is never the whole queue while others wait). Yields go to `out`; spawns
  * and wakes go to `out` too when the runtime has one worker, and are pushed
- * at once otherwise, since another worker could run them. Order stays FIFO
+ * at once otherwise, since another worker could run them. A lone worker whose
+ * queue is empty (its relaxed length) splices `out` into `run` without the
+ * lock: there is nobody to publish to, and nothing to put in front. Order stays FIFO
  * from a single worker's point of view: `run` holds the oldest tasks, then
  * the shared queue, then `out`. The cost is visibility: up to B - 1 taken
  * tasks and the yields since the last take are private, so an idle worker
@@ -64,7 +66,8 @@
  * is the plain shared queue.
  *
  * Counters: inject_pops counts every task taken from the shared queue (all
- * of them, under this policy); queue_hwm the queue length a worker saw after
+ * of them with two or more workers; a lone worker's own spawns and yields
+ * that it spliced from `out` past an empty queue are not); queue_hwm the queue length a worker saw after
  * its own push.
  *
  * Synchronisation: all of it is the injectq's spinlock (acquire on lock,
@@ -185,7 +188,23 @@ static task *global_push_pop(global_policy *p, worker *w, task *y)
 static task *global_flush_take(global_policy *p, worker *w, global_worker *gw)
 {
     injectq *iq = &p->q;
-    if (!gw->out.head && injectq_len(iq) == 0) return NULL;
+    if (injectq_len(iq) == 0) {
+        if (!gw->out.head) return NULL;
+        /* One worker and nothing queued that the lock would put in front of
+         * `out`: splice `out` into `run` without the lock round trip (no
+         * other worker could take from the queue what the flush would
+         * publish). FIFO holds: `out` is this worker's own pushes; a remote
+         * push racing the relaxed load is concurrent with them and may go
+         * either side, and is taken at the next empty `run`, which reads
+         * the length again. With more workers the flush stays: it is what
+         * makes a worker's yields visible to the others. chained_spawn
+         * global/1 took the lock once per link without this (the commit
+         * has the callgrind count). */
+        if (p->nworkers == 1) {
+            taskq_append(&gw->run, &gw->out);
+            return taskq_pop(&gw->run);
+        }
+    }
     spinlock_lock(&iq->lock);
     taskq_append(&iq->q, &gw->out);
     size_t len = iq->q.len;

@@ -48,6 +48,14 @@ typedef struct worker_stats {
         if (wsm_v > atomic_load_explicit(&(w)->stats.v[idx], memory_order_relaxed))         \
             atomic_store_explicit(&(w)->stats.v[idx], wsm_v, memory_order_relaxed);         \
     } while (0)
+/* WORKER_STAT_MAX of `val`, an expression evaluated only when `bound`, an
+ * upper bound of it, exceeds the mark (ws: the deque length, whose exact
+ * value reads a line the thieves write). */
+#define WORKER_STAT_MAX_BOUNDED(w, idx, bound, val)                                          \
+    do {                                                                                    \
+        if ((uint64_t)(bound) > atomic_load_explicit(&(w)->stats.v[idx], memory_order_relaxed)) \
+            WORKER_STAT_MAX(w, idx, val);                                                   \
+    } while (0)
 
 /* A worker's task-memory cache (spawn.c): free blocks of task memory by
  * size class, owner only. Class c (1..TASK_CACHE_CLASSES) holds blocks of

@@ -78,7 +78,7 @@
  *     sched_worker_index(w), sched_worker_node(w)
  *     sched_worker_interval_tick(w)   this loop iteration is a global_interval tick
  *     sched_worker_rand(w)            xorshift32, for victim order
- *     WORKER_STAT_INC/ADD/MAX(w, STAT_...)  the policy's own counters (it
+ *     WORKER_STAT_INC/ADD/MAX(_BOUNDED)(w, STAT_...) the policy's own counters (it
  *                                     writes them, never reads them: a
  *                                     policy that needs a count keeps its
  *                                     own, as ws's back-off does)

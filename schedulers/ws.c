@@ -297,7 +297,11 @@ nomem:
 static void ws_deque_push(ws_policy *p, worker *w, ws_local *l, task *t)
 {
     if (deque_push(&l->dq, t) == 0) {
-        WORKER_STAT_MAX(w, STAT_QUEUE_HWM, deque_len_owner(&l->dq));
+        /* The high-water mark without reading top per push (the line the
+         * thieves CAS): the length can exceed the mark only when its bound
+         * does, and then the exact length is read (refreshing the bound). */
+        WORKER_STAT_MAX_BOUNDED(w, STAT_QUEUE_HWM, deque_len_bound_owner(&l->dq),
+                                deque_len_sync_owner(&l->dq));
         return;
     }
     injectq_push(&p->inject[l->inject]->q, t);

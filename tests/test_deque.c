@@ -4,7 +4,8 @@
  * capacity 2 through many doublings, a long random interleaving of push,
  * pop and steal checked step by step against a reference model (wrap-around
  * and growth with top far from 0), steal_half counts and order, and argument
- * checking. Concurrency is in test_stress_deque.c.
+ * checking, the owner's cached top (no growth and no overwrite past a
+ * stale one). Concurrency is in test_stress_deque.c.
  *
  * Items are small integers i encoded as the non-NULL pointer i + 1.
  */
@@ -92,6 +93,44 @@ static void test_fifo_steal(void **state)
     int status = -1;
     assert_null(deque_steal(&d, &status));
     assert_int_equal(status, DEQUE_EMPTY);
+    assert_null(deque_pop(&d));
+    deque_destroy(&d);
+}
+
+/* The owner's cached top (top_cache): a push checks room against the top it
+ * last read, reloading only when that says full. With capacity 2: a, b fill
+ * it; a thief takes a; the push of c finds the cache full, reloads, and
+ * reuses a's slot without growing. The thief then gets b (not c, which a
+ * push past a stale top would have written over b's slot), the owner c.
+ * The bound reads no top and is >= the length; sync makes it exact. */
+static void test_top_cache(void **state)
+{
+    (void)state;
+    deque d;
+    assert_int_equal(deque_init(&d, 2), 0);
+    assert_int_equal(deque_push(&d, ITEM(0)), 0);
+    assert_int_equal(deque_push(&d, ITEM(1)), 0);
+    int status = -1;
+    assert_ptr_equal(deque_steal(&d, &status), ITEM(0));
+    assert_int_equal(deque_len_owner(&d), 1);
+    assert_int_equal(deque_len_bound_owner(&d), 2); /* the cache still says top = 0 */
+    assert_int_equal(deque_push(&d, ITEM(2)), 0);
+    assert_int_equal(deque_capacity_owner(&d), 2); /* the reload found room: no growth */
+    assert_int_equal(deque_len_bound_owner(&d), 2); /* reloaded: exact */
+    assert_ptr_equal(deque_steal(&d, &status), ITEM(1));
+    assert_int_equal(deque_len_bound_owner(&d), 2);
+    assert_int_equal(deque_len_sync_owner(&d), 1);
+    assert_int_equal(deque_len_bound_owner(&d), 1);
+    assert_ptr_equal(deque_pop(&d), ITEM(2));
+    assert_null(deque_pop(&d));
+    /* many wraps with a thief one behind: every item once, in order, and the
+     * array never grows, so no push ever wrote over an item still present */
+    for (uintptr_t i = 3; i < 1003; i++) {
+        assert_int_equal(deque_push(&d, ITEM(i)), 0);
+        if (i > 3) assert_ptr_equal(deque_steal(&d, &status), ITEM(i - 1));
+    }
+    assert_int_equal(deque_capacity_owner(&d), 2);
+    assert_ptr_equal(deque_pop(&d), ITEM(1002));
     assert_null(deque_pop(&d));
     deque_destroy(&d);
 }
@@ -294,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_lifo_owner),
         cmocka_unit_test(test_fifo_steal),
+        cmocka_unit_test(test_top_cache),
         cmocka_unit_test(test_growth),
         cmocka_unit_test(test_model_interleaved),
         cmocka_unit_test(test_steal_half_counts),

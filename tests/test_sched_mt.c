@@ -1130,6 +1130,23 @@ static void test_global_batches(void **state)
     assert_false(f->ops->has_work(f->rt->policy));
     fake_free(f);
 
+    /* one worker, the queue empty: `out` is spliced into `run` without the
+     * lock (and without inject_pops, nothing came from the queue); a remote
+     * push seen at the next empty `run` goes in front of `out` */
+    f = fake_new("global", 1, NULL, NULL, (const char *)NULL);
+    assert_false(f->ops->push_local(f->rt->policy, fw(f, 0), ft(f, 0), SCHED_SPAWN));
+    assert_false(f->ops->push_local(f->rt->policy, fw(f, 0), ft(f, 1), SCHED_YIELD));
+    assert_false(f->ops->has_work(f->rt->policy));
+    assert_int_equal(idx_of(f, fturn(f, 0)), 0);
+    assert_int_equal(stat_of(f, 0, STAT_INJECT_POPS), 0);
+    assert_false(f->ops->push_local(f->rt->policy, fw(f, 0), ft(f, 2), SCHED_WAKE));
+    f->ops->push_remote(f->rt->policy, ft(f, 3));
+    const int order2[] = {1, 3, 2};
+    for (int i = 0; i < 3; i++) assert_int_equal(idx_of(f, fturn(f, 0)), order2[i]);
+    assert_null(fturn(f, 0));
+    assert_int_equal(stat_of(f, 0, STAT_INJECT_POPS), 2); /* 3, and 2 behind it */
+    fake_free(f);
+
     /* two workers, global_batch=2: fair shares of min(len / 2 + 1, 2);
      * spawns are pushed at once (the other worker could run them), yields
      * wait in `out` for the next take */
