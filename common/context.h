@@ -19,6 +19,7 @@
 #ifndef WEFT_COMMON_CONTEXT_H
 #define WEFT_COMMON_CONTEXT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "weft/future.h"
@@ -31,6 +32,16 @@ struct reactor;
 struct weft_drivers {
     struct timer_driver *timers; /* the worker's timer shard */
     struct reactor *reactor;     /* the runtime's reactor */
+    /* True when cx's waker is the polled task's own and p[0..n) lies inside
+     * that task's future state: a leaf future stored there may then keep
+     * the waker borrowed, without a reference, because the state (and so
+     * the task) outlives every use the future makes of it (the state is
+     * dropped by a poller holding the task's queue reference, and the
+     * future detaches the waker in its drop). timers/timer.c arms without a
+     * clone this way (BORROWED WAKERS there). The runtime, the one layer
+     * that knows the task layout, supplies it (schedulers/driver.c); NULL:
+     * never borrow. */
+    bool (*waker_borrowable)(const weft_context *cx, const void *p, size_t n);
 };
 typedef struct weft_drivers weft_drivers;
 
@@ -39,8 +50,15 @@ static inline struct timer_driver *context_timers(const weft_context *cx)
     return cx->drivers ? cx->drivers->timers : NULL;
 }
 
+/* See weft_drivers.waker_borrowable; false outside a worker. */
+static inline bool context_waker_borrowable(const weft_context *cx, const void *p, size_t n)
+{
+    return cx->drivers && cx->drivers->waker_borrowable && cx->drivers->waker_borrowable(cx, p, n);
+}
+
 static inline struct reactor *context_reactor(const weft_context *cx)
 {
     return cx->drivers ? cx->drivers->reactor : NULL;
 }
+
 #endif

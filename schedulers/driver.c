@@ -182,3 +182,15 @@ void rt_timers_notify(void *ctx)
         rt_notify_parked(rt, -1);
     /* else every worker is busy: their maintenance ticks fire the timer */
 }
+
+/* weft_drivers.waker_borrowable (common/context.h): a leaf future inside
+ * the polled task's own state may hold the task's waker borrowed. Only a
+ * worker's poll (run_task) passes a task's own waker with cx->task that
+ * task; every other context has another waker or no task. */
+bool rt_waker_borrowable(const weft_context *cx, const void *p, size_t n)
+{
+    task *t = cx->task;
+    if (!t || cx->waker.vtable != &task_waker_vtable || cx->waker.data != t) return false;
+    uintptr_t lo = (uintptr_t)task_state_ptr(t), a = (uintptr_t)p;
+    return a >= lo && a - lo <= t->type->state_size && n <= t->type->state_size - (a - lo);
+}

@@ -164,6 +164,12 @@ int weft_runtime_new(const weft_config *cfg_in, weft_runtime **out)
      * where a parked worker drives and another worker exists to take over */
     for (int i = 0; i < rt->ntimers; i++)
         rt->timers[i].notify_unparked = !rt->cfg.reactor_thread && rt->nworkers > 1;
+    /* One worker and no reactor thread: only that worker touches the
+     * wheels (futures arm only from a worker's context, the worker drives,
+     * shutdown destroys them after the join), so they run without their
+     * lock (timers/timer.c, SINGLE-THREADED DRIVERS). */
+    for (int i = 0; i < rt->ntimers; i++)
+        rt->timers[i].single_thread = !rt->cfg.reactor_thread && rt->nworkers == 1;
     if ((rc = reactor_new(&rt->reactor, rt->cfg.reactor_events)) < 0) {
         runtime_destroy(rt);
         return err_fail(rc, "weft_runtime_new: cannot create the reactor: %s", strerror(-rc));
@@ -172,7 +178,8 @@ int weft_runtime_new(const weft_config *cfg_in, weft_runtime **out)
      * worker (timer.h, Groups); each worker hands its own shard down */
     for (int i = 1; i < rt->ntimers; i++) timer_driver_join_group(&rt->timers[i], &rt->timers[0]);
     for (int i = 0; i < rt->nworkers; i++)
-        rt->workers[i].drivers = (weft_drivers){&rt->timers[i % rt->ntimers], rt->reactor};
+        rt->workers[i].drivers =
+            (weft_drivers){&rt->timers[i % rt->ntimers], rt->reactor, rt_waker_borrowable};
     if ((rc = blocking_pool_new(rt, &rt->blocking)) < 0) {
         runtime_destroy(rt);
         return err_fail(rc, "weft_runtime_new: cannot create the blocking pool");

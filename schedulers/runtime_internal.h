@@ -214,6 +214,7 @@ uint64_t rt_timeout_until(uint64_t deadline_ns);
 void rt_maintenance(worker *w);
 void *rt_driver_main(void *arg);    /* pthread entry of cfg.reactor_thread's driver */
 void rt_timers_notify(void *ctx);  /* timer_driver notify: wakes the driver */
+bool rt_waker_borrowable(const weft_context *cx, const void *p, size_t n); /* weft_drivers hook */
 
 /* Whether the loop of w (with block_on's flag `until`, may be NULL) must stop. */
 static inline bool rt_loop_should_stop(worker *w, _Atomic int *until)

@@ -8,7 +8,8 @@
  * for the next deadline before it sleeps and fires what is due after it
  * wakes. The wheel is not thread-safe by itself; every access to it, to an
  * entry's node, waker and `fired` flag, and to parked/parked_until happens
- * under the driver lock. Nothing else is shared, so there are no atomics
+ * under the driver lock (or, on a single-threaded driver, on its one
+ * thread: SINGLE-THREADED DRIVERS below). Nothing else is shared, so there are no atomics
  * here beyond the lock's own.
  *
  * LOCKING. Critical sections are a handful of pointer writes (arm: a
@@ -52,6 +53,41 @@
  * of arms costs one notify, not one each. A notify racing with the parker
  * entering its sleep is not lost as long as notify is sticky (an eventfd
  * write, a semaphore post), which the contract in timer.h demands.
+ *
+ * BORROWED WAKERS. An entry normally holds a clone of its waker (for a
+ * task's waker, a reference-count increment at arm and a decrement at
+ * cancel: two atomic RMWs per arm+cancel pair, and a fifth of
+ * timeout_cancel's samples in the arm before this change, perf below).
+ * When the future lives inside the state of the task that polls it and
+ * the waker is that task's own (weft_drivers.waker_borrowable, supplied by
+ * the runtime in the context), the entry stores the waker without a
+ * reference (`borrowed`): the state is dropped only by a poller holding a
+ * reference, and the drop detaches the entry under the lock, so while the
+ * entry is armed the task is alive and counted. The fire clones a borrowed
+ * waker under the lock (the entry is armed there, so the count is >= 1)
+ * and wakes that clone after unlocking, as before; cancel, destroy and a
+ * waker swap simply forget a borrowed one. A task that moves to another
+ * worker keeps its memory and its waker, so nothing changes when it is
+ * polled or dropped elsewhere. A future polled with another waker (a
+ * combinator's) or living outside the task's state gets a clone, as
+ * before. Measured with callgrind (weft-bench --profile=quick
+ * --workloads=timeout_cancel --schedulers=fifo --workers=1 --param
+ * timeout_cancel.n=200000 and =400000, difference of the totals without the
+ * harness's c2c probe threads, over the 2 x 200 000 extra pairs): tw_clone
+ * and task_drop_reference (34 instructions and both RMWs of the pair) leave
+ * the profile; the check itself costs 25 (rt_waker_borrowable).
+ *
+ * SINGLE-THREADED DRIVERS. With one worker and no reactor thread only that
+ * worker ever touches the runtime's wheels: futures arm only from a
+ * worker's context, the same worker drives the reactor and fires, and the
+ * shutdown destroys the drivers after joining it (a runs_on_caller policy
+ * hands the worker from one weft_block_on caller to the next through an
+ * acquire/release flag). The runtime then sets td->single_thread and every
+ * lock acquire and release is skipped: the four lock RMWs of an arm+cancel
+ * pair go. timer_driver_count, which the harness may call from any thread,
+ * then reads the count published (relaxed atomic) at the last operation.
+ * TSan runs of the one-worker tests check the claim: any second thread on
+ * a wheel is a reported race.
  *
  * THE FUTURES. A weft_sleep embeds a timer_entry. Its first poll binds it
  * to the group of the driver in the context (a later poll on another
@@ -151,7 +187,23 @@ static inline void timer_lock_release(timer_lock *l)
 static inline void driver_unlock(timer_driver *td)
 {
     atomic_store_explicit(&td->armed, wheel_count(&td->wheel), memory_order_relaxed);
-    timer_lock_release(&td->lock);
+    if (!td->single_thread) timer_lock_release(&td->lock);
+}
+
+/* The lock, unless the driver is single-threaded (SINGLE-THREADED DRIVERS). */
+static inline void driver_lock(timer_driver *td)
+{
+    if (!td->single_thread) timer_lock_acquire(&td->lock);
+}
+
+/* Under the lock: detaches e's waker; the reference to drop after
+ * unlocking, or none if it was borrowed. */
+static inline weft_waker timer_take_waker_locked(timer_entry *e)
+{
+    weft_waker w = e->borrowed ? WEFT_WAKER_NONE : e->waker;
+    e->waker = WEFT_WAKER_NONE;
+    e->borrowed = 0;
+    return w;
 }
 
 /* The next group tag; 0 means "unbound" in a future, so tags start at 1. */
@@ -177,6 +229,7 @@ int timer_driver_init(timer_driver *td, uint64_t tick_ns, uint64_t (*now)(void *
     td->parked = 0;
     td->parked_until = UINT64_MAX;
     td->notify_unparked = 0;
+    td->single_thread = 0;
     int rc = wheel_init(&td->wheel, tick_ns, WHEEL_DEFAULT_LEVELS, td->now(td->now_ctx));
     if (rc) return rc;
     atomic_init(&td->armed, 0);
@@ -193,12 +246,11 @@ void timer_driver_destroy(timer_driver *td)
     for (;;) {
         weft_waker batch[TIMER_FIRE_BATCH];
         size_t n = 0;
-        timer_lock_acquire(&td->lock);
+        driver_lock(td);
         wheel_entry *we;
         while (n < TIMER_FIRE_BATCH && (we = wheel_pop_any(&td->wheel)) != NULL) {
             timer_entry *e = timer_entry_of(we);
-            batch[n++] = e->waker;
-            e->waker = WEFT_WAKER_NONE;
+            batch[n++] = timer_take_waker_locked(e);
             e->owner = NULL;
         }
         driver_unlock(td);
@@ -233,6 +285,7 @@ void timer_entry_init(timer_entry *e)
     e->waker = WEFT_WAKER_NONE;
     e->owner = NULL;
     e->fired = 0;
+    e->borrowed = 0;
 }
 
 /* Under the lock: arms e and decides whether the parker must be told.
@@ -252,15 +305,18 @@ static bool timer_arm_locked(timer_driver *td, timer_entry *e, uint64_t deadline
     return first && td->notify != NULL;
 }
 
-/* Under the lock: stores a clone of w in e unless it already wakes the same
- * task; returns the replaced waker, to be dropped after unlocking. */
-static weft_waker timer_swap_waker_locked(timer_entry *e, const weft_waker *w)
+/* Under the lock: makes e wake what w wakes. `borrow` (the caller checked
+ * context_waker_borrowable): store w itself, no reference; else a clone.
+ * Kept as it is when it already wakes the same task (an owned one stays
+ * owned; a borrowed one only where borrowing is allowed). Returns the
+ * replaced waker if it was owned, to be dropped after unlocking. */
+static weft_waker timer_swap_waker_locked(timer_entry *e, const weft_waker *w, bool borrow)
 {
     weft_waker old = WEFT_WAKER_NONE;
-    if (!weft_waker_will_wake(&e->waker, w)) {
-        old = e->waker;
-        e->waker = weft_waker_clone(w);
-    }
+    if (weft_waker_will_wake(&e->waker, w) && (borrow || !e->borrowed)) return old;
+    if (!e->borrowed) old = e->waker;
+    e->borrowed = borrow;
+    e->waker = borrow ? *w : weft_waker_clone(w);
     return old;
 }
 
@@ -269,9 +325,9 @@ int timer_driver_arm(timer_driver *td, timer_entry *e, uint64_t deadline_ns,
 {
     if (e->owner && e->owner != td) return -EXDEV;
     weft_waker old = WEFT_WAKER_NONE;
-    timer_lock_acquire(&td->lock);
+    driver_lock(td);
     bool notify = timer_arm_locked(td, e, deadline_ns);
-    if (waker) old = timer_swap_waker_locked(e, waker);
+    if (waker) old = timer_swap_waker_locked(e, waker, false);
     driver_unlock(td);
     weft_waker_drop(&old);
     if (notify) td->notify(td->notify_ctx);
@@ -280,37 +336,43 @@ int timer_driver_arm(timer_driver *td, timer_entry *e, uint64_t deadline_ns,
 
 bool timer_driver_cancel(timer_driver *td, timer_entry *e)
 {
-    timer_lock_acquire(&td->lock);
+    driver_lock(td);
     bool was_armed = wheel_cancel(&td->wheel, &e->w);
-    weft_waker old = e->waker;
-    e->waker = WEFT_WAKER_NONE;
+    weft_waker old = timer_take_waker_locked(e);
     driver_unlock(td);
     weft_waker_drop(&old);
     return was_armed;
 }
 
-weft_poll timer_driver_poll_entry(timer_driver *td, timer_entry *e, uint64_t deadline_ns,
-                                  const weft_waker *waker)
+/* timer_driver_poll_entry with the waker borrowed when `borrow`. */
+static inline weft_poll timer_poll_entry(timer_driver *td, timer_entry *e, uint64_t deadline_ns,
+                                         const weft_waker *waker, bool borrow)
 {
     weft_waker old = WEFT_WAKER_NONE;
     bool notify = false;
-    timer_lock_acquire(&td->lock);
+    driver_lock(td);
     if (e->fired && e->w.deadline_ns >= deadline_ns) {
         driver_unlock(td);
         return WEFT_READY;
     }
     if (e->w.state != WHEEL_ARMED || e->w.deadline_ns != deadline_ns)
         notify = timer_arm_locked(td, e, deadline_ns);
-    old = timer_swap_waker_locked(e, waker);
+    old = timer_swap_waker_locked(e, waker, borrow);
     driver_unlock(td);
     weft_waker_drop(&old);
     if (notify) td->notify(td->notify_ctx);
     return WEFT_PENDING;
 }
 
+weft_poll timer_driver_poll_entry(timer_driver *td, timer_entry *e, uint64_t deadline_ns,
+                                  const weft_waker *waker)
+{
+    return timer_poll_entry(td, e, deadline_ns, waker, false);
+}
+
 uint64_t timer_driver_next_deadline(timer_driver *td)
 {
-    timer_lock_acquire(&td->lock);
+    driver_lock(td);
     uint64_t d = wheel_next_deadline(&td->wheel);
     driver_unlock(td);
     return d;
@@ -318,7 +380,7 @@ uint64_t timer_driver_next_deadline(timer_driver *td)
 
 uint64_t timer_driver_park_begin(timer_driver *td)
 {
-    timer_lock_acquire(&td->lock);
+    driver_lock(td);
     uint64_t d = wheel_next_deadline(&td->wheel);
     td->parked = 1;
     td->parked_until = d;
@@ -328,7 +390,7 @@ uint64_t timer_driver_park_begin(timer_driver *td)
 
 void timer_driver_park_end(timer_driver *td)
 {
-    timer_lock_acquire(&td->lock);
+    driver_lock(td);
     td->parked = 0;
     td->parked_until = UINT64_MAX;
     driver_unlock(td);
@@ -340,12 +402,15 @@ size_t timer_driver_fire(timer_driver *td, uint64_t now_ns)
     for (;;) {
         weft_waker batch[TIMER_FIRE_BATCH];
         size_t n = 0;
-        timer_lock_acquire(&td->lock);
+        driver_lock(td);
         wheel_entry *we;
         while (n < TIMER_FIRE_BATCH && (we = wheel_pop_expired(&td->wheel, now_ns)) != NULL) {
             timer_entry *e = timer_entry_of(we);
-            batch[n++] = e->waker;
+            /* a borrowed waker is cloned here, while the entry is armed
+             * and so its task's state not dropped (BORROWED WAKERS) */
+            batch[n++] = e->borrowed ? weft_waker_clone(&e->waker) : e->waker;
             e->waker = WEFT_WAKER_NONE;
+            e->borrowed = 0;
             e->fired = 1;
         }
         driver_unlock(td);
@@ -358,7 +423,10 @@ size_t timer_driver_fire(timer_driver *td, uint64_t now_ns)
 
 size_t timer_driver_count(timer_driver *td)
 {
-    timer_lock_acquire(&td->lock);
+    /* another thread may ask (weft_runtime_timers_armed): the count the
+     * owner published at its last unlock */
+    if (td->single_thread) return atomic_load_explicit(&td->armed, memory_order_relaxed);
+    driver_lock(td);
     size_t n = wheel_count(&td->wheel);
     driver_unlock(td);
     return n;
@@ -473,10 +541,12 @@ static int sleep_bind(const char *who, weft_sleep *s, weft_context *cx, timer_dr
 }
 
 /* Arms or refreshes s for deadline (known to be after `now`). */
-static weft_poll sleep_wait(weft_sleep *s, timer_driver *td, uint64_t deadline, weft_context *cx)
+static inline __attribute__((always_inline)) weft_poll sleep_wait(weft_sleep *s, timer_driver *td,
+                                                                  uint64_t deadline, weft_context *cx)
 {
     s->linked = 1;
-    if (timer_driver_poll_entry(td, &s->entry, deadline, weft_context_waker(cx)) == WEFT_PENDING)
+    bool borrow = context_waker_borrowable(cx, &s->entry, sizeof s->entry);
+    if (timer_poll_entry(td, &s->entry, deadline, weft_context_waker(cx), borrow) == WEFT_PENDING)
         return WEFT_PENDING;
     /* Fired between our clock read and the lock: the driver unlinked it and
      * moved its waker out, so there is nothing left to cancel. */
@@ -497,17 +567,17 @@ static weft_poll sleep_poll_started(weft_sleep *s, timer_driver *td, weft_contex
     weft_waker old = WEFT_WAKER_NONE;
     bool notify = false;
     weft_poll r = WEFT_READY;
-    timer_lock_acquire(&td->lock);
+    bool borrow = context_waker_borrowable(cx, e, sizeof *e);
+    driver_lock(td);
     if (e->fired && e->w.deadline_ns >= deadline) {
         /* detached and its waker moved out by the driver */
     } else if (timer_driver_now(td) >= deadline) {
         wheel_cancel(&td->wheel, &e->w);
-        old = e->waker;
-        e->waker = WEFT_WAKER_NONE;
+        old = timer_take_waker_locked(e);
     } else {
         if (e->w.state != WHEEL_ARMED || e->w.deadline_ns != deadline)
             notify = timer_arm_locked(td, e, deadline);
-        old = timer_swap_waker_locked(e, weft_context_waker(cx));
+        old = timer_swap_waker_locked(e, weft_context_waker(cx), borrow);
         r = WEFT_PENDING;
     }
     driver_unlock(td);

@@ -48,6 +48,8 @@ extern "C" {
 /* Fields (see weft/time.h for the layout the futures embed):
  *   w      the wheel node (under the driver lock)
  *   waker  the waker to wake when it fires (under the driver lock)
+ *   borrowed  waker holds no reference: it is the polling task's own and
+ *          the entry lives in that task's state (timer.c, BORROWED WAKERS)
  *   owner  the driver it was first armed on; set by arm, read by the owner
  *   fired  1 once the driver fired it and moved the waker out, 0 on arm
  *          (under the driver lock) */
@@ -75,6 +77,8 @@ typedef struct timer_driver {
     void *notify_ctx;
     uint64_t group;               /* immutable once the runtime runs (see Groups) */
     int notify_unparked;          /* immutable once the runtime runs: see timer_driver_init */
+    int single_thread;            /* immutable once the runtime runs: no lock (timer.c,
+                                     SINGLE-THREADED DRIVERS) */
 } timer_driver;
 
 static inline uint64_t timer_driver_now(const timer_driver *td) { return td->now(td->now_ctx); }
@@ -163,6 +167,12 @@ size_t timer_driver_fire(timer_driver *td, uint64_t now_ns);
 
 /* Armed entries (a snapshot). */
 size_t timer_driver_count(timer_driver *td);
+
+/* Set by the owner before use (td->single_thread = 1) when one thread at a
+ * time makes every call on td but timer_driver_count, and whoever calls
+ * next orders itself after the previous caller (a thread join, a hand-off
+ * by acquire/release): the lock is then skipped. timer_driver_count stays
+ * safe from any thread (it reads the count published at the last call). */
 
 #ifdef __cplusplus
 }

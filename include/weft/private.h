@@ -48,7 +48,8 @@
     weft_wheel_entry w; /* the wheel node */                                                \
     weft_waker waker;   /* woken when the entry fires */                                    \
     void *owner;        /* the timer driver it was armed on */                              \
-    int fired;          /* set by the driver when it moved the waker out */
+    int fired;          /* set by the driver when it moved the waker out */            \
+    int borrowed;       /* waker is the polling task's own, held without a reference */
 
 #define WEFT_SLEEP_PRIVATE_FIELDS                                                           \
     weft_timer_entry entry;                                                                 \
