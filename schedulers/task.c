@@ -35,8 +35,11 @@
  * returned it, and the worker's own run_task polls it right here, on this
  * stack, with the child's own context (its waker, a fresh budget): every
  * transition of its state word is the one the worker loop would make
- * (rt_claim_and_run, worker.c). READY: the join completes now, no waker
- * was made. PENDING: the child went idle (or was re-queued) as after any
+ * (rt_claim_and_run, worker.c), except that a child only the claimer
+ * can reach (task.h, "A claimed child's word": the commonest case, a child
+ * that holds just its queue's and its handle's references) is started with
+ * a plain store and completed with none. READY: the join completes now, no
+ * waker was made. PENDING: the child went idle (or was re-queued) as after any
  * poll, and the join registers its waker as before. The joiner's own state
  * is untouched: it is RUNNING throughout, so it can never be claimed by a
  * task it polls (only queued, not-running tasks are claimed), and the
@@ -257,20 +260,6 @@ void task_complete(task *t, bool cancelled)
     if (TASK_REFS(prev) == drop / TASK_REF_ONE) task_dealloc(t);
 }
 
-bool task_complete_claimed(task *t)
-{
-    if (t->owned_shard != TASK_UNLISTED || t->is_blocking) return false;
-    t->cancelled = 0;
-    uint64_t expect = TASK_RUNNING | TASK_JOIN_INTEREST | 2 * TASK_REF_ONE;
-    /* acq_rel: the release half publishes the output as task_complete's
-     * CAS does; the acquire half pairs with the release decrement of a
-     * waker dropped elsewhere before we read the count (as in "Private
-     * tasks"). Failure: nothing changed, the caller takes the general path */
-    return atomic_compare_exchange_strong_explicit(&t->state, &expect,
-                                                   TASK_COMPLETE | TASK_JOIN_INTEREST | TASK_REF_ONE,
-                                                   memory_order_acq_rel, memory_order_relaxed);
-}
-
 /* ---- the owned-task list ------------------------------------------------------
  * Every task that has waited is on one shard of the runtime's owned list
  * so that shutdown can find tasks that wait on wakers nobody will call
@@ -420,8 +409,8 @@ weft_poll weft_join_poll(weft_join_handle *h, weft_context *cx, void *out, int *
         !t->is_blocking) {
         rt_claim r = rt_claim_and_run(t);
         if (r == RT_CLAIM_HELD) {
-            /* task_complete_claimed left the handle's reference the only
-             * one, so no other thread can reach t: no RMW to free it */
+            /* task_complete_claimed found that no other thread can reach t
+             * (task.h, "A claimed child's word"): no RMW, no store, to free it */
             *result = 0;
             if (out && t->type->output_size) memcpy(out, task_output_ptr(t), t->type->output_size);
             h->task = NULL;
