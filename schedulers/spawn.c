@@ -83,25 +83,54 @@ _Static_assert(WEFT_FUTURE_SIZE_MAX <= SIZE_MAX / 4, "header + two bounded parts
  * (a pointer or two: every micro-workload's leaf), where a memcpy call of a
  * size known only at run time cost more than the copy; up to 16 bytes the
  * copy is two possibly overlapping fixed-size moves that read and write
- * only [0, n). */
+ * only [0, n), and up to 128 bytes (a fork-join frame: fib's is 72)
+ * two, four or eight possibly overlapping 16-byte moves (copy16). */
+static inline void copy16(char *dst, const char *src)
+{
+    unsigned char b[16];
+    memcpy(b, src, 16);
+    memcpy(dst, b, 16);
+}
+
 static inline void state_copy(void *dst, const void *src, size_t n)
 {
-    if (n > 16) {
-        memcpy(dst, src, n);
-    } else if (n >= 8) {
-        uint64_t a, b;
-        memcpy(&a, src, 8);
-        memcpy(&b, (const char *)src + n - 8, 8);
-        memcpy(dst, &a, 8);
-        memcpy((char *)dst + n - 8, &b, 8);
-    } else if (n >= 4) {
-        uint32_t a, b;
-        memcpy(&a, src, 4);
-        memcpy(&b, (const char *)src + n - 4, 4);
-        memcpy(dst, &a, 4);
-        memcpy((char *)dst + n - 4, &b, 4);
+    char *d = dst;
+    const char *s = src;
+    if (n <= 16) { /* the common case first */
+        if (n >= 8) {
+            uint64_t a, b;
+            memcpy(&a, s, 8);
+            memcpy(&b, s + n - 8, 8);
+            memcpy(d, &a, 8);
+            memcpy(d + n - 8, &b, 8);
+        } else if (n >= 4) {
+            uint32_t a, b;
+            memcpy(&a, s, 4);
+            memcpy(&b, s + n - 4, 4);
+            memcpy(d, &a, 4);
+            memcpy(d + n - 4, &b, 4);
+        } else {
+            for (size_t i = 0; i < n; i++) d[i] = s[i];
+        }
+    } else if (n <= 32) {
+        copy16(d, s);
+        copy16(d + n - 16, s + n - 16);
+    } else if (n <= 64) {
+        copy16(d, s);
+        copy16(d + 16, s + 16);
+        copy16(d + n - 32, s + n - 32);
+        copy16(d + n - 16, s + n - 16);
+    } else if (n <= 128) {
+        copy16(d, s);
+        copy16(d + 16, s + 16);
+        copy16(d + 32, s + 32);
+        copy16(d + 48, s + 48);
+        copy16(d + n - 64, s + n - 64);
+        copy16(d + n - 48, s + n - 48);
+        copy16(d + n - 32, s + n - 32);
+        copy16(d + n - 16, s + n - 16);
     } else {
-        for (size_t i = 0; i < n; i++) ((char *)dst)[i] = ((const char *)src)[i];
+        memcpy(dst, src, n);
     }
 }
 

@@ -35,8 +35,11 @@
  * returned it, and the worker's own run_task polls it right here, on this
  * stack, with the child's own context (its waker, a fresh budget): every
  * transition of its state word is the one the worker loop would make
- * (rt_claim_and_run, worker.c). READY: the join completes now, no waker
- * was made. PENDING: the child went idle (or was re-queued) as after any
+ * (rt_claim_and_run, worker.c), except that a child only the claimer
+ * can reach (task.h, "A claimed child's word": the commonest case, a child
+ * that holds just its queue's and its handle's references) is started with
+ * a plain store and completed with none. READY: the join completes now, no
+ * waker was made. PENDING: the child went idle (or was re-queued) as after any
  * poll, and the join registers its waker as before. The joiner's own state
  * is untouched: it is RUNNING throughout, so it can never be claimed by a
  * task it polls (only queued, not-running tasks are claimed), and the
@@ -257,20 +260,6 @@ void task_complete(task *t, bool cancelled)
     if (TASK_REFS(prev) == drop / TASK_REF_ONE) task_dealloc(t);
 }
 
-bool task_complete_claimed(task *t)
-{
-    if (t->owned_shard != TASK_UNLISTED || t->is_blocking) return false;
-    t->cancelled = 0;
-    uint64_t expect = TASK_RUNNING | TASK_JOIN_INTEREST | 2 * TASK_REF_ONE;
-    /* acq_rel: the release half publishes the output as task_complete's
-     * CAS does; the acquire half pairs with the release decrement of a
-     * waker dropped elsewhere before we read the count (as in "Private
-     * tasks"). Failure: nothing changed, the caller takes the general path */
-    return atomic_compare_exchange_strong_explicit(&t->state, &expect,
-                                                   TASK_COMPLETE | TASK_JOIN_INTEREST | TASK_REF_ONE,
-                                                   memory_order_acq_rel, memory_order_relaxed);
-}
-
 /* ---- the owned-task list ------------------------------------------------------
  * Every task that has waited is on one shard of the runtime's owned list
  * so that shutdown can find tasks that wait on wakers nobody will call
@@ -382,13 +371,39 @@ static bool owned_remove(task *t)
 
 /* ---- join handles ------------------------------------------------------------ */
 
+/* The output into the joiner's buffer: most outputs are a word or two, where
+ * a memcpy call of a size known only at run time cost more than the copy
+ * (fib's 8 bytes: the libc call was a visible share of a claimed join);
+ * up to 16 bytes it is two possibly overlapping fixed-size moves that read
+ * and write only [0, n). */
+static inline void output_copy(void *dst, const void *src, size_t n)
+{
+    if (n > 16) {
+        memcpy(dst, src, n);
+    } else if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, src, 8);
+        memcpy(&b, (const char *)src + n - 8, 8);
+        memcpy(dst, &a, 8);
+        memcpy((char *)dst + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, src, 4);
+        memcpy(&b, (const char *)src + n - 4, 4);
+        memcpy(dst, &a, 4);
+        memcpy((char *)dst + n - 4, &b, 4);
+    } else {
+        for (size_t i = 0; i < n; i++) ((char *)dst)[i] = ((const char *)src)[i];
+    }
+}
+
 static void join_take(weft_join_handle *h, task *t, void *out, int *result)
 {
     if (t->cancelled) {
         *result = -ECANCELED;
     } else {
         *result = 0;
-        if (out && t->type->output_size) memcpy(out, task_output_ptr(t), t->type->output_size);
+        if (out) output_copy(out, task_output_ptr(t), t->type->output_size);
     }
     t->join_waker_set = 0;
     h->task = NULL;
@@ -420,10 +435,10 @@ weft_poll weft_join_poll(weft_join_handle *h, weft_context *cx, void *out, int *
         !t->is_blocking) {
         rt_claim r = rt_claim_and_run(t);
         if (r == RT_CLAIM_HELD) {
-            /* task_complete_claimed left the handle's reference the only
-             * one, so no other thread can reach t: no RMW to free it */
+            /* task_complete_claimed found that no other thread can reach t
+             * (task.h, "A claimed child's word"): no RMW, no store, to free it */
             *result = 0;
-            if (out && t->type->output_size) memcpy(out, task_output_ptr(t), t->type->output_size);
+            if (out) output_copy(out, task_output_ptr(t), t->type->output_size);
             h->task = NULL;
             task_dealloc(t);
             return WEFT_READY;

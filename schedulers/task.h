@@ -202,14 +202,50 @@ static inline bool task_try_carry(task *t)
 task_after_poll task_transition_to_idle(task *t, bool yielded);
 void task_complete(task *t, bool cancelled);            /* READY or cancel; releases the
                                                            owned and queue references */
-/* A claimed child (task.c, join claim-back) whose poll returned READY: when
- * its word is exactly RUNNING | JOIN_INTEREST with two references (the
- * claimer's queue reference and its join handle's; so no waker, no
- * JOIN_WAKER, no abort) and it is on no owned list, one CAS makes it
- * COMPLETE with the join handle's reference alone, the word task_complete
- * would leave, and returns true: the joiner then holds the last reference.
- * Otherwise changes nothing and returns false (use task_complete). */
-bool task_complete_claimed(task *t);
+/* ## A claimed child's word (join claim-back, task.c)
+ * A child its joiner took back (rt_claim_and_run) whose word holds exactly
+ * two references, the queue's (the claimer holds it now) and its join
+ * handle's, and which is on no owned list, is reachable from the claiming
+ * thread alone: no waker exists (every other reference would be counted),
+ * none can appear (a reference is made from an existing one, and a join
+ * handle makes none), and the handle is the claimer's own, inside its
+ * weft_join_poll (a join handle is used by one thread at a time: its calls
+ * write h->task unsynchronised). So, as for a private task, the word has
+ * one reader and writer: the claimed poll sets RUNNING with a plain store
+ * (task_begin_poll_claimed), and a READY poll that leaves the word so
+ * completes with no store at all (task_complete_claimed): the joiner reads
+ * the output and frees the task. The loads that decide it are acquire,
+ * pairing with the release half of the decrement that dropped the last
+ * other reference (a waker the child's poll cloned and dropped elsewhere).
+ * Anything else (CANCELLED, a waker alive, listed, carried, a blocking job)
+ * takes the general transitions. */
+#define TASK_CLAIMED_WORD (TASK_JOIN_INTEREST | 2 * TASK_REF_ONE)
+
+/* Before polling a claimed child: as task_begin_poll. */
+static inline bool task_begin_poll_claimed(task *t)
+{
+    if (!t->carried && t->owned_shard == TASK_UNLISTED && !t->is_blocking &&
+        atomic_load_explicit(&t->state, memory_order_acquire) == (TASK_NOTIFIED | TASK_CLAIMED_WORD)) {
+        /* relaxed: nobody else reads or writes this word (above) */
+        atomic_store_explicit(&t->state, TASK_RUNNING | TASK_CLAIMED_WORD, memory_order_relaxed);
+        return true;
+    }
+    return task_begin_poll(t);
+}
+
+/* A claimed child whose poll returned READY (its future already dropped):
+ * true when its word is RUNNING | JOIN_INTEREST with the two references
+ * (NOTIFIED may be set too: a consuming wake during the poll that dropped
+ * its reference) and it is on no owned list; then the joiner holds the
+ * last reference that matters, reads the output and frees it, and nothing
+ * is published (nobody else can look). Otherwise changes nothing and
+ * returns false (use task_complete). */
+static inline bool task_complete_claimed(task *t)
+{
+    if (t->owned_shard != TASK_UNLISTED || t->is_blocking) return false;
+    uint64_t cur = atomic_load_explicit(&t->state, memory_order_acquire);
+    return (cur & ~(uint64_t)TASK_NOTIFIED) == (TASK_RUNNING | TASK_CLAIMED_WORD);
+}
 void task_drop_reference(task *t);
 
 /* Any thread. */

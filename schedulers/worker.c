@@ -173,7 +173,8 @@ WORKER_INLINE bool run_task(weft_runtime *rt, worker *w, task *t, bool fifo, boo
         uint64_t now = clock_now_ns();
         hist_record(w->latency_hist, now > t->wake_ns ? now - t->wake_ns : 0);
     }
-    if (!task_begin_poll(t)) {
+    /* `claimed` is a constant in each inlined copy */
+    if (!(claimed ? task_begin_poll_claimed(t) : task_begin_poll(t))) {
         rt_task_cancel_running(t);
         return false;
     }

@@ -5,7 +5,10 @@
  *
  * One-worker ws/numa runtimes are deterministic (nobody steals), so the
  * first tests check exact poll, drop and wake counts and that the child ran
- * inside the parent's poll: claimed READY, claimed PENDING then woken,
+ * inside the parent's poll: claimed READY, the claimed fast path (the
+ * child's word during its poll, freed by the join itself, white-box through
+ * the worker's task cache) and the cases it must leave to the general
+ * transitions (a waker kept, a woken child claimed again), claimed PENDING then woken,
  * aborted while claimable, a child that is not claimable (deeper in the
  * deque), a dropped join handle, and a chain deeper than the nesting bound.
  * Policies without take_back (fifo, global) must keep the ordinary path.
@@ -28,17 +31,23 @@
 #include <cmocka.h>
 
 #include "common/deque.h"
+#include "schedulers/runtime_internal.h"
+#include "schedulers/task.h"
 #include "test_util.h"
 #include "weft/runtime.h"
 
 /* ---- a child that records what happened to it ------------------------------ */
 
-enum { C_READY, C_PEND_ONCE };
+/* C_KEEP_WAKER: clones its waker, keeps it, READY; C_CLONE_DROP: clones it
+ * and drops the clone, READY; C_SELF_WAKE: clones it and wakes itself with
+ * the clone (a consuming wake while RUNNING), READY. */
+enum { C_READY, C_PEND_ONCE, C_KEEP_WAKER, C_CLONE_DROP, C_SELF_WAKE };
 
 typedef struct child_rec {
     _Atomic int polls, drops, inline_polls;
-    weft_waker saved; /* C_PEND_ONCE: the waker of the first poll */
+    weft_waker saved; /* C_PEND_ONCE: the waker of the first poll; C_KEEP_WAKER: the clone */
     _Atomic int saved_set;
+    uint64_t word[2]; /* white-box: the task's state word seen by its first two polls */
 } child_rec;
 
 /* Set by the parent around its join poll (one worker: plain thread-local is
@@ -56,6 +65,17 @@ static weft_poll child_poll(void *p, weft_context *cx, void *out)
     child *c = p;
     int n = atomic_fetch_add_explicit(&c->rec->polls, 1, memory_order_relaxed) + 1;
     if (parent_in_join) atomic_fetch_add_explicit(&c->rec->inline_polls, 1, memory_order_relaxed);
+    if (n <= 2) c->rec->word[n - 1] = atomic_load_explicit(&((task *)cx->task)->state, memory_order_relaxed);
+    if (c->mode == C_KEEP_WAKER) {
+        c->rec->saved = weft_waker_clone(weft_context_waker(cx));
+        atomic_store_explicit(&c->rec->saved_set, 1, memory_order_release);
+    } else if (c->mode == C_CLONE_DROP) {
+        weft_waker w = weft_waker_clone(weft_context_waker(cx));
+        weft_waker_drop(&w);
+    } else if (c->mode == C_SELF_WAKE) {
+        weft_waker w = weft_waker_clone(weft_context_waker(cx));
+        weft_waker_wake(&w);
+    }
     if (c->mode == C_PEND_ONCE && n == 1) {
         c->rec->saved = weft_waker_clone(weft_context_waker(cx));
         atomic_store_explicit(&c->rec->saved_set, 1, memory_order_release);
@@ -69,7 +89,10 @@ static const weft_future_type child_type = {"claim_child", child_poll, child_dro
 
 /* ---- the parent: spawns children, optionally aborts or drops, joins one ------ */
 
-enum { P_JOIN, P_ABORT_THEN_JOIN, P_DROP, P_WAKE_OWN_CHILD };
+/* P_WAKE_THEN_CLAIM: as P_WAKE_OWN_CHILD, but the parent joins again in the
+ * same poll right after the wake, so the woken child (in the LIFO slot) is
+ * claimed a second time. */
+enum { P_JOIN, P_ABORT_THEN_JOIN, P_DROP, P_WAKE_OWN_CHILD, P_WAKE_THEN_CLAIM };
 
 typedef struct parent {
     child_rec *rec;     /* the joined child's record */
@@ -80,8 +103,24 @@ typedef struct parent {
     int polls;
     int first_join;     /* what the first join poll returned (WEFT_READY / WEFT_PENDING) */
     int result, value;
+    int child_mode;     /* P_JOIN: the children's mode (C_READY by default) */
+    int freed_at_join;  /* task blocks the worker's task cache gained across the READY join poll */
+    int freed_at_drop;  /* C_KEEP_WAKER: and across the drop of the child's kept waker after it */
     weft_join_handle h[4];
 } parent;
+
+/* Where the parent copies its state when it completes (NULL: nowhere): the
+ * output carries only its poll count. One worker, one test at a time. */
+static parent *final_state;
+
+/* White-box: the blocks in the calling worker's task cache (every class). */
+static long cache_blocks(void)
+{
+    worker *w = rt_current_worker();
+    long n = 0;
+    for (int i = 0; i < TASK_CACHE_CLASSES; i++) n += w->tcache.count[i];
+    return n;
+}
 
 static weft_poll parent_poll(void *p, weft_context *cx, void *out)
 {
@@ -91,7 +130,8 @@ static weft_poll parent_poll(void *p, weft_context *cx, void *out)
     if (s->phase == 0) {
         s->phase = 1;
         for (int i = 0; i < s->nchildren; i++) {
-            child init = {s->rec, s->mode == P_WAKE_OWN_CHILD ? C_PEND_ONCE : C_READY, 100 + i};
+            int cm = s->mode == P_WAKE_OWN_CHILD || s->mode == P_WAKE_THEN_CLAIM ? C_PEND_ONCE : s->child_mode;
+            child init = {s->rec, cm, 100 + i};
             assert_int_equal(weft_spawn(weft_context_runtime(cx), &child_type, &init, &s->h[i]), 0);
         }
         if (s->mode == P_ABORT_THEN_JOIN) assert_int_equal(weft_join_abort(&s->h[s->join_index]), 0);
@@ -102,14 +142,28 @@ static weft_poll parent_poll(void *p, weft_context *cx, void *out)
             return WEFT_READY;
         }
     }
+    long before = cache_blocks();
     weft_poll r = weft_join_poll(&s->h[s->join_index], cx, &s->value, &s->result);
     if (s->phase == 1) {
         s->phase = 2;
         s->first_join = r;
         /* the claimed child saved its waker and is idle: wake it from here */
-        if (r == WEFT_PENDING && s->mode == P_WAKE_OWN_CHILD) {
+        if (r == WEFT_PENDING && (s->mode == P_WAKE_OWN_CHILD || s->mode == P_WAKE_THEN_CLAIM)) {
             assert_int_equal(atomic_load_explicit(&s->rec->saved_set, memory_order_acquire), 1);
             weft_waker_wake(&s->rec->saved);
+            if (s->mode == P_WAKE_THEN_CLAIM) {
+                before = cache_blocks();
+                r = weft_join_poll(&s->h[s->join_index], cx, &s->value, &s->result);
+            }
+        }
+    }
+    if (r == WEFT_READY) {
+        s->freed_at_join = (int)(cache_blocks() - before);
+        if (s->child_mode == C_KEEP_WAKER && s->phase == 2) {
+            s->phase = 3;
+            before = cache_blocks();
+            weft_waker_drop(&s->rec->saved);
+            s->freed_at_drop = (int)(cache_blocks() - before);
         }
     }
     if (r == WEFT_PENDING) {
@@ -125,6 +179,7 @@ static weft_poll parent_poll(void *p, weft_context *cx, void *out)
         }
     }
     parent_in_join = 0;
+    if (final_state) *final_state = *s;
     *(int *)out = s->polls;
     return WEFT_READY;
 }
@@ -143,8 +198,17 @@ static void rec_init(child_rec *r)
 /* Runs one parent on a fresh runtime; returns the parent's state after it
  * completed (its output, the parent's poll count, is checked by callers
  * through s->polls) and the runtime's counters. */
+static parent run_parent_ex(const char *sched, int mode, int child_mode, int nchildren, int join_index,
+                            child_rec *rec, weft_worker_stats *st, parent *final);
+
 static parent run_parent(const char *sched, int mode, int nchildren, int join_index, child_rec *rec,
                          weft_worker_stats *st)
+{
+    return run_parent_ex(sched, mode, C_READY, nchildren, join_index, rec, st, NULL);
+}
+
+static parent run_parent_ex(const char *sched, int mode, int child_mode, int nchildren, int join_index,
+                            child_rec *rec, weft_worker_stats *st, parent *final)
 {
     weft_runtime *rt = tu_rt_new(sched, 1, NULL);
     parent init;
@@ -154,7 +218,9 @@ static parent run_parent(const char *sched, int mode, int nchildren, int join_in
     init.nchildren = nchildren;
     init.join_index = join_index;
     init.first_join = -1;
+    init.child_mode = child_mode;
     for (int i = 0; i < 4; i++) init.h[i] = WEFT_JOIN_HANDLE_INIT;
+    final_state = final;
     /* the parent's state lives in its task: run it through a spawned handle so
      * the test can read the state's counters from the output */
     int polls = -1;
@@ -183,6 +249,99 @@ static void test_claim_ready(void **unused)
         assert_int_equal(rec.drops, 1); /* the drop after READY, exactly once */
         assert_int_equal(st.local_wakes, 0);
         assert_int_equal(st.polls, 2); /* the parent and the child */
+    }
+}
+
+/* The claimed fast path (task.h, "A claimed child's word"): a child holding
+ * just its queue's and its handle's references is polled with the word the
+ * general transition makes (RUNNING | JOIN_INTEREST, two references; seen
+ * from inside its poll) and freed by the join itself, exactly one block
+ * back in the worker's cache across the join poll. */
+static void test_claim_fast_word_and_free(void **unused)
+{
+    (void)unused;
+    const int modes[] = {C_READY, C_CLONE_DROP, C_SELF_WAKE};
+    for (size_t k = 0; k < 2; k++) {
+        for (size_t m = 0; m < 3; m++) {
+            child_rec rec;
+            rec_init(&rec);
+            weft_worker_stats st;
+            parent fin;
+            memset(&fin, 0, sizeof fin);
+            parent s = run_parent_ex(claim_scheds[k], P_JOIN, modes[m], 1, 0, &rec, &st, &fin);
+            assert_int_equal(s.polls, 1);
+            assert_int_equal(rec.polls, 1);
+            assert_int_equal(rec.inline_polls, 1);
+            assert_int_equal(rec.drops, 1);
+            assert_int_equal(rec.word[0], TASK_RUNNING | TASK_JOIN_INTEREST | 2 * TASK_REF_ONE);
+            assert_int_equal(fin.result, 0);
+            assert_int_equal(fin.value, 100);
+            assert_int_equal(fin.freed_at_join, 1);
+            /* a wake of a running task sets NOTIFIED and queues nothing */
+            assert_int_equal(st.local_wakes, 0);
+            assert_int_equal(st.polls, 2);
+        }
+    }
+}
+
+/* Not the fast path: the claimed child keeps a clone of its waker, so a
+ * third reference exists when it completes. The join still reads the
+ * output at once, but the task must outlive it until the waker is dropped:
+ * no block comes back at the join, one at the drop (a fast path taken here
+ * would free it under the waker: ASan's use after free, and 1 at the join). */
+static void test_claim_waker_kept_outlives_join(void **unused)
+{
+    (void)unused;
+    for (size_t k = 0; k < 2; k++) {
+        child_rec rec;
+        rec_init(&rec);
+        weft_worker_stats st;
+        parent fin;
+        memset(&fin, 0, sizeof fin);
+        parent s = run_parent_ex(claim_scheds[k], P_JOIN, C_KEEP_WAKER, 1, 0, &rec, &st, &fin);
+        assert_int_equal(s.polls, 1);
+        assert_int_equal(rec.polls, 1);
+        assert_int_equal(rec.inline_polls, 1);
+        assert_int_equal(rec.drops, 1);
+        assert_int_equal(rec.word[0], TASK_RUNNING | TASK_JOIN_INTEREST | 2 * TASK_REF_ONE);
+        assert_int_equal(fin.result, 0);
+        assert_int_equal(fin.value, 100);
+        assert_int_equal(fin.freed_at_join, 0);
+        assert_int_equal(fin.freed_at_drop, 1);
+        assert_int_equal(st.local_wakes, 0);
+        assert_int_equal(st.polls, 2);
+    }
+}
+
+/* Claimed twice: the first claimed poll returns PENDING (the child goes on
+ * the owned list, its waker saved), the parent wakes it (to the LIFO slot)
+ * and joins again in the same poll: the second claim takes the general
+ * transitions (three references: queue, handle, list), completes it,
+ * unlinks it and frees it at the join. */
+static void test_claim_woken_child_again(void **unused)
+{
+    (void)unused;
+    for (size_t k = 0; k < 2; k++) {
+        child_rec rec;
+        rec_init(&rec);
+        weft_worker_stats st;
+        parent fin;
+        memset(&fin, 0, sizeof fin);
+        parent s = run_parent_ex(claim_scheds[k], P_WAKE_THEN_CLAIM, C_READY, 1, 0, &rec, &st, &fin);
+        assert_int_equal(s.polls, 1);
+        assert_int_equal(rec.polls, 2);
+        assert_int_equal(rec.inline_polls, 2);
+        assert_int_equal(rec.drops, 1);
+        assert_int_equal(rec.word[0], TASK_RUNNING | TASK_JOIN_INTEREST | 2 * TASK_REF_ONE);
+        /* the join's waker of the parent is registered (JOIN_WAKER) and the
+         * list holds a reference; the saved waker was consumed by the wake */
+        assert_int_equal(rec.word[1], TASK_RUNNING | TASK_JOIN_INTEREST | TASK_JOIN_WAKER | 3 * TASK_REF_ONE);
+        assert_int_equal(fin.first_join, WEFT_PENDING);
+        assert_int_equal(fin.result, 0);
+        assert_int_equal(fin.value, 100);
+        assert_int_equal(fin.freed_at_join, 1);
+        assert_int_equal(st.local_wakes, 1); /* the child, by the parent */
+        assert_int_equal(st.polls, 3);
     }
 }
 
@@ -547,6 +706,9 @@ int main(void)
         cmocka_unit_test(test_deque_pop_if),
         cmocka_unit_test(test_deque_pop_if_races_thief),
         cmocka_unit_test(test_claim_ready),
+        cmocka_unit_test(test_claim_fast_word_and_free),
+        cmocka_unit_test(test_claim_waker_kept_outlives_join),
+        cmocka_unit_test(test_claim_woken_child_again),
         cmocka_unit_test(test_claim_from_deque_bottom),
         cmocka_unit_test(test_not_claimable_waits),
         cmocka_unit_test(test_claim_pending_then_woken),

@@ -6,11 +6,17 @@
  * or spawns both (variant "spawn2"); it then awaits the join handle(s) and
  * adds. Below the cutoff it computes sequentially.
  *
- * Inline recursion in a stackless coroutine needs a stack of frames: a
- * task keeps its inline chain fib(n) -> fib(n-2) -> fib(n-4) ... in a small
- * frame array inside its state (4 frames, enough for the chains of all but
- * the few tasks near the root) and moves to a heap array when the chain is
- * deeper. The result is checked against the closed iteration.
+ * Inline recursion in a stackless coroutine needs the chain it would keep
+ * on a stack: fib(n) -> fib(n-2) -> fib(n-4) ... each spawning its fib(m-1)
+ * and joining it after the inline part returned. Unrolled, that is the
+ * Rust peers' fib_join (bench/peers/rust/src/workloads.rs): a task spawns
+ * fib(m-1) for m = n, n-2, ... while m >= cutoff, computes fib(m) of the
+ * chain's end sequentially, then joins the children newest first and adds:
+ * the same spawns, in the same order, joined in the same order, as the
+ * recursive chain. The handles live in a small array inside the task's
+ * state (4 handles, the peers' SmallVec, enough for every task below
+ * fib(10)) and move to a heap array when the chain is longer. The result
+ * is checked against the closed iteration.
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -32,103 +38,68 @@ static int64_t fib_iter(int n)
     return a;
 }
 
-typedef struct fib_frame {
-    int32_t n;
-    int32_t phase;       /* 0: start, 1: inline child done / awaiting join */
-    int64_t acc;         /* value of the inline part */
-    weft_join_handle h;  /* the spawned fib(n-1) */
-} fib_frame;
-
-#define FIB_INLINE_FRAMES 4
+#define FIB_INLINE_HANDLES 4
 
 typedef struct fib_state {
     int32_t n, cutoff;
-    int32_t depth;            /* frames in use */
-    int32_t cap;              /* frames available */
     int32_t spawn2;
     int32_t fault;
-    fib_frame *frames;        /* = inline_frames, or a heap array */
-    fib_frame inline_frames[FIB_INLINE_FRAMES];
-    weft_join_handle h2;      /* spawn2: the spawned fib(n-2) */
-    int64_t r1;
+    int32_t nh;               /* join: children spawned and not yet joined (joined from the last) */
+    int32_t cap;              /* join: handles available at hs */
+    int64_t acc;              /* join: fib(m) of the chain's end + the children joined;
+                                 spawn2: the first child's result */
+    weft_join_handle *hs;     /* NULL before the first poll; then inline_h or a heap array */
+    weft_join_handle inline_h[FIB_INLINE_HANDLES]; /* spawn2: [0] fib(n-1), [1] fib(n-2) */
 } fib_state;
 
 static const weft_future_type fib_type;
 
-static void fib_state_init(fib_state *s, int n, int cutoff, int spawn2)
-{
-    memset(s, 0, sizeof *s);
-    s->n = n;
-    s->cutoff = cutoff;
-    s->spawn2 = spawn2;
-}
-
 static int fib_spawn(weft_context *cx, const fib_state *parent, int n, weft_join_handle *h)
 {
-    fib_state child;
-    fib_state_init(&child, n, parent->cutoff, parent->spawn2);
-    child.fault = parent->fault;
+    /* everything else zero: no handles, not started */
+    fib_state child = {.n = n, .cutoff = parent->cutoff, .spawn2 = parent->spawn2, .fault = parent->fault};
     return weft_spawn(weft_context_runtime(cx), &fib_type, &child, h);
 }
 
-static bool fib_push(fib_state *s, int n)
+/* A free handle at hs[nh]: false when the array cannot grow. */
+static bool fib_reserve(fib_state *s)
 {
-    if (s->depth == s->cap) {
-        int ncap = s->cap ? s->cap * 2 : FIB_INLINE_FRAMES;
-        fib_frame *nf;
-        if (s->cap == 0) {
-            nf = s->inline_frames;
-        } else {
-            nf = malloc(sizeof(fib_frame) * (size_t)ncap);
-            if (!nf) return false;
-            memcpy(nf, s->frames, sizeof(fib_frame) * (size_t)s->cap);
-            if (s->frames != s->inline_frames) free(s->frames);
-        }
-        s->frames = nf;
-        s->cap = ncap;
-    }
-    fib_frame *f = &s->frames[s->depth++];
-    f->n = n;
-    f->phase = 0;
-    f->acc = 0;
-    f->h = WEFT_JOIN_HANDLE_INIT;
+    if (s->nh < s->cap) return true;
+    int ncap = s->cap * 2;
+    weft_join_handle *nh = malloc(sizeof *nh * (size_t)ncap);
+    if (!nh) return false;
+    memcpy(nh, s->hs, sizeof *nh * (size_t)s->nh);
+    if (s->hs != s->inline_h) free(s->hs);
+    s->hs = nh;
+    s->cap = ncap;
     return true;
 }
 
-/* The "join" variant: an explicit stack of inline frames. */
+/* The "join" variant. */
 static weft_poll fib_join_poll(fib_state *s, weft_context *cx, int64_t *out)
 {
-    if (s->depth == 0 && !fib_push(s, s->n)) return WEFT_READY;
-    int64_t ret = 0;
-    bool have_ret = false;
-    while (s->depth > 0) {
-        fib_frame *f = &s->frames[s->depth - 1];
-        if (f->phase == 0) {
-            if (f->n < s->cutoff || f->n < 2) {
-                ret = fib_seq(f->n);
-                have_ret = true;
-                s->depth--;
-                continue;
+    if (!s->hs) { /* first poll: spawn the chain's children, compute its end */
+        s->hs = s->inline_h;
+        s->cap = FIB_INLINE_HANDLES;
+        int m = s->n;
+        for (; m >= s->cutoff && m >= 2; m -= 2) {
+            if (!fib_reserve(s)) {
+                *out = -1; /* out of memory: the result check fails; fib_drop drops the children */
+                return WEFT_READY;
             }
-            if (fib_spawn(cx, s, f->n - 1, &f->h) < 0) f->h = WEFT_JOIN_HANDLE_INIT;
-            f->phase = 1;
-            if (!fib_push(s, f->n - 2)) return WEFT_READY;
-            continue;
+            /* a failed spawn leaves its child's value out: the result check catches it */
+            if (fib_spawn(cx, s, m - 1, &s->hs[s->nh]) == 0) s->nh++;
         }
-        /* phase 1: the inline fib(n-2) just returned `ret` (first time), then await the join */
-        if (have_ret) {
-            f->acc = ret;
-            have_ret = false;
-        }
-        int64_t r1 = 0;
-        int rc = 0;
-        if (f->h.task && weft_join_poll(&f->h, cx, &r1, &rc) == WEFT_PENDING) return WEFT_PENDING;
-        /* a failed spawn or a cancelled child leaves r1 = 0: the result check catches it */
-        ret = f->acc + r1;
-        have_ret = true;
-        s->depth--;
+        s->acc = fib_seq(m);
     }
-    int64_t v = ret;
+    while (s->nh > 0) {
+        int64_t r = 0;
+        int rc = 0;
+        if (weft_join_poll(&s->hs[s->nh - 1], cx, &r, &rc) == WEFT_PENDING) return WEFT_PENDING;
+        s->acc += r; /* a cancelled child leaves r = 0: the result check catches it */
+        s->nh--;
+    }
+    int64_t v = s->acc;
     if (s->fault && s->n == 3) v -= 1; /* one unit of work lost */
     *out = v;
     return WEFT_READY;
@@ -144,31 +115,33 @@ static weft_poll fib_poll(void *p, weft_context *cx, void *out)
         *res = fib_seq(s->n);
         return WEFT_READY;
     }
-    if (s->depth == 0) {
-        fib_spawn(cx, s, s->n - 1, &s->inline_frames[0].h);
-        fib_spawn(cx, s, s->n - 2, &s->h2);
-        s->depth = 1;
+    if (!s->hs) {
+        s->hs = s->inline_h;
+        fib_spawn(cx, s, s->n - 1, &s->inline_h[0]);
+        fib_spawn(cx, s, s->n - 2, &s->inline_h[1]);
     }
     int rc;
-    if (s->inline_frames[0].h.task) {
-        if (weft_join_poll(&s->inline_frames[0].h, cx, &s->r1, &rc) == WEFT_PENDING) return WEFT_PENDING;
+    if (s->inline_h[0].task) {
+        if (weft_join_poll(&s->inline_h[0], cx, &s->acc, &rc) == WEFT_PENDING) return WEFT_PENDING;
     }
     int64_t r2 = 0;
-    if (s->h2.task && weft_join_poll(&s->h2, cx, &r2, &rc) == WEFT_PENDING) return WEFT_PENDING;
-    *res = s->r1 + r2 - ((s->fault && s->n == 3) ? 1 : 0);
+    if (s->inline_h[1].task && weft_join_poll(&s->inline_h[1], cx, &r2, &rc) == WEFT_PENDING) return WEFT_PENDING;
+    *res = s->acc + r2 - ((s->fault && s->n == 3) ? 1 : 0);
     return WEFT_READY;
 }
 
 static void fib_drop(void *p)
 {
     fib_state *s = p;
-    for (int i = 0; i < s->depth && s->frames; i++) weft_join_drop(&s->frames[i].h);
     if (s->spawn2) {
-        weft_join_drop(&s->inline_frames[0].h);
-        weft_join_drop(&s->h2);
+        weft_join_drop(&s->inline_h[0]);
+        weft_join_drop(&s->inline_h[1]);
+        return;
     }
-    if (s->frames && s->frames != s->inline_frames) free(s->frames);
-    s->frames = NULL;
+    for (int i = 0; i < s->nh; i++) weft_join_drop(&s->hs[i]);
+    if (s->hs && s->hs != s->inline_h) free(s->hs);
+    s->hs = NULL;
+    s->nh = 0;
 }
 
 static const weft_future_type fib_type = {"fib", fib_poll, fib_drop, sizeof(fib_state), sizeof(int64_t)};
@@ -179,15 +152,14 @@ static int run_fib(weft_runtime *rt, const int64_t *params, const char *variant,
 {
     int n = (int)params[0], cutoff = (int)params[1];
     bool spawn2 = variant && strcmp(variant, "spawn2") == 0;
-    fib_state root;
-    fib_state_init(&root, n, cutoff, spawn2);
-    root.fault = weft_workload_fault_injection();
+    fib_state root = {.n = n, .cutoff = cutoff, .spawn2 = spawn2, .fault = weft_workload_fault_injection()};
     int64_t result = -1;
     uint64_t t0 = clock_now_ns();
     int rc = weft_block_on(rt, &fib_type, &root, &result);
     out->elapsed_ns = clock_now_ns() - t0;
     if (rc < 0) return rc;
-    /* units: the fib calls made as tasks or frames, i.e. the calls of the naive recursion */
+    /* units: the calls of the naive recursion, made as tasks or inline; the spawned
+     * tasks are about half of them (fib(n + 1) - 1 at cutoff 2) */
     out->units = (double)(2 * fib_iter(n + 1) - 1);
     wl_check(out, "result", (double)result);
     WL_EXPECT_EQ(out, "fib result", result, fib_iter(n));
