@@ -156,11 +156,26 @@ WORKER_INLINE void requeue(weft_runtime *rt, worker *w, task *t, bool fifo)
         rt_notify_parked(rt, w->node);
 }
 
-/* Polls t, whose queue reference the caller holds. `claimed`: t was taken
+/* The poll context a worker loop builds once (worker_loop) and run_task
+ * re-arms per poll: the waker's vtable, the runtime and the drivers are the
+ * same for every task of the loop, so a poll writes only the four fields
+ * that change (the task, twice, the budget and the yield flag). Nothing
+ * writes those three fields of a context it was handed (a combinator that
+ * needs a different waker builds its own context), and the loop's context
+ * lives on the loop's stack: a nested claim-back poll (rt_claim_and_run)
+ * builds its own, so the outer poll's context is untouched by it. */
+static inline weft_context worker_context(weft_runtime *rt, worker *w)
+{
+    return (weft_context){task_waker_borrowed(NULL), rt, NULL, 0, 0, &w->drivers};
+}
+
+/* Polls t, whose queue reference the caller holds, with cx (worker_context
+ * of this rt and w). `claimed`: t was taken
  * back by its joiner (rt_claim_and_run); a READY poll then completes it with
  * task_complete_claimed when it can, and returns true (the joiner frees it).
  * The loops pass false, a constant the inlined copies fold away. */
-WORKER_INLINE bool run_task(weft_runtime *rt, worker *w, task *t, bool fifo, bool claimed)
+WORKER_INLINE bool run_task(weft_runtime *rt, worker *w, task *t, bool fifo, bool claimed,
+                            weft_context *cx)
 {
     WORKER_STAT_INC(w, STAT_POLLS);
     if (w->latency_hist) {
@@ -171,8 +186,11 @@ WORKER_INLINE bool run_task(weft_runtime *rt, worker *w, task *t, bool fifo, boo
         rt_task_cancel_running(t);
         return false;
     }
-    weft_context cx = {task_waker_borrowed(t), rt, t, rt->cfg.budget, 0, &w->drivers};
-    weft_poll r = t->type->poll(task_state_ptr(t), &cx, task_output_ptr(t));
+    cx->waker.data = t;
+    cx->task = t;
+    cx->budget = rt->cfg.budget;
+    cx->yielded = 0;
+    weft_poll r = t->type->poll(task_state_ptr(t), cx, task_output_ptr(t));
     if (r == WEFT_READY) {
         if (t->type->drop) t->type->drop(task_state_ptr(t));
         if (claimed && task_complete_claimed(t)) return true;
@@ -181,11 +199,11 @@ WORKER_INLINE bool run_task(weft_runtime *rt, worker *w, task *t, bool fifo, boo
     }
     /* A yield is carried: re-queued still RUNNING, without the two CASes
      * of an idle round trip (schedulers/task.h). */
-    if (cx.yielded && task_try_carry(t)) {
+    if (cx->yielded && task_try_carry(t)) {
         requeue(rt, w, t, fifo);
         return false;
     }
-    switch (task_transition_to_idle(t, cx.yielded != 0)) {
+    switch (task_transition_to_idle(t, cx->yielded != 0)) {
     case TASK_AFTER_IDLE:
         break;
     case TASK_AFTER_REQUEUE:
@@ -215,7 +233,8 @@ rt_claim rt_claim_and_run(task *t)
     if (!w || w->rt != rt || rt_claim_depth >= RT_CLAIM_DEPTH_MAX) return RT_CLAIM_NONE;
     if (!rt->ops->take_back(rt->policy, w, t)) return RT_CLAIM_NONE;
     rt_claim_depth++;
-    bool held = run_task(rt, w, t, false, true); /* fifo has no take_back */
+    weft_context cx = worker_context(rt, w);
+    bool held = run_task(rt, w, t, false, true, &cx); /* fifo has no take_back */
     rt_claim_depth--;
     return held ? RT_CLAIM_HELD : RT_CLAIM_POLLED;
 }
@@ -294,6 +313,7 @@ WORKER_INLINE void worker_loop(worker *w, _Atomic int *until, bool fifo)
     /* the count-down lives in a register while the loop runs: one decrement
      * per iteration (a tick counter beside it cost gcc a vector add) */
     uint32_t left = w->interval_left;
+    weft_context cx = worker_context(rt, w);
     while (!rt_loop_should_stop(w, until)) {
         /* computed once here for the policies (fifo, ws read interval_tick) */
         bool tick = --left == 0;
@@ -308,7 +328,7 @@ WORKER_INLINE void worker_loop(worker *w, _Atomic int *until, bool fifo)
             if (!fifo && w->searching) worker_stop_searching(w);
             spins = 0;
             idle_deadline = 0;
-            run_task(rt, w, t, fifo, false);
+            run_task(rt, w, t, fifo, false, &cx);
             continue;
         }
         if (spins < rt->cfg.spin_before_park) {
