@@ -317,11 +317,13 @@ static inline task *rt_task_alloc_inline(struct weft_runtime *rt, size_t size)
     return rt_task_alloc_on(w && w->rt == rt ? w : NULL, size);
 }
 
-static inline void rt_task_free_inline(task *t)
+/* rt_task_free for a caller that passes the calling thread's worker when
+ * it is a worker of t->rt, else NULL (the worker loop knows it: no TLS
+ * look-up, no runtime test). */
+static inline void rt_task_free_on(worker *w, task *t)
 {
     unsigned c = t->alloc_class;
-    worker *w = rt_tls_worker;
-    if (c == 0 || !w || w->rt != t->rt || w->tcache.count[c - 1] >= TASK_CACHE_MAX ||
+    if (c == 0 || !w || w->tcache.count[c - 1] >= TASK_CACHE_MAX ||
         w->tcache.bytes + tc_class_bytes(c) > TASK_CACHE_MAX_BYTES) {
         free(t);
         return;
@@ -333,6 +335,12 @@ static inline void rt_task_free_inline(task *t)
     w->tcache.bytes += tc_class_bytes(c);
 }
 
+static inline void rt_task_free_inline(task *t)
+{
+    worker *w = rt_tls_worker;
+    rt_task_free_on(w && w->rt == t->rt ? w : NULL, t);
+}
+
 /* task_complete (task.c) for the worker loop: a private task that never
  * waited (no join handle, no waker, not on the owned list: most spawned
  * leaves) is freed here without the call; everything else takes
@@ -340,12 +348,12 @@ static inline void rt_task_free_inline(task *t)
  * "Private tasks"), with its acquire load, narrowed to TASK_UNLISTED; a
  * word with COMPLETE or JOIN_WAKER set breaks an invariant and goes to
  * task_complete, which asserts. */
-static inline void task_complete_inline(task *t)
+static inline void task_complete_inline(worker *w, task *t)
 {
     uint64_t cur = atomic_load_explicit(&t->state, memory_order_acquire);
     if (!(cur & (TASK_JOIN_INTEREST | TASK_COMPLETE | TASK_JOIN_WAKER)) && TASK_REFS(cur) == 1 &&
         t->owned_shard == TASK_UNLISTED && !t->is_blocking) {
-        rt_task_free_inline(t);
+        rt_task_free_on(w, t); /* w: the polling worker, of t->rt */
         return;
     }
     task_complete(t, false);

@@ -194,7 +194,7 @@ WORKER_INLINE bool run_task(weft_runtime *rt, worker *w, task *t, bool fifo, boo
     if (r == WEFT_READY) {
         if (t->type->drop) t->type->drop(task_state_ptr(t));
         if (claimed && task_complete_claimed(t)) return true;
-        task_complete_inline(t);
+        task_complete_inline(w, t);
         return false;
     }
     /* A yield is carried: re-queued still RUNNING, without the two CASes
