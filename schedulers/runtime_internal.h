@@ -286,6 +286,17 @@ static inline size_t tc_class_bytes(unsigned c) { return (size_t)c * TASK_CACHE_
  * (spawn, completion: a call each was a visible share of spawn_many) and
  * out of line in spawn.c for everyone else. */
 /* w: the calling thread's worker when it is one of rt's, else NULL. */
+/* A block of class c from w's cache, which has one (head[c - 1] != NULL). */
+static inline task *rt_task_cache_pop(worker *w, unsigned c)
+{
+    void *b = w->tcache.head[c - 1];
+    TC_UNPOISON(b, tc_class_bytes(c));
+    w->tcache.head[c - 1] = *(void **)b;
+    w->tcache.count[c - 1]--;
+    w->tcache.bytes -= tc_class_bytes(c);
+    return b;
+}
+
 static inline task *rt_task_alloc_on(worker *w, size_t size)
 {
     if (size < TASK_HEADER_SIZE) size = TASK_HEADER_SIZE; /* the header is written here */
@@ -297,12 +308,7 @@ static inline task *rt_task_alloc_on(worker *w, size_t size)
     }
     task *t;
     if (w && w->tcache.head[c - 1]) {
-        void *b = w->tcache.head[c - 1];
-        TC_UNPOISON(b, tc_class_bytes(c));
-        w->tcache.head[c - 1] = *(void **)b;
-        w->tcache.count[c - 1]--;
-        w->tcache.bytes -= tc_class_bytes(c);
-        t = b;
+        t = rt_task_cache_pop(w, c);
     } else {
         t = malloc(tc_class_bytes(c));
         if (!t) return NULL;
