@@ -300,6 +300,16 @@ static bool worker_idle_spin(worker *w, _Atomic int *until, uint64_t *deadline)
 
 /* ---- the worker loop -------------------------------------------------------------------- */
 
+/* rt_loop_should_stop, with fifo's copy's facts folded in: that copy runs
+ * only with an `until` (rt_worker_loop) and rt is in a register. */
+WORKER_INLINE bool loop_should_stop(weft_runtime *rt, worker *w, _Atomic int *until, bool fifo)
+{
+    if (!fifo) return rt_loop_should_stop(w, until);
+    /* the acquires: rt_loop_should_stop's */
+    return atomic_load_explicit(until, memory_order_acquire) ||
+           atomic_load_explicit(&rt->shutdown, memory_order_acquire) != 0;
+}
+
 /* The loop, instantiated twice (rt_worker_loop, below): once for fifo, with
  * its queue operations, run_task and requeue inlined and no policy test per
  * task, and once for the policies called through sched_ops. */
@@ -314,7 +324,7 @@ WORKER_INLINE void worker_loop(worker *w, _Atomic int *until, bool fifo)
      * per iteration (a tick counter beside it cost gcc a vector add) */
     uint32_t left = w->interval_left;
     weft_context cx = worker_context(rt, w);
-    while (!rt_loop_should_stop(w, until)) {
+    while (!loop_should_stop(rt, w, until, fifo)) {
         /* computed once here for the policies (fifo, ws read interval_tick) */
         bool tick = --left == 0;
         w->interval_tick = tick;
@@ -350,7 +360,10 @@ WORKER_INLINE void worker_loop(worker *w, _Atomic int *until, bool fifo)
 
 void rt_worker_loop(worker *w, _Atomic int *until)
 {
-    if (w->rt->ops == &sched_fifo) worker_loop(w, until, true);
+    /* fifo's copy wants an until (block_on's; a runs_on_caller policy has
+     * no threads of its own, so it always has one); the other copy serves
+     * every policy, fifo included, through sched_ops */
+    if (w->rt->ops == &sched_fifo && until) worker_loop(w, until, true);
     else worker_loop(w, until, false);
 }
 
