@@ -515,9 +515,10 @@ static void test_cache_shutdown(void **unused)
 }
 
 /* ---- weft_spawn's fast path (spawn.c) --------------------------------------------
- * A fifo worker spawning a task with a state of at most 16 bytes whose block
- * is cached takes the fast path (its own copy of task_new_on's work); every
- * other spawn takes spawn_full. A root on a fifo worker spawns leaves of
+ * A worker spawning a task with a state of at most 16 bytes whose block is
+ * cached takes the fast path (task_new_on's work without its error paths;
+ * on fifo also its push, inline); every other spawn takes spawn_full. A
+ * root on a fifo worker (then a ws one) spawns leaves of
  * every state size around the copy's branches (0..16 fast, 17 and 40 not),
  * with an init and without (the block dirtied first: NULL init must zero
  * it), with and without a join handle, into a warm class and a cold one,
@@ -634,7 +635,8 @@ static void test_spawn_fast_path(void **unused)
 {
     (void)unused;
     for (size_t i = 0; i < sizeof g_fp_pattern; i++) g_fp_pattern[i] = (unsigned char)(i * 7 + 1);
-    const char *scheds[] = {"fifo", "ws"}; /* ws: every spawn is spawn_full's, the same results */
+    /* ws: the same fast path with rt_schedule_spawned's push */
+    const char *scheds[] = {"fifo", "ws"};
     for (int k = 0; k < 2; k++) {
         weft_runtime *rt = tu_rt_new(scheds[k], 1, NULL);
         atomic_store(&g_fp_bad, 0);
