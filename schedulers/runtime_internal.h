@@ -297,6 +297,17 @@ static inline size_t tc_class_bytes(unsigned c) { return (size_t)c * TASK_CACHE_
  * (spawn, completion: a call each was a visible share of spawn_many) and
  * out of line in spawn.c for everyone else. */
 /* w: the calling thread's worker when it is one of rt's, else NULL. */
+/* A block of class c from w's cache, which has one (head[c - 1] != NULL). */
+static inline task *rt_task_cache_pop(worker *w, unsigned c)
+{
+    void *b = w->tcache.head[c - 1];
+    TC_UNPOISON(b, tc_class_bytes(c));
+    w->tcache.head[c - 1] = *(void **)b;
+    w->tcache.count[c - 1]--;
+    w->tcache.bytes -= tc_class_bytes(c);
+    return b;
+}
+
 static inline task *rt_task_alloc_on(worker *w, size_t size)
 {
     if (size < TASK_HEADER_SIZE) size = TASK_HEADER_SIZE; /* the header is written here */
@@ -308,12 +319,7 @@ static inline task *rt_task_alloc_on(worker *w, size_t size)
     }
     task *t;
     if (w && w->tcache.head[c - 1]) {
-        void *b = w->tcache.head[c - 1];
-        TC_UNPOISON(b, tc_class_bytes(c));
-        w->tcache.head[c - 1] = *(void **)b;
-        w->tcache.count[c - 1]--;
-        w->tcache.bytes -= tc_class_bytes(c);
-        t = b;
+        t = rt_task_cache_pop(w, c);
     } else {
         t = malloc(tc_class_bytes(c));
         if (!t) return NULL;
@@ -328,11 +334,13 @@ static inline task *rt_task_alloc_inline(struct weft_runtime *rt, size_t size)
     return rt_task_alloc_on(w && w->rt == rt ? w : NULL, size);
 }
 
-static inline void rt_task_free_inline(task *t)
+/* rt_task_free for a caller that passes the calling thread's worker when
+ * it is a worker of t->rt, else NULL (the worker loop knows it: no TLS
+ * look-up, no runtime test). */
+static inline void rt_task_free_on(worker *w, task *t)
 {
     unsigned c = t->alloc_class;
-    worker *w = rt_tls_worker;
-    if (c == 0 || !w || w->rt != t->rt || w->tcache.count[c - 1] >= TASK_CACHE_MAX ||
+    if (c == 0 || !w || w->tcache.count[c - 1] >= TASK_CACHE_MAX ||
         w->tcache.bytes + tc_class_bytes(c) > TASK_CACHE_MAX_BYTES) {
         free(t);
         return;
@@ -344,6 +352,12 @@ static inline void rt_task_free_inline(task *t)
     w->tcache.bytes += tc_class_bytes(c);
 }
 
+static inline void rt_task_free_inline(task *t)
+{
+    worker *w = rt_tls_worker;
+    rt_task_free_on(w && w->rt == t->rt ? w : NULL, t);
+}
+
 /* task_complete (task.c) for the worker loop: a private task that never
  * waited (no join handle, no waker, not on the owned list: most spawned
  * leaves) is freed here without the call; everything else takes
@@ -351,12 +365,12 @@ static inline void rt_task_free_inline(task *t)
  * "Private tasks"), with its acquire load, narrowed to TASK_UNLISTED; a
  * word with COMPLETE or JOIN_WAKER set breaks an invariant and goes to
  * task_complete, which asserts. */
-static inline void task_complete_inline(task *t)
+static inline void task_complete_inline(worker *w, task *t)
 {
     uint64_t cur = atomic_load_explicit(&t->state, memory_order_acquire);
     if (!(cur & (TASK_JOIN_INTEREST | TASK_COMPLETE | TASK_JOIN_WAKER)) && TASK_REFS(cur) == 1 &&
         t->owned_shard == TASK_UNLISTED && !t->is_blocking) {
-        rt_task_free_inline(t);
+        rt_task_free_on(w, t); /* w: the polling worker, of t->rt */
         return;
     }
     task_complete(t, false);

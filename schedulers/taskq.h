@@ -55,7 +55,8 @@ static inline task *taskq_pop(taskq *q)
     q->head = t->next;
     if (!q->head) q->tail = NULL;
     q->len--;
-    t->next = NULL;
+    /* t->next is left stale: every push writes it first (taskq_push, the
+     * reap stack), and nothing reads the link of a task in no queue */
     return t;
 }
 

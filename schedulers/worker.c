@@ -22,7 +22,12 @@
  * inlined and no policy test per task; the other copy calls the policy
  * through sched_ops. On fifo/1 this took a yield from 134 to 102
  * instructions (callgrind, yield_many; the commit that made it has the
- * command).
+ * command). fifo's copy runs only under block_on's `until` (fifo is
+ * runs_on_caller), so its stop check reads *until and rt->shutdown with
+ * no NULL test; both copies build the poll context once (worker_context)
+ * and re-arm four fields per poll. With those, a yield is 92 and a
+ * spawned task 242 instructions (callgrind, the commits have the
+ * commands).
  *
  * Parking is in park.c; driving the reactor and the timers in driver.c.
  */
@@ -162,11 +167,26 @@ WORKER_INLINE void requeue(weft_runtime *rt, worker *w, task *t, bool fifo)
         rt_notify_parked(rt, w->node);
 }
 
-/* Polls t, whose queue reference the caller holds. `claimed`: t was taken
+/* The poll context a worker loop builds once (worker_loop) and run_task
+ * re-arms per poll: the waker's vtable, the runtime and the drivers are the
+ * same for every task of the loop, so a poll writes only the four fields
+ * that change (the task, twice, the budget and the yield flag). Nothing
+ * writes those three fields of a context it was handed (a combinator that
+ * needs a different waker builds its own context), and the loop's context
+ * lives on the loop's stack: a nested claim-back poll (rt_claim_and_run)
+ * builds its own, so the outer poll's context is untouched by it. */
+static inline weft_context worker_context(weft_runtime *rt, worker *w)
+{
+    return (weft_context){task_waker_borrowed(NULL), rt, NULL, 0, 0, &w->drivers};
+}
+
+/* Polls t, whose queue reference the caller holds, with cx (worker_context
+ * of this rt and w). `claimed`: t was taken
  * back by its joiner (rt_claim_and_run); a READY poll then completes it with
  * task_complete_claimed when it can, and returns true (the joiner frees it).
  * The loops pass false, a constant the inlined copies fold away. */
-WORKER_INLINE bool run_task(weft_runtime *rt, worker *w, task *t, bool fifo, bool claimed)
+WORKER_INLINE bool run_task(weft_runtime *rt, worker *w, task *t, bool fifo, bool claimed,
+                            weft_context *cx)
 {
     WORKER_STAT_INC(w, STAT_POLLS);
     if (w->latency_hist) {
@@ -178,21 +198,24 @@ WORKER_INLINE bool run_task(weft_runtime *rt, worker *w, task *t, bool fifo, boo
         rt_task_cancel_running(t);
         return false;
     }
-    weft_context cx = {task_waker_borrowed(t), rt, t, rt->cfg.budget, 0, &w->drivers};
-    weft_poll r = t->type->poll(task_state_ptr(t), &cx, task_output_ptr(t));
+    cx->waker.data = t;
+    cx->task = t;
+    cx->budget = rt->cfg.budget;
+    cx->yielded = 0;
+    weft_poll r = t->type->poll(task_state_ptr(t), cx, task_output_ptr(t));
     if (r == WEFT_READY) {
         if (t->type->drop) t->type->drop(task_state_ptr(t));
         if (claimed && task_complete_claimed(t)) return true;
-        task_complete_inline(t);
+        task_complete_inline(w, t);
         return false;
     }
     /* A yield is carried: re-queued still RUNNING, without the two CASes
      * of an idle round trip (schedulers/task.h). */
-    if (cx.yielded && task_try_carry(t)) {
+    if (cx->yielded && task_try_carry(t)) {
         requeue(rt, w, t, fifo);
         return false;
     }
-    switch (task_transition_to_idle(t, cx.yielded != 0)) {
+    switch (task_transition_to_idle(t, cx->yielded != 0)) {
     case TASK_AFTER_IDLE:
         break;
     case TASK_AFTER_REQUEUE:
@@ -222,7 +245,8 @@ rt_claim rt_claim_and_run(task *t)
     if (!w || w->rt != rt || rt_claim_depth >= RT_CLAIM_DEPTH_MAX) return RT_CLAIM_NONE;
     if (!rt->ops->take_back(rt->policy, w, t)) return RT_CLAIM_NONE;
     rt_claim_depth++;
-    bool held = run_task(rt, w, t, false, true); /* fifo has no take_back */
+    weft_context cx = worker_context(rt, w);
+    bool held = run_task(rt, w, t, false, true, &cx); /* fifo has no take_back */
     rt_claim_depth--;
     return held ? RT_CLAIM_HELD : RT_CLAIM_POLLED;
 }
@@ -288,6 +312,16 @@ static bool worker_idle_spin(worker *w, _Atomic int *until, uint64_t *deadline)
 
 /* ---- the worker loop -------------------------------------------------------------------- */
 
+/* rt_loop_should_stop, with fifo's copy's facts folded in: that copy runs
+ * only with an `until` (rt_worker_loop) and rt is in a register. */
+WORKER_INLINE bool loop_should_stop(weft_runtime *rt, worker *w, _Atomic int *until, bool fifo)
+{
+    if (!fifo) return rt_loop_should_stop(w, until);
+    /* the acquires: rt_loop_should_stop's */
+    return atomic_load_explicit(until, memory_order_acquire) ||
+           atomic_load_explicit(&rt->shutdown, memory_order_acquire) != 0;
+}
+
 /* The loop, instantiated twice (rt_worker_loop, below): once for fifo, with
  * its queue operations, run_task and requeue inlined and no policy test per
  * task, and once for the policies called through sched_ops. */
@@ -301,7 +335,8 @@ WORKER_INLINE void worker_loop(worker *w, _Atomic int *until, bool fifo)
     /* the count-down lives in a register while the loop runs: one decrement
      * per iteration (a tick counter beside it cost gcc a vector add) */
     uint32_t left = w->interval_left;
-    while (!rt_loop_should_stop(w, until)) {
+    weft_context cx = worker_context(rt, w);
+    while (!loop_should_stop(rt, w, until, fifo)) {
         /* computed once here for the policies (fifo, ws read interval_tick) */
         bool tick = --left == 0;
         w->interval_tick = tick;
@@ -315,7 +350,7 @@ WORKER_INLINE void worker_loop(worker *w, _Atomic int *until, bool fifo)
             if (!fifo && w->searching) worker_stop_searching(w);
             spins = 0;
             idle_deadline = 0;
-            run_task(rt, w, t, fifo, false);
+            run_task(rt, w, t, fifo, false, &cx);
             continue;
         }
         if (spins < rt->cfg.spin_before_park) {
@@ -337,7 +372,10 @@ WORKER_INLINE void worker_loop(worker *w, _Atomic int *until, bool fifo)
 
 void rt_worker_loop(worker *w, _Atomic int *until)
 {
-    if (w->rt->ops == &sched_fifo) worker_loop(w, until, true);
+    /* fifo's copy wants an until (block_on's; a runs_on_caller policy has
+     * no threads of its own, so it always has one); the other copy serves
+     * every policy, fifo included, through sched_ops */
+    if (w->rt->ops == &sched_fifo && until) worker_loop(w, until, true);
     else worker_loop(w, until, false);
 }
 

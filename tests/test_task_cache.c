@@ -514,6 +514,147 @@ static void test_cache_shutdown(void **unused)
     }
 }
 
+/* ---- weft_spawn's fast path (spawn.c) --------------------------------------------
+ * A worker spawning a task with a state of at most 16 bytes whose block is
+ * cached takes the fast path (task_new_on's work without its error paths;
+ * on fifo also its push, inline); every other spawn takes spawn_full. A
+ * root on a fifo worker (then a ws one) spawns leaves of
+ * every state size around the copy's branches (0..16 fast, 17 and 40 not),
+ * with an init and without (the block dirtied first: NULL init must zero
+ * it), with and without a join handle, into a warm class and a cold one,
+ * and the bad calls the fast path must hand to spawn_full's messages. Each
+ * leaf checks its state byte for byte and returns its size + 1000 through
+ * its output, which the root reads through the handle. */
+static unsigned char g_fp_pattern[64];
+static _Atomic int g_fp_expect_zero;
+static _Atomic int g_fp_bad;   /* leaves whose state was not what the spawn passed */
+static _Atomic int g_fp_ran;
+
+static void fp_check(const void *p, size_t n, void *out)
+{
+    static const unsigned char zero[64];
+    const void *want = atomic_load(&g_fp_expect_zero) ? zero : g_fp_pattern;
+    if (n && memcmp(p, want, n) != 0) atomic_fetch_add(&g_fp_bad, 1);
+    *(uint64_t *)out = n + 1000;
+    atomic_fetch_add(&g_fp_ran, 1);
+}
+#define FP_LEAF(N)                                                                          \
+    static weft_poll fp_leaf_##N(void *p, weft_context *cx, void *out)                    \
+    {                                                                                       \
+        (void)cx;                                                                           \
+        fp_check(p, N, out);                                                                \
+        return WEFT_READY;                                                                  \
+    }                                                                                       \
+    static const weft_future_type fp_type_##N = {"fp_leaf_" #N, fp_leaf_##N, NULL, N, sizeof(uint64_t)};
+FP_LEAF(0) FP_LEAF(1) FP_LEAF(3) FP_LEAF(4) FP_LEAF(7) FP_LEAF(8) FP_LEAF(12) FP_LEAF(16) FP_LEAF(17)
+FP_LEAF(40)
+static const weft_future_type *const fp_types[] = {&fp_type_0,  &fp_type_1,  &fp_type_3, &fp_type_4,
+                                                   &fp_type_7,  &fp_type_8,  &fp_type_12, &fp_type_16,
+                                                   &fp_type_17, &fp_type_40};
+#define FP_NTYPES (sizeof fp_types / sizeof fp_types[0])
+/* a leaf type whose output makes its class one no other test warms (cold:
+ * the first spawn misses the cache) */
+static weft_poll fp_cold_poll(void *p, weft_context *cx, void *out)
+{
+    (void)p;
+    (void)cx;
+    ((unsigned char *)out)[0] = 42;
+    atomic_fetch_add(&g_fp_ran, 1);
+    return WEFT_READY;
+}
+static const weft_future_type fp_cold_type = {"fp_cold", fp_cold_poll, NULL, 8, 700};
+static const weft_future_type fp_nopoll_type = {"fp_nopoll", NULL, NULL, 8, 0};
+static const weft_future_type fp_huge_type = {"fp_huge", fp_cold_poll, NULL, 8, WEFT_FUTURE_SIZE_MAX + 1};
+
+typedef struct fp_root {
+    int coro;
+    size_t i;
+    int variant; /* 0: init, no handle; 1: init, handle; 2: NULL init, no handle; 3: NULL init, handle */
+    weft_yield y;
+    weft_join_handle h;
+    int bad_joins, bad_rcs;
+    int res;
+    uint64_t v;
+    unsigned char cold[700];
+} fp_root;
+
+static unsigned fp_class(const weft_future_type *ty)
+{
+    size_t state = (ty->state_size + TASK_ALIGN - 1) & ~(size_t)(TASK_ALIGN - 1);
+    return (unsigned)((TASK_HEADER_SIZE + state + ty->output_size + TASK_CACHE_GRAIN - 1) / TASK_CACHE_GRAIN);
+}
+
+static weft_poll fp_root_poll(void *p, weft_context *cx, void *out)
+{
+    fp_root *s = p;
+    (void)out;
+    weft_runtime *rt = weft_context_runtime(cx);
+    WEFT_CORO_BEGIN(s);
+    for (s->variant = 0; s->variant < 4; s->variant++) {
+        for (s->i = 0; s->i < FP_NTYPES; s->i++) {
+            {
+                const weft_future_type *ty = fp_types[s->i];
+                bool null_init = s->variant >= 2, handle = s->variant & 1;
+                /* dirty the head block of the class, so a missing zeroing shows */
+                task *b = rt_task_alloc(rt, (size_t)fp_class(ty) * TASK_CACHE_GRAIN);
+                memset(b, 0xAA, (size_t)fp_class(ty) * TASK_CACHE_GRAIN);
+                b->alloc_class = (uint8_t)fp_class(ty);
+                b->rt = rt;
+                rt_task_free(b);
+                atomic_store(&g_fp_expect_zero, null_init);
+                if (weft_spawn(rt, ty, null_init ? NULL : g_fp_pattern, handle ? &s->h : NULL) != 0) s->bad_rcs++;
+            }
+            if (!(s->variant & 1)) {
+                WEFT_YIELD_NOW(s, y, cx); /* the leaf runs before the root again */
+                continue;
+            }
+            s->v = 0;
+            s->res = -1;
+            WEFT_AWAIT(s, weft_join_poll(&s->h, cx, &s->v, &s->res));
+            if (s->res != 0 || s->v != fp_types[s->i]->state_size + 1000) s->bad_joins++;
+        }
+    }
+    /* a cold class: the cache misses, spawn_full allocates */
+    if (weft_spawn(rt, &fp_cold_type, g_fp_pattern, &s->h) != 0) s->bad_rcs++;
+    s->res = -1;
+    WEFT_AWAIT(s, weft_join_poll(&s->h, cx, s->cold, &s->res));
+    if (s->res != 0 || s->cold[0] != 42) s->bad_joins++;
+    /* bad calls from a worker: spawn_full's errors, the handle cleared */
+    s->h.task = (void *)1;
+    if (weft_spawn(rt, NULL, NULL, &s->h) != -EINVAL || s->h.task) s->bad_rcs += 100;
+    s->h.task = (void *)1;
+    if (weft_spawn(rt, &fp_nopoll_type, NULL, &s->h) != -EINVAL || s->h.task) s->bad_rcs += 100;
+    s->h.task = (void *)1;
+    if (weft_spawn(rt, &fp_huge_type, NULL, &s->h) != -EINVAL || s->h.task) s->bad_rcs += 100;
+    if (weft_spawn(NULL, &fp_type_8, g_fp_pattern, NULL) != -EINVAL) s->bad_rcs += 100;
+    WEFT_CORO_END(s);
+}
+static const weft_future_type fp_root_type = {"fp_root", fp_root_poll, NULL, sizeof(fp_root), 0};
+
+static void test_spawn_fast_path(void **unused)
+{
+    (void)unused;
+    for (size_t i = 0; i < sizeof g_fp_pattern; i++) g_fp_pattern[i] = (unsigned char)(i * 7 + 1);
+    /* ws: the same fast path with rt_schedule_spawned's push */
+    const char *scheds[] = {"fifo", "ws"};
+    for (int k = 0; k < 2; k++) {
+        weft_runtime *rt = tu_rt_new(scheds[k], 1, NULL);
+        atomic_store(&g_fp_bad, 0);
+        atomic_store(&g_fp_ran, 0);
+        fp_root r;
+        memset(&r, 0, sizeof r);
+        assert_int_equal(weft_block_on(rt, &fp_root_type, &r, NULL), 0);
+        if (r.bad_rcs || r.bad_joins || atomic_load(&g_fp_bad))
+            print_error("%s: bad rcs %d, bad joins %d, bad states %d\n", scheds[k], r.bad_rcs, r.bad_joins,
+                        atomic_load(&g_fp_bad));
+        assert_int_equal(r.bad_rcs, 0);
+        assert_int_equal(r.bad_joins, 0);
+        assert_int_equal(atomic_load(&g_fp_bad), 0);
+        assert_int_equal(atomic_load(&g_fp_ran), 4 * (int)FP_NTYPES + 1);
+        weft_runtime_free(rt);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -523,6 +664,7 @@ int main(void)
         cmocka_unit_test(test_cache_frees_elsewhere),
         cmocka_unit_test(test_cache_other_runtime),
         cmocka_unit_test(test_cache_shutdown),
+        cmocka_unit_test(test_spawn_fast_path),
     };
     return cmocka_run_group_tests_name("task_cache", tests, NULL, NULL);
 }
