@@ -24,6 +24,11 @@
  *   - a request never received (the queue closed with it inside) is passed
  *     to the queue's drop function, which drops its one-shot sender: the
  *     waiting connection sees -EPIPE instead of hanging;
+ *   - every connection task holds a sender of a done channel (weft/sync.h)
+ *     and drops it in its drop function; after the stop the main task drops
+ *     its own and awaits the channel's -EPIPE, so every connection has said
+ *     "BYE shutdown" and closed before the runtime is freed (a runtime
+ *     freed first would drop them unpolled: the client sees EOF, no BYE);
  *   - the main task joins the stats task and the executors with join-all
  *     after closing the queue.
  */
@@ -41,11 +46,15 @@
 #include "weft/net.h"
 #include "weft/runtime.h"
 #include "weft/select.h"
+#include "weft/sync.h"
 
 enum { EXECUTORS = 2, KEY_MAX = 64, VAL_MAX = 256, LINE_MAX_ = 512, TABLE = 1024 };
 
 static weft_cancel *g_stop;
 static weft_mpmc *g_queue; /* of struct request */
+static weft_channel *g_done; /* every connection holds a sender: -EPIPE once all ended */
+static _Atomic bool g_done_taken; /* the server took the channel's sender and receiver (else main drops them) */
+enum { GRACE_MS = 2000 }; /* a connection that cannot finish its BYE by then is dropped */
 static uint64_t g_idle_ns = 10 * WEFT_SEC, g_stats_ns = 1 * WEFT_SEC;
 static _Atomic long g_conns, g_commands; /* counters only: relaxed is enough */
 
@@ -233,6 +242,7 @@ static void conn_drop(void *p)
     free(st->out);
     weft_tcp_stream_drop(&st->s);
     atomic_fetch_sub(&g_conns, 1);
+    weft_channel_sender_drop(g_done);
 }
 WEFT_FUTURE_TYPE(conn_type, conn_poll, conn_drop, conn, 0);
 
@@ -271,6 +281,8 @@ WEFT_FUTURE_TYPE(stats_type, stats_poll, stats_drop, stats, sizeof(int));
 /* ---- the server: accept loop, then an orderly drain ------------------------------------------ */
 typedef struct server {
     int coro, res, join_res;
+    bool done_sender, done_receiver, grace_armed; /* what server_drop must still drop */
+    weft_timeout grace;
     uint16_t port;
     weft_tcp_listener l;
     weft_tcp_stream s;
@@ -285,6 +297,8 @@ static weft_poll server_poll(void *p, weft_context *cx, void *out)
     server *st = p;
     weft_runtime *rt = weft_context_runtime(cx);
     WEFT_CORO_BEGIN(st);
+    st->done_sender = st->done_receiver = true; /* dropped below, or by server_drop */
+    atomic_store(&g_done_taken, true);
     if ((st->res = weft_tcp_listener_init(&st->l, rt, "127.0.0.1", st->port, 1024)) < 0) {
         fprintf(stderr, "kv_server: cannot listen on 127.0.0.1:%u: %s\n", st->port, strerror(-st->res));
         WEFT_CORO_RETURN(st, out, int, 1);
@@ -304,9 +318,27 @@ static weft_poll server_poll(void *p, weft_context *cx, void *out)
         if (st->res < 0) continue; /* a failed accept; weft backs off on EMFILE */
         conn c = {0};
         c.s = st->s;
-        if (weft_spawn(rt, &conn_type, &c, NULL) < 0) weft_tcp_stream_drop(&c.s);
+        weft_channel_sender_clone(g_done); /* the connection's, dropped by conn_drop */
+        if (weft_spawn(rt, &conn_type, &c, NULL) < 0) {
+            weft_tcp_stream_drop(&c.s);
+            weft_channel_sender_drop(g_done);
+        }
     }
     weft_tcp_listener_drop(&st->l);
+    /* every connection saw the stop (their select's first arm): wait until
+     * each has written its BYE and closed, while the executors still answer
+     * the requests some of them may be waiting on; one whose client does
+     * not read (its write cannot finish) is dropped by weft_runtime_free
+     * after the grace period */
+    weft_channel_sender_drop(g_done);
+    st->done_sender = false;
+    weft_timeout_init(&st->grace, (uint64_t)GRACE_MS * WEFT_MS);
+    st->grace_armed = true;
+    WEFT_AWAIT(st, weft_timeout_poll(&st->grace, cx, weft_channel_recv_poll(g_done, cx, &(uint64_t){0}, &st->res)));
+    weft_timeout_drop(&st->grace);
+    st->grace_armed = false;
+    weft_channel_receiver_drop(g_done); /* here, on a worker: a waiting recv's waker goes with it */
+    st->done_receiver = false;
     weft_mpmc_close(g_queue); /* executors drain what is queued, then stop */
     weft_join_all_init(&st->all, st->helpers, EXECUTORS + 1, st->outs, sizeof(int), st->results);
     WEFT_AWAIT(st, weft_join_all_poll(&st->all, cx, &st->join_res));
@@ -315,8 +347,12 @@ static weft_poll server_poll(void *p, weft_context *cx, void *out)
 }
 static void server_drop(void *p)
 {
-    weft_cancel_wait_drop(&((server *)p)->stop);
-    weft_tcp_listener_drop(&((server *)p)->l);
+    server *st = p;
+    weft_cancel_wait_drop(&st->stop);
+    weft_tcp_listener_drop(&st->l);
+    if (st->done_sender) weft_channel_sender_drop(g_done);
+    if (st->grace_armed) weft_timeout_drop(&st->grace);
+    if (st->done_receiver) weft_channel_receiver_drop(g_done);
 }
 WEFT_FUTURE_TYPE(server_type, server_poll, server_drop, server, sizeof(int));
 
@@ -374,6 +410,7 @@ int main(int argc, char **argv)
     weft_runtime *rt = NULL;
     pthread_t sig_th;
     if (weft_cancel_new(&g_stop) < 0 || weft_mpmc_new(64, sizeof(request), request_drop, &g_queue) < 0 ||
+        weft_channel_new(1, &g_done) < 0 ||
         pthread_create(&sig_th, NULL, signal_thread, &set) != 0) {
         fprintf(stderr, "kv_server: %s\n", weft_last_error());
         return 1;
@@ -384,6 +421,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "kv_server: %s\n", weft_last_error()), status = 1;
     weft_runtime_free(rt); /* cancels connections still open: their drops close the sockets */
     weft_mpmc_sender_drop(g_queue);
+    if (!atomic_load(&g_done_taken)) { /* the server never ran */
+        weft_channel_sender_drop(g_done);
+        weft_channel_receiver_drop(g_done);
+    }
     pthread_kill(sig_th, SIGUSR1);
     pthread_join(sig_th, NULL);
     weft_cancel_free(g_stop);
