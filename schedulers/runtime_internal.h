@@ -292,6 +292,12 @@ void rt_task_free(task *t);
 #endif
 
 static inline size_t tc_class_bytes(unsigned c) { return (size_t)c * TASK_CACHE_GRAIN; }
+/* The class of a block of `size` bytes (>= TASK_HEADER_SIZE); above
+ * TASK_CACHE_CLASSES it is not cached. */
+static inline unsigned tc_class_of(size_t size)
+{
+    return (unsigned)((size + TASK_CACHE_GRAIN - 1) / TASK_CACHE_GRAIN);
+}
 
 /* rt_task_alloc and rt_task_free themselves, inline for the per-task paths
  * (spawn, completion: a call each was a visible share of spawn_many) and
@@ -311,7 +317,7 @@ static inline task *rt_task_cache_pop(worker *w, unsigned c)
 static inline task *rt_task_alloc_on(worker *w, size_t size)
 {
     if (size < TASK_HEADER_SIZE) size = TASK_HEADER_SIZE; /* the header is written here */
-    unsigned c = (unsigned)((size + TASK_CACHE_GRAIN - 1) / TASK_CACHE_GRAIN);
+    unsigned c = tc_class_of(size);
     if (c > TASK_CACHE_CLASSES) {
         task *t = malloc(size);
         if (t) t->alloc_class = 0;

@@ -190,6 +190,19 @@ static int task_new(weft_runtime *rt, const weft_future_type *type, const void *
     return task_new_on(rt, w && w->rt == rt ? w : NULL, type, init, extra_flags, refs, who, out);
 }
 
+/* A task spawned by worker w of rt, to its queue. fifo's push inlined
+ * (what rt_schedule_spawned would do: no latency stamp, and fifo's one
+ * worker has nobody to wake); the call and its policy test were a fifth of
+ * a spawned task's instructions. */
+static inline __attribute__((always_inline)) void spawn_push(weft_runtime *rt, worker *w, task *t)
+{
+    WORKER_STAT_INC(w, STAT_SPAWNS);
+    if (rt->ops == &sched_fifo && !rt->cfg.sched_latency)
+        (void)fifo_push_local_inline(rt->policy, w, t, SCHED_SPAWN);
+    else
+        rt_schedule_spawned(w, t);
+}
+
 /* weft_spawn in full: every check with its message, any thread, any
  * policy, a cache miss. weft_spawn's fast path below falls back here before
  * it has changed anything. */
@@ -219,15 +232,7 @@ static __attribute__((noinline)) int spawn_full(weft_runtime *rt, const weft_fut
      * only spawns does not hold them */
     if (atomic_load_explicit(&rt->owned[w->index].reap, memory_order_relaxed))
         owned_reap(rt, (uint32_t)w->index);
-    WORKER_STAT_INC(w, STAT_SPAWNS);
-    /* fifo's push inlined (what rt_schedule_spawned would do: no latency
-     * stamp, and fifo's one worker has nobody to wake); the call and its
-     * policy test were a fifth of a spawned task's instructions */
-    if (rt->ops == &sched_fifo && !rt->cfg.sched_latency) {
-        (void)fifo_push_local_inline(rt->policy, w, t, SCHED_SPAWN);
-        return 0;
-    }
-    rt_schedule_spawned(w, t);
+    spawn_push(rt, w, t);
     return 0;
 }
 
@@ -253,7 +258,7 @@ int weft_spawn(weft_runtime *rt, const weft_future_type *type, const void *init,
         return spawn_full(rt, type, init, handle);
     /* TASK_HEADER_SIZE + state: at least the header, as rt_task_alloc_on wants */
     size_t off = TASK_HEADER_SIZE + ((state_size + TASK_ALIGN - 1) & ~(size_t)(TASK_ALIGN - 1));
-    unsigned c = (unsigned)((off + output_size + TASK_CACHE_GRAIN - 1) / TASK_CACHE_GRAIN);
+    unsigned c = tc_class_of(off + output_size);
     if (c > TASK_CACHE_CLASSES) return spawn_full(rt, type, init, handle);
     if (!w->tcache.head[c - 1]) return spawn_full(rt, type, init, handle);
     task *t = rt_task_cache_pop(w, c); /* rt_task_alloc_on's cache hit */
@@ -263,13 +268,7 @@ int weft_spawn(weft_runtime *rt, const weft_future_type *type, const void *init,
               off);
     if (state_size) state_copy(task_state_ptr(t), init ? init : zero_state, state_size);
     if (handle) handle->task = t;
-    WORKER_STAT_INC(w, STAT_SPAWNS);
-    if (rt->ops == &sched_fifo && !rt->cfg.sched_latency) {
-        /* rt_schedule_spawned's work on fifo: no stamp, one worker, nobody to wake */
-        (void)fifo_push_local_inline(rt->policy, w, t, SCHED_SPAWN);
-        return 0;
-    }
-    rt_schedule_spawned(w, t);
+    spawn_push(rt, w, t);
     return 0;
 }
 
