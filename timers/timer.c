@@ -443,48 +443,6 @@ enum {
 
 static inline uint64_t timer_sat_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
 
-/* THE COARSE START OF A LONG SLEEP. The first poll of weft_sleep_init /
- * weft_timeout_init reads the clock to fix deadline = now + d. For an RPC
- * timeout armed and cancelled per request that read (clock_gettime
- * (CLOCK_MONOTONIC)) was the largest single cost of timeout_cancel after
- * the lock (18 % in the previous session's perf profile). When d is at
- * least TIMER_COARSE_MIN_NS and the driver uses the default clock, the
- * start is read from CLOCK_MONOTONIC_COARSE (same epoch, the last tick's
- * time: no TSC read) plus twice its resolution: the coarse clock lags the precise one by at
- * most one resolution step (the timekeeping tick), so the deadline is
- * never earlier than precise-now + d (no sleep wakes early), and at most
- * 2 resolutions (8 ms with the 4 ms tick here) later: under 1 % of d.
- * Shorter sleeps and injected clocks (tests) keep the exact read. */
-#define TIMER_COARSE_MIN_NS (1000ull * 1000000ull)
-
-static _Atomic uint64_t timer_coarse_pad; /* 2 x resolution; 0 = not read yet */
-
-static uint64_t timer_coarse_pad_ns(void)
-{
-    uint64_t pad = atomic_load_explicit(&timer_coarse_pad, memory_order_relaxed);
-    if (pad) return pad;
-    struct timespec res;
-    if (clock_getres(CLOCK_MONOTONIC_COARSE, &res) != 0) return UINT64_MAX; /* no coarse clock */
-    uint64_t r = (uint64_t)res.tv_sec * 1000000000ull + (uint64_t)res.tv_nsec;
-    pad = r > 50000000ull ? UINT64_MAX : 2 * r; /* > 50 ms steps: not worth it */
-    if (pad == 0) pad = 1;
-    /* relaxed: every thread computes the same value */
-    atomic_store_explicit(&timer_coarse_pad, pad, memory_order_relaxed);
-    return pad;
-}
-
-/* A start for deadline = start + d that is >= the precise now, or 0 when
- * the precise read must be used. */
-static uint64_t timer_coarse_start(const timer_driver *td, uint64_t d)
-{
-    if (d < TIMER_COARSE_MIN_NS || td->now != timer_default_now) return 0;
-    uint64_t pad = timer_coarse_pad_ns();
-    if (pad == UINT64_MAX) return 0;
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0) return 0;
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec + pad;
-}
-
 void weft_sleep_init(weft_sleep *s, uint64_t duration_ns)
 {
     timer_entry_init(&s->entry);
@@ -597,10 +555,10 @@ static weft_poll sleep_poll_impl(const char *who, weft_sleep *s, weft_context *c
     int err = sleep_bind(who, s, cx, &td);
     if (err) return sleep_finish(s, err);
     if (s->state == SLEEP_STARTED && s->linked) return sleep_poll_started(s, td, cx);
-    /* a long sleep's first poll starts from the coarse clock, whose value is
-     * >= the precise now, so its deadline start + d is not due yet either */
-    uint64_t now = s->state == SLEEP_NEW ? timer_coarse_start(td, s->duration_ns) : 0;
-    if (!now) now = timer_driver_now(td);
+    /* the start is a precise read: a CLOCK_MONOTONIC_COARSE start plus
+     * twice its resolution (stop 16 to stop 20) was measured lagging the
+     * precise clock by more than that pad in CI, so a sleep woke early */
+    uint64_t now = timer_driver_now(td);
     if (s->state == SLEEP_NEW) s->deadline_ns = timer_sat_add(now, s->duration_ns);
     s->state = SLEEP_STARTED;
     if (now >= s->deadline_ns) return sleep_finish(s, 0);

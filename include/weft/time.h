@@ -55,11 +55,9 @@ typedef struct weft_sleep {
 } weft_sleep;
 
 /* Sleeps for `duration_ns`, counted from the FIRST poll (now + d at first
- * poll). A zero-filled weft_sleep is a valid sleep of 0 ns. For d >= 1 s
- * (also weft_timeout_init) "now" is read from CLOCK_MONOTONIC_COARSE plus
- * twice its resolution, which saves a precise clock read per arm: the
- * deadline is still never before precise-now + d, and at most a few coarse
- * ticks (~8 ms here, < 1 % of d) after it. weft_sleep_until is exact. */
+ * poll). A zero-filled weft_sleep is a valid sleep of 0 ns. "now" is a
+ * precise CLOCK_MONOTONIC read (weft_now_ns), for every duration, so the
+ * deadline is never before the clock at the first poll + d. */
 void weft_sleep_init(weft_sleep *s, uint64_t duration_ns);
 
 /* Sleeps until the absolute CLOCK_MONOTONIC time `deadline_ns`
