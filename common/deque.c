@@ -241,6 +241,7 @@ int deque_init(deque *d, size_t initial_capacity)
     atomic_init(&d->array, a);
     d->retired = NULL;
     d->top_cache = 0;
+    d->top_reloads = 0;
     return 0;
 }
 
@@ -301,6 +302,7 @@ int deque_push(deque *d, void *item)
          * that slot */
         t = atomic_load_explicit(&d->top, memory_order_acquire);
         d->top_cache = t;
+        d->top_reloads++;
     }
     if (b - t > a->capacity - 1) {
         if (deque_grow(d, a, t, b, 2 * a->capacity) == NULL) return -ENOMEM;

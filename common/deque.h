@@ -114,6 +114,9 @@ typedef struct deque {
      * only grows). deque_push checks room against it and reloads top only
      * when it says full, so a push does not read the line thieves CAS. */
     int64_t top_cache;
+    /* owner only: how many pushes reloaded top because top_cache said full
+     * (tests read it to see that a push with room reads no top) */
+    uint64_t top_reloads;
     char pad_tail[DEQUE_SEPARATION];
 } deque;
 

@@ -133,6 +133,24 @@ static void test_top_cache(void **state)
     assert_ptr_equal(deque_pop(&d), ITEM(1002));
     assert_null(deque_pop(&d));
     deque_destroy(&d);
+
+    /* The cache is used: pushes with room by the cache read no top. With
+     * capacity 4, four pushes fill it without a reload; a thief takes one;
+     * the fifth push finds the cache full and reloads once (and the
+     * reload finds room, so no growth); the bound lags the steal until then. */
+    assert_int_equal(deque_init(&d, 4), 0);
+    for (uintptr_t i = 0; i < 4; i++) assert_int_equal(deque_push(&d, ITEM(i)), 0);
+    assert_int_equal(d.top_reloads, 0);
+    assert_ptr_equal(deque_steal(&d, &status), ITEM(0));
+    assert_int_equal(deque_len_bound_owner(&d), 4); /* stale: the push read no top */
+    assert_int_equal(deque_push(&d, ITEM(4)), 0);
+    assert_int_equal(d.top_reloads, 1);
+    assert_int_equal(deque_capacity_owner(&d), 4);
+    assert_int_equal(deque_len_bound_owner(&d), 4); /* reloaded: exact (4 items) */
+    assert_int_equal(deque_len_sync_owner(&d), 4);
+    for (uintptr_t i = 4; i >= 1; i--) assert_ptr_equal(deque_pop(&d), ITEM(i));
+    assert_null(deque_pop(&d));
+    deque_destroy(&d);
 }
 
 static size_t next_pow2_at_least(size_t n, size_t floor)
