@@ -149,7 +149,6 @@ static inline void task_init(task *t, weft_runtime *rt, const weft_future_type *
     t->join_waker_set = 0;
     t->cancelled = 0;
     t->is_blocking = 0;
-    t->carried = 0;
     t->owned_shard = TASK_UNLISTED; /* until it first waits (task.h) */
     t->output_off = output_off;
 }

@@ -24,18 +24,27 @@
  * it), the join handle, every waker.
  *
  * ## Carried yields
- * A task that yields (and was not cancelled) is re-queued *still RUNNING*,
- * with `carried` set, instead of paying two CASes (RUNNING -> NOTIFIED after
- * the poll, NOTIFIED -> RUNNING before the next). While carried, the queue
- * holds the queue reference and RUNNING stands for "owned by whoever holds
- * it in a queue": a waker sees RUNNING and only sets NOTIFIED (it never
- * queues it a second time), abort only sets CANCELLED. task_begin_poll on
- * the popped task clears `carried` and, with one acquire load, goes straight
- * to the poll unless NOTIFIED or CANCELLED was set meanwhile (then one CAS
- * clears NOTIFIED with acquire, so the waker's writes are visible, or the
- * task is dropped). The queue hand-off (a lock, or the deque's release and
- * acquire) publishes the previous poll's writes and `carried` itself. A
- * plain yield therefore costs no atomic read-modify-write at all.
+ * A task that yields is re-queued *still RUNNING* ("carried") instead of
+ * paying two CASes (RUNNING -> NOTIFIED after the poll, NOTIFIED -> RUNNING
+ * before the next). While carried, the queue holds the queue reference and
+ * RUNNING stands for "owned by whoever holds it in a queue": a waker sees
+ * RUNNING and only sets NOTIFIED (it never queues it a second time), abort
+ * only sets CANCELLED. No flag says a task is carried: a queued task is
+ * carried exactly when its word has RUNNING (every other queued task holds
+ * NOTIFIED without RUNNING, and only the holder of the queue reference
+ * clears RUNNING), so task_begin_poll's one acquire load of the word, which
+ * the first poll's private test needs anyway, decides both: a carried task
+ * goes straight to the poll unless NOTIFIED or CANCELLED was set meanwhile
+ * (then one CAS clears NOTIFIED with acquire, so the waker's writes are
+ * visible, or the task is dropped). A yield is carried even when an abort
+ * is already visible: the pop drops it then, without a poll, as it drops
+ * one whose abort landed while it was queued. The queue hand-off (a lock,
+ * or the deque's release and acquire) publishes the previous poll's
+ * writes. A plain yield therefore costs no atomic read-modify-write and no
+ * store to the task beyond the queue link: 4 of a yield's instructions
+ * fewer than with a `carried` byte stored at the re-queue and cleared at
+ * the pop and the abort tested at the re-queue (72 -> 68 per yield,
+ * callgrind, yield_many fifo/1; the commit has the command).
  *
  * ## The owned list, from the first wait
  * Shutdown must find the tasks that wait on wakers nobody will call; a
@@ -124,9 +133,6 @@ typedef struct task {
     uint8_t join_waker_set;           /* join-handle side only: we set JOIN_WAKER */
     uint8_t cancelled;                /* written before COMPLETE is published */
     uint8_t is_blocking;              /* a spawn_blocking job, not on the owned list */
-    uint8_t carried;                  /* yielded and re-queued still RUNNING (above); written
-                                         by the pusher, read by the popper: the queue
-                                         hand-off orders it */
     uint8_t alloc_class;              /* rt_task_alloc's size class (0: plain malloc);
                                          immutable until rt_task_free */
     size_t output_off;                /* offset of the output from the task start */
@@ -169,35 +175,21 @@ bool task_resume_carried(task *t);                      /* slow path of task_beg
  * cancelled and must be dropped (task_cancel_running). */
 static inline bool task_begin_poll(task *t)
 {
-    if (!t->carried) {
-        /* a private task's first poll (the fast case, once out of line,
-         * inline: a spawned leaf pays no call for it); acquire: see
-         * "Private tasks" above */
-        uint64_t cur = atomic_load_explicit(&t->state, memory_order_acquire);
-        if ((cur & TASK_FLAGS_MASK) == TASK_NOTIFIED && TASK_REFS(cur) == task_private_refs(t) &&
-            !t->is_blocking) {
-            /* relaxed: nobody else reads or writes the word of a private task */
-            atomic_store_explicit(&t->state, cur ^ (TASK_NOTIFIED | TASK_RUNNING), memory_order_relaxed);
-            return true;
-        }
-        return task_transition_to_running(t);
-    }
-    t->carried = 0;
-    /* acquire: pairs with an aborting or waking thread's release CAS, so
-     * the slow path's CAS is skipped only when neither happened */
+    /* acquire: pairs with an aborting or waking thread's release CAS (a
+     * carried task), and see "Private tasks" above (a first poll) */
     uint64_t cur = atomic_load_explicit(&t->state, memory_order_acquire);
-    if (!(cur & (TASK_NOTIFIED | TASK_CANCELLED))) return true;
-    return task_resume_carried(t);
-}
-/* After a poll that yielded: carries t (sets `carried`, leaves the state
- * word alone) unless an abort is already visible; true when carried, and
- * the caller re-queues it. An abort that lands after this load is seen by
- * task_begin_poll when the task is popped. */
-static inline bool task_try_carry(task *t)
-{
-    if (atomic_load_explicit(&t->state, memory_order_relaxed) & TASK_CANCELLED) return false;
-    t->carried = 1;
-    return true;
+    /* carried (above), and neither woken nor aborted while queued */
+    if ((cur & (TASK_RUNNING | TASK_NOTIFIED | TASK_CANCELLED)) == TASK_RUNNING) return true;
+    if (cur & TASK_RUNNING) return task_resume_carried(t);
+    /* a private task's first poll (the fast case, once out of line, inline:
+     * a spawned leaf pays no call for it) */
+    if ((cur & TASK_FLAGS_MASK) == TASK_NOTIFIED && TASK_REFS(cur) == task_private_refs(t) &&
+        !t->is_blocking) {
+        /* relaxed: nobody else reads or writes the word of a private task */
+        atomic_store_explicit(&t->state, cur ^ (TASK_NOTIFIED | TASK_RUNNING), memory_order_relaxed);
+        return true;
+    }
+    return task_transition_to_running(t);
 }
 task_after_poll task_transition_to_idle(task *t, bool yielded);
 void task_complete(task *t, bool cancelled);            /* READY or cancel; releases the
@@ -224,7 +216,8 @@ void task_complete(task *t, bool cancelled);            /* READY or cancel; rele
 /* Before polling a claimed child: as task_begin_poll. */
 static inline bool task_begin_poll_claimed(task *t)
 {
-    if (!t->carried && t->owned_shard == TASK_UNLISTED && !t->is_blocking &&
+    /* the exact word also says it is not carried (no RUNNING) */
+    if (t->owned_shard == TASK_UNLISTED && !t->is_blocking &&
         atomic_load_explicit(&t->state, memory_order_acquire) == (TASK_NOTIFIED | TASK_CLAIMED_WORD)) {
         /* relaxed: nobody else reads or writes this word (above) */
         atomic_store_explicit(&t->state, TASK_RUNNING | TASK_CLAIMED_WORD, memory_order_relaxed);
