@@ -255,7 +255,7 @@ WORKER_INLINE bool run_task(weft_runtime *rt, worker *w, task *t, bool fifo, boo
 #define RT_CLAIM_DEPTH_MAX 48
 static _Thread_local uint32_t rt_claim_depth;
 
-rt_claim rt_claim_and_run(task *t)
+rt_claim rt_claim_and_run(task *t, void *out)
 {
     weft_runtime *rt = t->rt;
     worker *w = rt_tls_worker;
@@ -267,7 +267,12 @@ rt_claim rt_claim_and_run(task *t)
     weft_context cx = worker_context(rt, w);
     bool held = run_task(rt, w, t, false, true, &cx, rt->cfg.budget, NULL); /* fifo has no take_back */
     rt_claim_depth--;
-    return held ? RT_CLAIM_HELD : RT_CLAIM_POLLED;
+    if (!held) return RT_CLAIM_POLLED;
+    /* the join's READY: the output, then the free into this worker's cache
+     * (w is the polling worker, of t->rt: no second look-up) */
+    if (out) task_output_copy(out, task_output_ptr(t), t->type->output_size);
+    rt_task_free_on(w, t);
+    return RT_CLAIM_HELD;
 }
 
 /* ---- the idle spin ----------------------------------------------------------------------- */

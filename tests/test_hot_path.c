@@ -21,6 +21,7 @@
 #include "test_util.h"
 
 #include <pthread.h>
+#include <string.h>
 
 #include "schedulers/runtime_internal.h"
 #include "schedulers/task.h"
@@ -402,6 +403,79 @@ static void test_fifo_free_while_yielding(void **unused)
     }
 }
 
+/* ---- the spawn fast path: NULL init up to its largest state ------------------------------ */
+
+/* weft_spawn's fast path copies states up to 128 bytes inline (spawn.c,
+ * SPAWN_FAST_STATE_MAX), zeros from a static block for a NULL init: every
+ * size 1..160 from a worker (the fast path once the cache holds the class,
+ * spawn_full beyond 128) reads as zeros, twice per size so the second spawn
+ * of each is a cache hit. */
+#define ZS_MAX 160
+static weft_future_type zs_types[ZS_MAX + 1];
+static _Atomic int zs_bad, zs_ran;
+static weft_poll zs_child_poll(void *p, weft_context *cx, void *out)
+{
+    (void)out;
+    const weft_future_type *ty = ((task *)cx->task)->type;
+    const unsigned char *st = p;
+    for (size_t i = 0; i < ty->state_size; i++)
+        if (st[i]) atomic_fetch_add(&zs_bad, 1);
+    atomic_fetch_add(&zs_ran, 1);
+    return WEFT_READY;
+}
+typedef struct zs_root { size_t n; int round; weft_join_handle h; } zs_root;
+static weft_poll zs_root_poll(void *p, weft_context *cx, void *out)
+{
+    (void)out;
+    zs_root *s = p;
+    for (; s->n <= ZS_MAX; s->round ? (s->n++, s->round = 0) : (s->round = 1)) {
+        if (weft_join_is_empty(&s->h)) {
+            /* dirty a block of this class first: the fast path must not
+             * leave a freed task's bytes in the state */
+            if (weft_spawn(weft_context_runtime(cx), &zs_types[s->n], NULL, &s->h) != 0)
+                atomic_fetch_add(&zs_bad, 1000);
+        }
+        int rc = 1;
+        if (weft_join_poll(&s->h, cx, NULL, &rc) == WEFT_PENDING) return WEFT_PENDING;
+        if (rc != 0) atomic_fetch_add(&zs_bad, 100);
+    }
+    return WEFT_READY;
+}
+static void zs_root_drop(void *p) { weft_join_drop(&((zs_root *)p)->h); }
+static const weft_future_type zs_root_type = {"zs_root", zs_root_poll, zs_root_drop, sizeof(zs_root), 0};
+
+/* A child that fills its own state with 0xa5 before completing, so the
+ * block it leaves in the cache is dirty for the next spawn of its class. */
+static weft_poll zs_dirty_poll(void *p, weft_context *cx, void *out)
+{
+    (void)out;
+    memset(p, 0xa5, ((task *)cx->task)->type->state_size);
+    return WEFT_READY;
+}
+
+static void test_spawn_fast_null_init(void **unused)
+{
+    (void)unused;
+    const char *scheds[] = {"fifo", "ws", "numa", "global"};
+    for (unsigned k = 0; k < 4; k++) {
+        for (size_t n = 1; n <= ZS_MAX; n++) zs_types[n] = (weft_future_type){"zs", zs_child_poll, NULL, n, 0};
+        weft_runtime *rt = tu_rt_new(scheds[k], 1, NULL);
+        atomic_store(&zs_bad, 0);
+        atomic_store(&zs_ran, 0);
+        zs_root r = {1, 0, {NULL}};
+        /* first pass: children that scribble their state (every class's
+         * cached blocks dirty), then the zero checks */
+        for (size_t n = 1; n <= ZS_MAX; n++) zs_types[n].poll = zs_dirty_poll;
+        tu_block_on_ok(rt, &zs_root_type, &r, NULL);
+        for (size_t n = 1; n <= ZS_MAX; n++) zs_types[n].poll = zs_child_poll;
+        zs_root r2 = {1, 0, {NULL}};
+        tu_block_on_ok(rt, &zs_root_type, &r2, NULL);
+        assert_int_equal(atomic_load(&zs_bad), 0);
+        assert_int_equal(atomic_load(&zs_ran), 2 * ZS_MAX);
+        weft_runtime_free(rt);
+    }
+}
+
 int main(void)
 {
     tu_watchdog(300, "test_hot_path", "");
@@ -413,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_fifo_polls_visible_while_parked),
         cmocka_unit_test(test_yield_after_own_abort),
         cmocka_unit_test(test_fifo_free_while_yielding),
+        cmocka_unit_test(test_spawn_fast_null_init),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

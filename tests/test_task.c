@@ -1201,7 +1201,7 @@ static void test_output_sizes(void **unused)
 }
 
 /* Every state size 1..160 and output sizes 1..40 (spawn.c's state_copy and
- * task.c's output_copy: fixed-size moves up to 128 and 16 bytes, memcpy
+ * task.h's task_output_copy: fixed-size moves up to 128 and 16 bytes, memcpy
  * beyond): a child checks each byte of its state and writes a pattern, the
  * joining parent checks each output byte and the untouched bytes after it.
  * The source buffer is malloc'd at its exact size, so an over-read is an
