@@ -206,8 +206,9 @@ void task_complete(task *t, bool cancelled);            /* READY or cancel; rele
  * write h->task unsynchronised). So, as for a private task, the word has
  * one reader and writer: the claimed poll sets RUNNING with a plain store
  * (task_begin_poll_claimed), and a READY poll that leaves the word so
- * completes with no store at all (task_complete_claimed): the joiner reads
- * the output and frees the task. The loads that decide it are acquire,
+ * completes with no store at all (task_complete_claimed): the claim, on the
+ * joiner's behalf, copies the output to the join's buffer and frees the
+ * task into the claiming worker's cache (rt_claim_and_run). The loads that decide it are acquire,
  * pairing with the release half of the decrement that dropped the last
  * other reference (a waker the child's poll cloned and dropped elsewhere).
  * Anything else (CANCELLED, a waker alive, listed, carried, a blocking job)
@@ -231,7 +232,8 @@ static inline bool task_begin_poll_claimed(task *t)
  * true when its word is RUNNING | JOIN_INTEREST with the two references
  * (NOTIFIED may be set too: a consuming wake during the poll that dropped
  * its reference) and it is on no owned list; then the joiner holds the
- * last reference that matters, reads the output and frees it, and nothing
+ * last reference that matters (the claim reads the output and frees it for
+ * it: rt_claim_and_run), and nothing
  * is published (nobody else can look). Otherwise changes nothing and
  * returns false (use task_complete). */
 static inline bool task_complete_claimed(task *t)

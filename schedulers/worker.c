@@ -199,7 +199,8 @@ static inline weft_context worker_context(weft_runtime *rt, worker *w)
  * of this rt and w) and a fresh `budget` (rt->cfg.budget, which the loops
  * keep in a register). `claimed`: t was taken
  * back by its joiner (rt_claim_and_run); a READY poll then completes it with
- * task_complete_claimed when it can, and returns true (the joiner frees it).
+ * task_complete_claimed when it can, and returns true (rt_claim_and_run
+ * then copies its output out and frees it).
  * The loops pass false, a constant the inlined copies fold away. `fifo`:
  * the fifo copy, which counts its polls itself (worker_loop) and has no
  * latency histogram; fp is its rt->policy. */
