@@ -58,7 +58,10 @@ static int fifo_push_remote(void *policy, task *t)
     return -1;
 }
 
-static task *fifo_next(void *policy, worker *w) { return fifo_next_inline(policy, w); }
+static task *fifo_next(void *policy, worker *w)
+{
+    return fifo_next_inline(policy, w, sched_worker_interval_tick(w));
+}
 
 static bool fifo_has_work(void *policy)
 {

@@ -193,10 +193,10 @@ void rt_task_cancel_running(task *t);              /* drops its future, complete
  * task t back from the policy and polls it inline, as run_task does.
  * RT_CLAIM_NONE: nothing was done. RT_CLAIM_POLLED: t was polled (it may
  * have completed, or still be pending). RT_CLAIM_HELD: t completed READY
- * through task_complete_claimed, and the caller's join handle holds its
- * last reference. */
+ * through task_complete_claimed: its output was copied to `out` (unless
+ * NULL) and t was freed; the caller's join handle must forget it. */
 typedef enum rt_claim { RT_CLAIM_NONE, RT_CLAIM_POLLED, RT_CLAIM_HELD } rt_claim;
-rt_claim rt_claim_and_run(task *t);
+rt_claim rt_claim_and_run(task *t, void *out);
 
 /* park.c */
 void rt_worker_unpark(worker *w);

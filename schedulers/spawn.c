@@ -149,7 +149,6 @@ static inline void task_init(task *t, weft_runtime *rt, const weft_future_type *
     t->join_waker_set = 0;
     t->cancelled = 0;
     t->is_blocking = 0;
-    t->carried = 0;
     t->owned_shard = TASK_UNLISTED; /* until it first waits (task.h) */
     t->output_off = output_off;
 }
@@ -197,10 +196,22 @@ static int task_new(weft_runtime *rt, const weft_future_type *type, const void *
 static inline __attribute__((always_inline)) void spawn_push(weft_runtime *rt, worker *w, task *t)
 {
     WORKER_STAT_INC(w, STAT_SPAWNS);
-    if (rt->ops == &sched_fifo && !rt->cfg.sched_latency)
+    if (rt->cfg.sched_latency) {
+        rt_schedule_spawned(w, t); /* stamps the task */
+        return;
+    }
+    if (rt->ops == &sched_fifo) {
         (void)fifo_push_local_inline(rt->policy, w, t, SCHED_SPAWN);
-    else
-        rt_schedule_spawned(w, t);
+        return;
+    }
+    /* rt_schedule_spawned's schedule_local without its call and its
+     * latency and hint tests: the policy's push, then its fast path of the
+     * notification (worker.c's essay: a relaxed look, the fenced
+     * rt_notify_parked only when somebody sleeps and nobody searches) */
+    if (rt->ops->push_local(rt->policy, w, t, SCHED_SPAWN) &&
+        atomic_load_explicit(&rt->num_idle, memory_order_relaxed) != 0 &&
+        atomic_load_explicit(&rt->num_searching, memory_order_relaxed) == 0)
+        rt_notify_parked(rt, w->node);
 }
 
 /* weft_spawn in full: every check with its message, any thread, any
@@ -236,6 +247,12 @@ static __attribute__((noinline)) int spawn_full(weft_runtime *rt, const weft_fut
     return 0;
 }
 
+/* The largest state the fast path copies: state_copy's inline moves (a
+ * fork-join frame, fib's 72 bytes, was spawn_full's, a call and the size
+ * tests again: 134 of a fib spawn's instructions; callgrind, the commit has
+ * the command). */
+#define SPAWN_FAST_STATE_MAX 128
+
 /* The fast path: a worker of rt spawning a task whose block is in the
  * worker's cache, with a small state and no shard to reap: the same task
  * and the same push as spawn_full, without task_new_on's repeated size
@@ -246,13 +263,13 @@ static __attribute__((noinline)) int spawn_full(weft_runtime *rt, const weft_fut
 int weft_spawn(weft_runtime *rt, const weft_future_type *type, const void *init,
                weft_join_handle *handle)
 {
-    static const unsigned char zero_state[16];
+    static const unsigned char zero_state[SPAWN_FAST_STATE_MAX];
     worker *w = rt_tls_worker;
     /* !w || w->rt != rt also covers a NULL rt (a worker's rt is not NULL) */
     if (!w || w->rt != rt || !type || !type->poll) return spawn_full(rt, type, init, handle);
     /* locals: the stores into the task below may not alias them */
     size_t state_size = type->state_size, output_size = type->output_size;
-    if (state_size > 16 || output_size > WEFT_FUTURE_SIZE_MAX ||
+    if (state_size > SPAWN_FAST_STATE_MAX || output_size > WEFT_FUTURE_SIZE_MAX ||
         atomic_load_explicit(&rt->shutdown, memory_order_acquire) ||
         atomic_load_explicit(&rt->owned[w->index].reap, memory_order_relaxed))
         return spawn_full(rt, type, init, handle);

@@ -371,39 +371,13 @@ static bool owned_remove(task *t)
 
 /* ---- join handles ------------------------------------------------------------ */
 
-/* The output into the joiner's buffer: most outputs are a word or two, where
- * a memcpy call of a size known only at run time cost more than the copy
- * (fib's 8 bytes: the libc call was a visible share of a claimed join);
- * up to 16 bytes it is two possibly overlapping fixed-size moves that read
- * and write only [0, n). */
-static inline void output_copy(void *dst, const void *src, size_t n)
-{
-    if (n > 16) {
-        memcpy(dst, src, n);
-    } else if (n >= 8) {
-        uint64_t a, b;
-        memcpy(&a, src, 8);
-        memcpy(&b, (const char *)src + n - 8, 8);
-        memcpy(dst, &a, 8);
-        memcpy((char *)dst + n - 8, &b, 8);
-    } else if (n >= 4) {
-        uint32_t a, b;
-        memcpy(&a, src, 4);
-        memcpy(&b, (const char *)src + n - 4, 4);
-        memcpy(dst, &a, 4);
-        memcpy((char *)dst + n - 4, &b, 4);
-    } else {
-        for (size_t i = 0; i < n; i++) ((char *)dst)[i] = ((const char *)src)[i];
-    }
-}
-
 static void join_take(weft_join_handle *h, task *t, void *out, int *result)
 {
     if (t->cancelled) {
         *result = -ECANCELED;
     } else {
         *result = 0;
-        if (out) output_copy(out, task_output_ptr(t), t->type->output_size);
+        if (out) task_output_copy(out, task_output_ptr(t), t->type->output_size);
     }
     t->join_waker_set = 0;
     h->task = NULL;
@@ -433,14 +407,13 @@ weft_poll weft_join_poll(weft_join_handle *h, weft_context *cx, void *out, int *
      * and now instead of after this task went idle. */
     if ((cur & (TASK_NOTIFIED | TASK_RUNNING)) == TASK_NOTIFIED && t->rt->ops->take_back &&
         !t->is_blocking) {
-        rt_claim r = rt_claim_and_run(t);
+        rt_claim r = rt_claim_and_run(t, out);
         if (r == RT_CLAIM_HELD) {
             /* task_complete_claimed found that no other thread can reach t
-             * (task.h, "A claimed child's word"): no RMW, no store, to free it */
+             * (task.h, "A claimed child's word"): no RMW, no store; the
+             * claim copied the output to `out` and freed t */
             *result = 0;
-            if (out) output_copy(out, task_output_ptr(t), t->type->output_size);
             h->task = NULL;
-            task_dealloc(t);
             return WEFT_READY;
         }
         if (r == RT_CLAIM_POLLED) {

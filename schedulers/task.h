@@ -24,18 +24,27 @@
  * it), the join handle, every waker.
  *
  * ## Carried yields
- * A task that yields (and was not cancelled) is re-queued *still RUNNING*,
- * with `carried` set, instead of paying two CASes (RUNNING -> NOTIFIED after
- * the poll, NOTIFIED -> RUNNING before the next). While carried, the queue
- * holds the queue reference and RUNNING stands for "owned by whoever holds
- * it in a queue": a waker sees RUNNING and only sets NOTIFIED (it never
- * queues it a second time), abort only sets CANCELLED. task_begin_poll on
- * the popped task clears `carried` and, with one acquire load, goes straight
- * to the poll unless NOTIFIED or CANCELLED was set meanwhile (then one CAS
- * clears NOTIFIED with acquire, so the waker's writes are visible, or the
- * task is dropped). The queue hand-off (a lock, or the deque's release and
- * acquire) publishes the previous poll's writes and `carried` itself. A
- * plain yield therefore costs no atomic read-modify-write at all.
+ * A task that yields is re-queued *still RUNNING* ("carried") instead of
+ * paying two CASes (RUNNING -> NOTIFIED after the poll, NOTIFIED -> RUNNING
+ * before the next). While carried, the queue holds the queue reference and
+ * RUNNING stands for "owned by whoever holds it in a queue": a waker sees
+ * RUNNING and only sets NOTIFIED (it never queues it a second time), abort
+ * only sets CANCELLED. No flag says a task is carried: a queued task is
+ * carried exactly when its word has RUNNING (every other queued task holds
+ * NOTIFIED without RUNNING, and only the holder of the queue reference
+ * clears RUNNING), so task_begin_poll's one acquire load of the word, which
+ * the first poll's private test needs anyway, decides both: a carried task
+ * goes straight to the poll unless NOTIFIED or CANCELLED was set meanwhile
+ * (then one CAS clears NOTIFIED with acquire, so the waker's writes are
+ * visible, or the task is dropped). A yield is carried even when an abort
+ * is already visible: the pop drops it then, without a poll, as it drops
+ * one whose abort landed while it was queued. The queue hand-off (a lock,
+ * or the deque's release and acquire) publishes the previous poll's
+ * writes. A plain yield therefore costs no atomic read-modify-write and no
+ * store to the task beyond the queue link: 4 of a yield's instructions
+ * fewer than with a `carried` byte stored at the re-queue and cleared at
+ * the pop and the abort tested at the re-queue (72 -> 68 per yield,
+ * callgrind, yield_many fifo/1; the commit has the command).
  *
  * ## The owned list, from the first wait
  * Shutdown must find the tasks that wait on wakers nobody will call; a
@@ -88,6 +97,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "weft/future.h"
 #include "weft/runtime.h"
@@ -124,9 +134,6 @@ typedef struct task {
     uint8_t join_waker_set;           /* join-handle side only: we set JOIN_WAKER */
     uint8_t cancelled;                /* written before COMPLETE is published */
     uint8_t is_blocking;              /* a spawn_blocking job, not on the owned list */
-    uint8_t carried;                  /* yielded and re-queued still RUNNING (above); written
-                                         by the pusher, read by the popper: the queue
-                                         hand-off orders it */
     uint8_t alloc_class;              /* rt_task_alloc's size class (0: plain malloc);
                                          immutable until rt_task_free */
     size_t output_off;                /* offset of the output from the task start */
@@ -169,35 +176,21 @@ bool task_resume_carried(task *t);                      /* slow path of task_beg
  * cancelled and must be dropped (task_cancel_running). */
 static inline bool task_begin_poll(task *t)
 {
-    if (!t->carried) {
-        /* a private task's first poll (the fast case, once out of line,
-         * inline: a spawned leaf pays no call for it); acquire: see
-         * "Private tasks" above */
-        uint64_t cur = atomic_load_explicit(&t->state, memory_order_acquire);
-        if ((cur & TASK_FLAGS_MASK) == TASK_NOTIFIED && TASK_REFS(cur) == task_private_refs(t) &&
-            !t->is_blocking) {
-            /* relaxed: nobody else reads or writes the word of a private task */
-            atomic_store_explicit(&t->state, cur ^ (TASK_NOTIFIED | TASK_RUNNING), memory_order_relaxed);
-            return true;
-        }
-        return task_transition_to_running(t);
-    }
-    t->carried = 0;
-    /* acquire: pairs with an aborting or waking thread's release CAS, so
-     * the slow path's CAS is skipped only when neither happened */
+    /* acquire: pairs with an aborting or waking thread's release CAS (a
+     * carried task), and see "Private tasks" above (a first poll) */
     uint64_t cur = atomic_load_explicit(&t->state, memory_order_acquire);
-    if (!(cur & (TASK_NOTIFIED | TASK_CANCELLED))) return true;
-    return task_resume_carried(t);
-}
-/* After a poll that yielded: carries t (sets `carried`, leaves the state
- * word alone) unless an abort is already visible; true when carried, and
- * the caller re-queues it. An abort that lands after this load is seen by
- * task_begin_poll when the task is popped. */
-static inline bool task_try_carry(task *t)
-{
-    if (atomic_load_explicit(&t->state, memory_order_relaxed) & TASK_CANCELLED) return false;
-    t->carried = 1;
-    return true;
+    /* carried (above), and neither woken nor aborted while queued */
+    if ((cur & (TASK_RUNNING | TASK_NOTIFIED | TASK_CANCELLED)) == TASK_RUNNING) return true;
+    if (cur & TASK_RUNNING) return task_resume_carried(t);
+    /* a private task's first poll (the fast case, once out of line, inline:
+     * a spawned leaf pays no call for it) */
+    if ((cur & TASK_FLAGS_MASK) == TASK_NOTIFIED && TASK_REFS(cur) == task_private_refs(t) &&
+        !t->is_blocking) {
+        /* relaxed: nobody else reads or writes the word of a private task */
+        atomic_store_explicit(&t->state, cur ^ (TASK_NOTIFIED | TASK_RUNNING), memory_order_relaxed);
+        return true;
+    }
+    return task_transition_to_running(t);
 }
 task_after_poll task_transition_to_idle(task *t, bool yielded);
 void task_complete(task *t, bool cancelled);            /* READY or cancel; releases the
@@ -213,8 +206,9 @@ void task_complete(task *t, bool cancelled);            /* READY or cancel; rele
  * write h->task unsynchronised). So, as for a private task, the word has
  * one reader and writer: the claimed poll sets RUNNING with a plain store
  * (task_begin_poll_claimed), and a READY poll that leaves the word so
- * completes with no store at all (task_complete_claimed): the joiner reads
- * the output and frees the task. The loads that decide it are acquire,
+ * completes with no store at all (task_complete_claimed): the claim, on the
+ * joiner's behalf, copies the output to the join's buffer and frees the
+ * task into the claiming worker's cache (rt_claim_and_run). The loads that decide it are acquire,
  * pairing with the release half of the decrement that dropped the last
  * other reference (a waker the child's poll cloned and dropped elsewhere).
  * Anything else (CANCELLED, a waker alive, listed, carried, a blocking job)
@@ -224,7 +218,8 @@ void task_complete(task *t, bool cancelled);            /* READY or cancel; rele
 /* Before polling a claimed child: as task_begin_poll. */
 static inline bool task_begin_poll_claimed(task *t)
 {
-    if (!t->carried && t->owned_shard == TASK_UNLISTED && !t->is_blocking &&
+    /* the exact word also says it is not carried (no RUNNING) */
+    if (t->owned_shard == TASK_UNLISTED && !t->is_blocking &&
         atomic_load_explicit(&t->state, memory_order_acquire) == (TASK_NOTIFIED | TASK_CLAIMED_WORD)) {
         /* relaxed: nobody else reads or writes this word (above) */
         atomic_store_explicit(&t->state, TASK_RUNNING | TASK_CLAIMED_WORD, memory_order_relaxed);
@@ -237,7 +232,8 @@ static inline bool task_begin_poll_claimed(task *t)
  * true when its word is RUNNING | JOIN_INTEREST with the two references
  * (NOTIFIED may be set too: a consuming wake during the poll that dropped
  * its reference) and it is on no owned list; then the joiner holds the
- * last reference that matters, reads the output and frees it, and nothing
+ * last reference that matters (the claim reads the output and frees it for
+ * it: rt_claim_and_run), and nothing
  * is published (nobody else can look). Otherwise changes nothing and
  * returns false (use task_complete). */
 static inline bool task_complete_claimed(task *t)
@@ -247,6 +243,32 @@ static inline bool task_complete_claimed(task *t)
     return (cur & ~(uint64_t)TASK_NOTIFIED) == (TASK_RUNNING | TASK_CLAIMED_WORD);
 }
 void task_drop_reference(task *t);
+
+/* The output into the joiner's buffer: most outputs are a word or two, where
+ * a memcpy call of a size known only at run time cost more than the copy
+ * (fib's 8 bytes: the libc call was a visible share of a claimed join);
+ * up to 16 bytes it is two possibly overlapping fixed-size moves that read
+ * and write only [0, n). */
+static inline void task_output_copy(void *dst, const void *src, size_t n)
+{
+    if (n > 16) {
+        memcpy(dst, src, n);
+    } else if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, src, 8);
+        memcpy(&b, (const char *)src + n - 8, 8);
+        memcpy(dst, &a, 8);
+        memcpy((char *)dst + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, src, 4);
+        memcpy(&b, (const char *)src + n - 4, 4);
+        memcpy(dst, &a, 4);
+        memcpy((char *)dst + n - 4, &b, 4);
+    } else {
+        for (size_t i = 0; i < n; i++) ((char *)dst)[i] = ((const char *)src)[i];
+    }
+}
 
 /* Any thread. */
 void task_wake_by_ref(task *t);

@@ -25,9 +25,17 @@
  * command). fifo's copy runs only under block_on's `until` (fifo is
  * runs_on_caller), so its stop check reads *until and rt->shutdown with
  * no NULL test; both copies build the poll context once (worker_context)
- * and re-arm four fields per poll. With those, a yield is 92 and a
+ * and re-arm four fields per poll. With those, a yield was 92 and a
  * spawned task 242 instructions (callgrind, the commits have the
- * commands).
+ * commands). fifo's copy then also runs only without a latency histogram
+ * (sched_latency runs the other copy), keeps its queues' pointer, the
+ * budget and its poll count in registers (the count reaches w's counters
+ * on every interval tick, before a park and when the loop ends), reads
+ * rt->shutdown only on interval ticks and when it finds no task, and
+ * re-queues a yield without the queue_hwm test (fifo.h): 91 -> 72
+ * instructions per yield; carrying a yield with no flag of its own
+ * (task.h, "Carried yields") took it to 68 (callgrind, yield_many fifo/1,
+ * yields 200 vs 400; the commits have the commands).
  *
  * Parking is in park.c; driving the reactor and the timers in driver.c.
  */
@@ -92,7 +100,7 @@ WORKER_INLINE bool policy_push_local(weft_runtime *rt, worker *w, task *t, sched
 
 WORKER_INLINE task *policy_next(weft_runtime *rt, worker *w, bool fifo)
 {
-    if (fifo) return fifo_next_inline(rt->policy, w);
+    if (fifo) return fifo_next_inline(rt->policy, w, sched_worker_interval_tick(w));
     return rt->ops->next(rt->policy, w);
 }
 
@@ -155,9 +163,16 @@ void rt_task_cancel_running(task *t)
     task_complete(t, true);
 }
 
-/* Puts a task that stays runnable after its poll behind the ready work. */
-WORKER_INLINE void requeue(weft_runtime *rt, worker *w, task *t, bool fifo)
+/* Puts a task that stays runnable after its poll behind the ready work.
+ * `fifo`: the fifo copy of the loop, which runs without a latency
+ * histogram (rt_worker_loop), so its copy has no test for one; `fp` is
+ * rt->policy there (the loop keeps it in a register). */
+WORKER_INLINE void requeue(weft_runtime *rt, worker *w, task *t, bool fifo, fifo_policy *fp)
 {
+    if (fifo) {
+        (void)fifo_push_local_inline(fp, w, t, SCHED_YIELD);
+        return;
+    }
     /* stamp_wake's test: a worker has a latency histogram exactly when
      * cfg.sched_latency is set (runtime_new), and w's is in a register */
     if (w->latency_hist) t->wake_ns = clock_now_ns();
@@ -181,15 +196,19 @@ static inline weft_context worker_context(weft_runtime *rt, worker *w)
 }
 
 /* Polls t, whose queue reference the caller holds, with cx (worker_context
- * of this rt and w). `claimed`: t was taken
+ * of this rt and w) and a fresh `budget` (rt->cfg.budget, which the loops
+ * keep in a register). `claimed`: t was taken
  * back by its joiner (rt_claim_and_run); a READY poll then completes it with
- * task_complete_claimed when it can, and returns true (the joiner frees it).
- * The loops pass false, a constant the inlined copies fold away. */
+ * task_complete_claimed when it can, and returns true (rt_claim_and_run
+ * then copies its output out and frees it).
+ * The loops pass false, a constant the inlined copies fold away. `fifo`:
+ * the fifo copy, which counts its polls itself (worker_loop) and has no
+ * latency histogram; fp is its rt->policy. */
 WORKER_INLINE bool run_task(weft_runtime *rt, worker *w, task *t, bool fifo, bool claimed,
-                            weft_context *cx)
+                            weft_context *cx, int32_t budget, fifo_policy *fp)
 {
-    WORKER_STAT_INC(w, STAT_POLLS);
-    if (w->latency_hist) {
+    if (!fifo) WORKER_STAT_INC(w, STAT_POLLS);
+    if (!fifo && w->latency_hist) {
         uint64_t now = clock_now_ns();
         hist_record(w->latency_hist, now > t->wake_ns ? now - t->wake_ns : 0);
     }
@@ -200,7 +219,7 @@ WORKER_INLINE bool run_task(weft_runtime *rt, worker *w, task *t, bool fifo, boo
     }
     cx->waker.data = t;
     cx->task = t;
-    cx->budget = rt->cfg.budget;
+    cx->budget = budget;
     cx->yielded = 0;
     weft_poll r = t->type->poll(task_state_ptr(t), cx, task_output_ptr(t));
     if (r == WEFT_READY) {
@@ -210,16 +229,17 @@ WORKER_INLINE bool run_task(weft_runtime *rt, worker *w, task *t, bool fifo, boo
         return false;
     }
     /* A yield is carried: re-queued still RUNNING, without the two CASes
-     * of an idle round trip (schedulers/task.h). */
-    if (cx->yielded && task_try_carry(t)) {
-        requeue(rt, w, t, fifo);
+     * of an idle round trip and without a look at the word (an abort is
+     * seen by the pop; schedulers/task.h, "Carried yields"). */
+    if (cx->yielded) {
+        requeue(rt, w, t, fifo, fp);
         return false;
     }
-    switch (task_transition_to_idle(t, cx->yielded != 0)) {
+    switch (task_transition_to_idle(t, false)) { /* a yield was carried above */
     case TASK_AFTER_IDLE:
         break;
     case TASK_AFTER_REQUEUE:
-        requeue(rt, w, t, fifo);
+        requeue(rt, w, t, fifo, fp);
         break;
     case TASK_AFTER_CANCEL:
         rt_task_cancel_running(t);
@@ -236,7 +256,7 @@ WORKER_INLINE bool run_task(weft_runtime *rt, worker *w, task *t, bool fifo, boo
 #define RT_CLAIM_DEPTH_MAX 48
 static _Thread_local uint32_t rt_claim_depth;
 
-rt_claim rt_claim_and_run(task *t)
+rt_claim rt_claim_and_run(task *t, void *out)
 {
     weft_runtime *rt = t->rt;
     worker *w = rt_tls_worker;
@@ -246,9 +266,14 @@ rt_claim rt_claim_and_run(task *t)
     if (!rt->ops->take_back(rt->policy, w, t)) return RT_CLAIM_NONE;
     rt_claim_depth++;
     weft_context cx = worker_context(rt, w);
-    bool held = run_task(rt, w, t, false, true, &cx); /* fifo has no take_back */
+    bool held = run_task(rt, w, t, false, true, &cx, rt->cfg.budget, NULL); /* fifo has no take_back */
     rt_claim_depth--;
-    return held ? RT_CLAIM_HELD : RT_CLAIM_POLLED;
+    if (!held) return RT_CLAIM_POLLED;
+    /* the join's READY: the output, then the free into this worker's cache
+     * (w is the polling worker, of t->rt: no second look-up) */
+    if (out) task_output_copy(out, task_output_ptr(t), t->type->output_size);
+    rt_task_free_on(w, t);
+    return RT_CLAIM_HELD;
 }
 
 /* ---- the idle spin ----------------------------------------------------------------------- */
@@ -313,13 +338,23 @@ static bool worker_idle_spin(worker *w, _Atomic int *until, uint64_t *deadline)
 /* ---- the worker loop -------------------------------------------------------------------- */
 
 /* rt_loop_should_stop, with fifo's copy's facts folded in: that copy runs
- * only with an `until` (rt_worker_loop) and rt is in a register. */
+ * only with an `until` (rt_worker_loop) and rt is in a register, and it
+ * reads rt->shutdown only on an interval tick (worker_loop) and when it
+ * finds no task: a shutdown (weft_runtime_free from another thread, a
+ * fault) stops it within global_interval polls, as the fairness tick
+ * bounds everything else, and the block_on it serves returns then. */
 WORKER_INLINE bool loop_should_stop(weft_runtime *rt, worker *w, _Atomic int *until, bool fifo)
 {
     if (!fifo) return rt_loop_should_stop(w, until);
-    /* the acquires: rt_loop_should_stop's */
-    return atomic_load_explicit(until, memory_order_acquire) ||
-           atomic_load_explicit(&rt->shutdown, memory_order_acquire) != 0;
+    /* the acquire: rt_loop_should_stop's */
+    return atomic_load_explicit(until, memory_order_acquire);
+}
+
+/* The fifo copy's shutdown test (above). */
+WORKER_INLINE bool loop_shutdown(weft_runtime *rt)
+{
+    /* the acquire: rt_loop_should_stop's */
+    return atomic_load_explicit(&rt->shutdown, memory_order_acquire) != 0;
 }
 
 /* The loop, instantiated twice (rt_worker_loop, below): once for fifo, with
@@ -332,27 +367,42 @@ WORKER_INLINE void worker_loop(worker *w, _Atomic int *until, bool fifo)
     int spins = 0;
     uint64_t idle_deadline = 1; /* worker_idle_spin's: 0 may spin, 1 may not, else the deadline */
     const uint32_t interval = (uint32_t)rt->cfg.global_interval;
+    const int32_t budget = rt->cfg.budget;
+    /* fifo's copy: its queues (rt->policy, immutable) and its poll count in
+     * registers; the count is added to w's counters on every interval tick,
+     * before it parks and when the loop ends (before block_on returns), so
+     * a reader off the worker sees it at most global_interval polls late */
+    fifo_policy *fp = fifo ? rt->policy : NULL;
+    uint64_t polls = 0;
     /* the count-down lives in a register while the loop runs: one decrement
      * per iteration (a tick counter beside it cost gcc a vector add) */
     uint32_t left = w->interval_left;
     weft_context cx = worker_context(rt, w);
     while (!loop_should_stop(rt, w, until, fifo)) {
-        /* computed once here for the policies (fifo, ws read interval_tick) */
+        /* computed once here for the policies (fifo, ws read interval_tick;
+         * fifo's copy hands it to fifo_next_inline instead) */
         bool tick = --left == 0;
-        w->interval_tick = tick;
+        if (!fifo) w->interval_tick = tick;
         if (tick) {
             left = interval;
+            if (fifo) {
+                WORKER_STAT_ADD(w, STAT_POLLS, polls);
+                polls = 0;
+                if (loop_shutdown(rt)) break;
+            }
             rt_maintenance(w);
         }
-        task *t = policy_next(rt, w, fifo);
+        task *t = fifo ? fifo_next_inline(fp, w, tick) : policy_next(rt, w, fifo);
         if (!fifo && !t && ops->steal && worker_start_searching(w)) t = ops->steal(rt->policy, w);
         if (t) {
             if (!fifo && w->searching) worker_stop_searching(w);
             spins = 0;
-            idle_deadline = 0;
-            run_task(rt, w, t, fifo, false, &cx);
+            if (!fifo) idle_deadline = 0; /* fifo's copy never idle-spins (runs_on_caller) */
+            if (fifo) polls++;
+            run_task(rt, w, t, fifo, false, &cx, budget, fp);
             continue;
         }
+        if (fifo && loop_shutdown(rt)) break;
         if (spins < rt->cfg.spin_before_park) {
             spins++;
             cpu_relax();
@@ -361,8 +411,13 @@ WORKER_INLINE void worker_loop(worker *w, _Atomic int *until, bool fifo)
         if (worker_idle_spin(w, until, &idle_deadline)) continue;
         spins = 0;
         idle_deadline = 1;
+        if (fifo) {
+            WORKER_STAT_ADD(w, STAT_POLLS, polls);
+            polls = 0;
+        }
         rt_worker_park_idle(w, until);
     }
+    if (fifo) WORKER_STAT_ADD(w, STAT_POLLS, polls);
     w->interval_left = left;
     if (w->searching) {
         w->searching = false;
@@ -373,9 +428,10 @@ WORKER_INLINE void worker_loop(worker *w, _Atomic int *until, bool fifo)
 void rt_worker_loop(worker *w, _Atomic int *until)
 {
     /* fifo's copy wants an until (block_on's; a runs_on_caller policy has
-     * no threads of its own, so it always has one); the other copy serves
-     * every policy, fifo included, through sched_ops */
-    if (w->rt->ops == &sched_fifo && until) worker_loop(w, until, true);
+     * no threads of its own, so it always has one), and no latency
+     * histogram (the sched_latency measurement runs in the other copy);
+     * the other copy serves every policy, fifo included, through sched_ops */
+    if (w->rt->ops == &sched_fifo && until && !w->latency_hist) worker_loop(w, until, true);
     else worker_loop(w, until, false);
 }
 
