@@ -97,10 +97,18 @@
  * therefore only stores the waker and links the entry onto the worker's
  * timer_pending list (state UNSTAMPED, two pointer writes, no lock, no
  * wheel); run_task (schedulers/worker.c) calls timer_pending_flush when the
- * task's poll returns, before the task's state word leaves RUNNING, so no
- * other thread can have seen the entry: one precise clock read, taken
+ * task's poll returns PENDING, before the task's state word leaves RUNNING,
+ * so no other thread can have seen the entry: one precise clock read, taken
  * after every listed first poll, + d is each deadline, and the entries are
- * armed on their owner driver as before. A timeout whose inner future
+ * armed on their owner driver as before. A poll that returns READY needs no
+ * flush: a listed entry lies in the polled task's own state (the borrowing
+ * condition), which run_task drops next, and the drop unlinks it (weft/time.h:
+ * the drop function must drop its futures; an entry left in freed state
+ * was a use-after-free in the wheel before this, too). So the READY path
+ * (a spawned leaf's only poll) pays nothing, a PENDING poll one load and
+ * compare. Under a join claim-back an inner poll that returns PENDING
+ * flushes the outer task's entries too (with a read later than their first
+ * polls); one that returns READY leaves them for the outer poll's end. A timeout whose inner future
  * completes later in the same task poll (the RPC-timeout pattern,
  * workloads timeout_cancel) unlinks its entry again: the pair touches
  * neither the clock nor the wheel nor, at two workers, any shared line.
@@ -488,38 +496,42 @@ static inline uint64_t timer_sat_add(uint64_t a, uint64_t b) { return a > UINT64
 
 /* ---- deferred stamps --------------------------------------------------------- */
 
-void timer_pending_init(timer_pending *p)
-{
-    wheel_entry_init(&p->head);
-    p->head.prev = p->head.next = &p->head;
-}
+void timer_pending_init(timer_pending *p) { wheel_entry_init(&p->head); }
 
+/* The list is NULL-terminated with the head as the first entry's prev, so
+ * "anything listed?" is one compare with 0 (run_task's check after every
+ * PENDING poll) and an entry unlinks without knowing its list. */
 static inline void pending_link(timer_pending *p, wheel_entry *we)
 {
-    /* at the tail: the flush arms in first-poll order, so equal deadlines
-     * keep their order (wheel seq) */
-    we->next = &p->head;
-    we->prev = p->head.prev;
-    p->head.prev->next = we;
-    p->head.prev = we;
+    wheel_entry *first = p->head.next;
+    we->prev = &p->head;
+    we->next = first;
+    if (first) first->prev = we;
+    p->head.next = we;
 }
 
 static inline void pending_unlink(wheel_entry *we)
 {
     we->prev->next = we->next;
-    we->next->prev = we->prev;
+    if (we->next) we->next->prev = we->prev;
     we->prev = we->next = NULL;
 }
 
-/* Arms every listed entry at `now` + its sleep's duration on td (held). */
+/* Arms every listed entry at `now` + its sleep's duration, oldest first
+ * (the list is newest first): equal deadlines keep their first-poll order
+ * (wheel seq). One clock read per owner driver met, taken now, after every
+ * listed first poll. */
 void timer_pending_flush(timer_pending *p)
 {
     wheel_entry *we = p->head.next;
+    if (!we) return;
+    while (we->next) we = we->next;
+    p->head.next = NULL;
     timer_driver *td = NULL;
     uint64_t now = 0;
     bool notify = false;
     while (we != &p->head) {
-        wheel_entry *next = we->next;
+        wheel_entry *prev = we->prev;
         timer_entry *e = timer_entry_of(we);
         weft_sleep *s = sleep_of(e);
         if (e->owner != td) {
@@ -537,19 +549,16 @@ void timer_pending_flush(timer_pending *p)
         s->deadline_ns = timer_sat_add(now, s->duration_ns);
         s->state = SLEEP_STARTED;
         notify |= timer_arm_locked(td, e, s->deadline_ns);
-        we = next;
+        we = prev;
     }
-    p->head.prev = p->head.next = &p->head;
-    if (td) {
-        driver_unlock(td);
-        if (notify) td->notify(td->notify_ctx);
-    }
+    driver_unlock(td);
+    if (notify) td->notify(td->notify_ctx);
 }
 
 size_t timer_pending_count(const timer_pending *p)
 {
     size_t n = 0;
-    for (const wheel_entry *we = p->head.next; we != &p->head; we = we->next) n++;
+    for (const wheel_entry *we = p->head.next; we; we = we->next) n++;
     return n;
 }
 

@@ -172,8 +172,8 @@ size_t timer_driver_count(timer_driver *td);
  * A worker's list of the sleeps (and timeouts) first polled in the task
  * poll under way: their entries are linked here through the wheel node's
  * links, not yet in any wheel, deadline not yet computed. Owner thread
- * only; a circular list with a sentinel, so an entry unlinks without
- * knowing the list. */
+ * only; NULL-terminated, head.next the newest, the head the first entry's
+ * prev, so an entry unlinks without knowing the list. */
 typedef struct timer_pending {
     weft_wheel_entry head;
 } timer_pending;
@@ -184,7 +184,7 @@ void timer_pending_init(timer_pending *p);
 /* True when some sleep waits for its stamp: the worker must call
  * timer_pending_flush before the polled task can be seen by another
  * thread (before its state word leaves RUNNING). */
-static inline bool timer_pending_any(const timer_pending *p) { return p->head.next != &p->head; }
+static inline bool timer_pending_any(const timer_pending *p) { return p->head.next != NULL; }
 
 /* Stamps every listed sleep with one precise clock read (taken now, after
  * each one's first poll) + its duration and arms it on its owner driver;
