@@ -29,6 +29,8 @@
  * Entry lifetime: an entry belongs to its owner (a future). The driver
  * touches an entry only under its lock; once the owner has seen `fired` or
  * has cancelled it (both under the lock) it may free the entry at once.
+ * An entry on a worker's timer_pending list (below) is in no wheel yet and
+ * is touched only by that worker's thread, during one task poll.
  */
 #ifndef WEFT_TIMERS_TIMER_H
 #define WEFT_TIMERS_TIMER_H
