@@ -738,22 +738,37 @@ static __attribute__((noinline)) weft_poll sleep_poll_slow(const char *who, weft
     return sleep_finish(s, 0);
 }
 
-/* sleep_poll_slow with the first poll of a relative sleep on a worker
- * inlined into the two entry points (sleep_bind's checks, sleep_defer):
- * the common case of a timeout pays no call to the whole state machine. */
-static inline __attribute__((always_inline)) weft_poll sleep_poll_impl(const char *who, weft_sleep *s,
-                                                                       weft_context *cx, bool charge)
+/* The first poll of a relative sleep (d > 0): deferred when polled on a
+ * worker by its task with its own waker (sleep_defer), else the slow path.
+ * A function of its own, so that the entry points dispatch every other
+ * poll to sleep_poll_slow with a tail call and no frame. */
+static inline __attribute__((always_inline)) weft_poll sleep_poll_first_body(const char *who,
+                                                                            weft_sleep *s,
+                                                                            weft_context *cx,
+                                                                            bool charge)
 {
     const weft_drivers *d = cx->drivers;
     timer_driver *td;
-    if (s->state == SLEEP_NEW && s->duration_ns && d && d->pending && (td = d->timers) &&
-        (!s->group || s->group == td->group) &&
+    if (d && d->pending && (td = d->timers) && (!s->group || s->group == td->group) &&
         context_waker_borrowable(cx, &s->entry, sizeof s->entry)) {
         if (charge && !weft_coop_proceed(cx)) return WEFT_PENDING; /* as the slow path's first step */
         s->group = td->group;
         if (s->entry.owner) td = s->entry.owner; /* sleep_bind: the shard it was armed on */
         return sleep_defer(s, td, cx, d->pending);
     }
+    return sleep_poll_slow(who, s, cx, charge);
+}
+
+static __attribute__((noinline)) weft_poll sleep_poll_first(const char *who, weft_sleep *s,
+                                                            weft_context *cx, bool charge)
+{
+    return sleep_poll_first_body(who, s, cx, charge);
+}
+
+static inline __attribute__((always_inline)) weft_poll sleep_poll_impl(const char *who, weft_sleep *s,
+                                                                       weft_context *cx, bool charge)
+{
+    if (s->state == SLEEP_NEW && s->duration_ns) return sleep_poll_first(who, s, cx, charge);
     return sleep_poll_slow(who, s, cx, charge);
 }
 
@@ -804,23 +819,44 @@ void weft_timeout_until_init(weft_timeout *t, uint64_t deadline_ns)
     t->result = 0;
 }
 
+/* The inner future won: the timer is cancelled (or unlinked, if unstamped). */
+static __attribute__((noinline)) weft_poll timeout_inner_won(weft_timeout *t)
+{
+    sleep_finish(&t->sleep, 0);
+    t->result = 0;
+    t->done = 1;
+    return WEFT_READY;
+}
+
+/* The timer's verdict once its sleep is READY. */
+static inline weft_poll timeout_verdict(weft_timeout *t, weft_poll r)
+{
+    if (r == WEFT_PENDING) return WEFT_PENDING;
+    int res = t->sleep.result;
+    t->result = res ? res : -ETIMEDOUT;
+    t->done = 1;
+    return WEFT_READY;
+}
+
+static __attribute__((noinline)) weft_poll timeout_poll_first(weft_timeout *t, weft_context *cx)
+{
+    return timeout_verdict(t, sleep_poll_first_body("weft_timeout_poll", &t->sleep, cx, false));
+}
+
+static __attribute__((noinline)) weft_poll timeout_poll_slow(weft_timeout *t, weft_context *cx)
+{
+    return timeout_verdict(t, sleep_poll_slow("weft_timeout_poll", &t->sleep, cx, false));
+}
+
+/* A dispatch without a frame: each case is a tail call. No budget charge:
+ * the inner leaf paid, and the deadline must be seen even when the inner
+ * future spends the whole budget every turn. */
 weft_poll weft_timeout_poll(weft_timeout *t, weft_context *cx, weft_poll inner_result)
 {
     if (t->done) return WEFT_READY;
-    if (inner_result == WEFT_READY) {
-        sleep_finish(&t->sleep, 0);
-        t->result = 0;
-        t->done = 1;
-        return WEFT_READY;
-    }
-    /* No budget charge: the inner leaf paid, and the deadline must be seen
-     * even when the inner future spends the whole budget every turn. */
-    if (sleep_poll_impl("weft_timeout_poll", &t->sleep, cx, false) == WEFT_PENDING)
-        return WEFT_PENDING;
-    int r = t->sleep.result;
-    t->result = r ? r : -ETIMEDOUT;
-    t->done = 1;
-    return WEFT_READY;
+    if (inner_result == WEFT_READY) return timeout_inner_won(t);
+    if (t->sleep.state == SLEEP_NEW && t->sleep.duration_ns) return timeout_poll_first(t, cx);
+    return timeout_poll_slow(t, cx);
 }
 
 int weft_timeout_result(const weft_timeout *t) { return t->result; }
