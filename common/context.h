@@ -25,6 +25,7 @@
 #include "weft/future.h"
 
 struct timer_driver;
+struct timer_pending;
 struct reactor;
 
 /* Immutable while the runtime lives; read by the futures of the worker it
@@ -42,6 +43,11 @@ struct weft_drivers {
      * that knows the task layout, supplies it (schedulers/driver.c); NULL:
      * never borrow. */
     bool (*waker_borrowable)(const weft_context *cx, const void *p, size_t n);
+    /* The worker's list of sleeps first polled in the task poll under way,
+     * whose deadline the worker stamps when that poll returns
+     * (timers/timer.c, DEFERRED STAMP; the list itself is mutable, owner
+     * thread only). NULL: stamp at the first poll. */
+    struct timer_pending *pending;
 };
 typedef struct weft_drivers weft_drivers;
 

@@ -160,6 +160,11 @@ size_t weft_runtime_timers_armed(weft_runtime *rt)
     size_t n = 0;
     if (rt && rt->timers)
         for (int i = 0; i < rt->ntimers; i++) n += timer_driver_count(&rt->timers[i]);
+    /* a task asking from inside its poll also sees the sleeps it first
+     * polled in it, armed but not yet stamped (timers/timer.c, DEFERRED
+     * STAMP); other workers' lists are theirs alone, and empty between polls */
+    worker *w = rt_tls_worker;
+    if (rt && w && w->rt == rt) n += timer_pending_count(&w->tpending);
     return n;
 }
 

@@ -177,9 +177,11 @@ int weft_runtime_new(const weft_config *cfg_in, weft_runtime **out)
     /* the shards are one group: a future armed on one may be polled on any
      * worker (timer.h, Groups); each worker hands its own shard down */
     for (int i = 1; i < rt->ntimers; i++) timer_driver_join_group(&rt->timers[i], &rt->timers[0]);
-    for (int i = 0; i < rt->nworkers; i++)
-        rt->workers[i].drivers =
-            (weft_drivers){&rt->timers[i % rt->ntimers], rt->reactor, rt_waker_borrowable};
+    for (int i = 0; i < rt->nworkers; i++) {
+        timer_pending_init(&rt->workers[i].tpending);
+        rt->workers[i].drivers = (weft_drivers){&rt->timers[i % rt->ntimers], rt->reactor,
+                                                rt_waker_borrowable, &rt->workers[i].tpending};
+    }
     if ((rc = blocking_pool_new(rt, &rt->blocking)) < 0) {
         runtime_destroy(rt);
         return err_fail(rc, "weft_runtime_new: cannot create the blocking pool");

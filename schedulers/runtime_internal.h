@@ -16,6 +16,7 @@
 #include "common/spinlock.h"
 #include "schedulers/sched.h"
 #include "schedulers/task.h"
+#include "timers/timer.h"
 #include "weft/runtime.h"
 
 #define CACHE_LINE 64
@@ -90,6 +91,9 @@ typedef struct worker {
     void *policy_local;       /* the policy's per-worker data */
     weft_drivers drivers;     /* immutable after creation: this worker's timer shard and the
                                  reactor, passed down in every weft_context it polls with */
+    timer_pending tpending;   /* owner only: sleeps first polled in the task poll under way,
+                                 stamped by run_task when the poll returns (timers/timer.c,
+                                 DEFERRED STAMP); drivers.pending points here */
     uint32_t rng;             /* owner only: xorshift state for victim order */
     uint32_t interval_left;   /* owner only: iterations until the next interval tick (the
                                  loop keeps it in a local while it runs) */

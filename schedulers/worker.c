@@ -223,11 +223,17 @@ WORKER_INLINE bool run_task(weft_runtime *rt, worker *w, task *t, bool fifo, boo
     cx->yielded = 0;
     weft_poll r = t->type->poll(task_state_ptr(t), cx, task_output_ptr(t));
     if (r == WEFT_READY) {
+        /* the drop unlinks every sleep of t's state still on w->tpending
+         * (only those are listed, timers/timer.c, DEFERRED STAMP); an outer
+         * task's, under a claim-back, stay for its own poll's end */
         if (t->type->drop) t->type->drop(task_state_ptr(t));
         if (claimed && task_complete_claimed(t)) return true;
         task_complete_inline(w, t);
         return false;
     }
+    /* sleeps first polled in this poll get their deadline now, while t is
+     * still RUNNING and so seen by no other thread (timers/timer.c, DEFERRED STAMP) */
+    if (__builtin_expect(timer_pending_any(&w->tpending), 0)) timer_pending_flush(&w->tpending);
     /* A yield is carried: re-queued still RUNNING, without the two CASes
      * of an idle round trip and without a look at the word (an abort is
      * seen by the pop; schedulers/task.h, "Carried yields"). */

@@ -1181,8 +1181,8 @@ static int fake_setup(void **state)
     if (timer_driver_init(&fake_td_a, 0, fake_clock, &fake_now, NULL, NULL)) return -1;
     if (timer_driver_init(&fake_td_b, 0, fake_clock, &fake_now, NULL, NULL)) return -1;
     if (fake_td_a.group == fake_td_b.group) return -1; /* each driver starts in its own group */
-    fake_drv_a = (weft_drivers){&fake_td_a, NULL, NULL};
-    fake_drv_b = (weft_drivers){&fake_td_b, NULL, NULL};
+    fake_drv_a = (weft_drivers){&fake_td_a, NULL, NULL, NULL};
+    fake_drv_b = (weft_drivers){&fake_td_b, NULL, NULL, NULL};
     return 0;
 }
 static int fake_teardown(void **state)
@@ -1294,7 +1294,7 @@ static void test_sleep_reused_driver_exdev(void **state)
     ctask task = {0};
     timer_driver td;
     assert_int_equal(timer_driver_init(&td, 0, fake_clock, &fake_now, NULL, NULL), 0);
-    weft_drivers drv = {&td, NULL, NULL};
+    weft_drivers drv = {&td, NULL, NULL, NULL};
     weft_context cx = fake_cx(&drv, &task);
     weft_sleep s;
     weft_sleep_init(&s, 1 * WEFT_SEC);

@@ -29,6 +29,8 @@
  * Entry lifetime: an entry belongs to its owner (a future). The driver
  * touches an entry only under its lock; once the owner has seen `fired` or
  * has cancelled it (both under the lock) it may free the entry at once.
+ * An entry on a worker's timer_pending list (below) is in no wheel yet and
+ * is touched only by that worker's thread, during one task poll.
  */
 #ifndef WEFT_TIMERS_TIMER_H
 #define WEFT_TIMERS_TIMER_H
@@ -167,6 +169,33 @@ size_t timer_driver_fire(timer_driver *td, uint64_t now_ns);
 
 /* Armed entries (a snapshot). */
 size_t timer_driver_count(timer_driver *td);
+
+/* ---- deferred stamps (timer.c, DEFERRED STAMP) ----
+ * A worker's list of the sleeps (and timeouts) first polled in the task
+ * poll under way: their entries are linked here through the wheel node's
+ * links, not yet in any wheel, deadline not yet computed. Owner thread
+ * only; NULL-terminated, head.next the newest, the head the first entry's
+ * prev, so an entry unlinks without knowing the list. */
+typedef struct timer_pending {
+    weft_wheel_entry head;
+} timer_pending;
+
+/* Makes p empty. Once, before first use. */
+void timer_pending_init(timer_pending *p);
+
+/* True when some sleep waits for its stamp: the worker must call
+ * timer_pending_flush before the polled task can be seen by another
+ * thread (before its state word leaves RUNNING). */
+static inline bool timer_pending_any(const timer_pending *p) { return p->head.next != NULL; }
+
+/* Stamps every listed sleep with one precise clock read (taken now, after
+ * each one's first poll) + its duration and arms it on its owner driver;
+ * p is empty afterwards. */
+void timer_pending_flush(timer_pending *p);
+
+/* Listed sleeps (owner thread only): weft_runtime_timers_armed counts them
+ * as armed, which they are from the task's point of view. */
+size_t timer_pending_count(const timer_pending *p);
 
 /* Set by the owner before use (td->single_thread = 1) when one thread at a
  * time makes every call on td but timer_driver_count, and whoever calls

@@ -34,8 +34,13 @@
  *   ready on the very first poll would be rejected: weft_timeout_poll then
  *   returns at once without ever touching the driver, so it would measure
  *   nothing. Both polls happen in the same task poll, so the cost per pair
- *   is the arm (lock, wheel insert, waker clone) plus the cancel (lock,
- *   unlink, waker drop), with no task switch in between. The pairs are
+ *   is the arm plus the cancel, with no task switch in between. (Since the
+ *   deferred stamp, timers/timer.c, an arm by the task with its own waker
+ *   links the entry on the worker's list, to be stamped and put in the
+ *   wheel when the task poll returns; a cancel before that unlinks it, so
+ *   here the pair reads no clock and never reaches the wheel. The entry
+ *   still counts as armed, weft_runtime_timers_armed, and a timeout whose
+ *   task poll returns does fire: tests/test_timer_defer.c.) The pairs are
  *   split over T tasks (16 by default) so the multi-threaded schedulers arm
  *   and cancel from every worker at once, contending on the driver's lock
  *   as a server's request handlers would; every task yields every 1024

@@ -54,10 +54,12 @@ typedef struct weft_sleep {
     WEFT_SLEEP_PRIVATE_FIELDS /* private */
 } weft_sleep;
 
-/* Sleeps for `duration_ns`, counted from the FIRST poll (now + d at first
- * poll). A zero-filled weft_sleep is a valid sleep of 0 ns. "now" is a
- * precise CLOCK_MONOTONIC read (weft_now_ns), for every duration, so the
- * deadline is never before the clock at the first poll + d. */
+/* Sleeps for `duration_ns`, counted from the FIRST poll. A zero-filled
+ * weft_sleep is a valid sleep of 0 ns. The deadline is a precise
+ * CLOCK_MONOTONIC read (weft_now_ns) + d, never before the clock at the
+ * first poll + d: read at the first poll, or, when a task polls it with
+ * its own waker, when that task poll returns (one read for every sleep
+ * first polled in it; at most the rest of that poll later). */
 void weft_sleep_init(weft_sleep *s, uint64_t duration_ns);
 
 /* Sleeps until the absolute CLOCK_MONOTONIC time `deadline_ns`
@@ -96,7 +98,7 @@ void weft_sleep_drop(weft_sleep *s);
  * -ETIMEDOUT; the inner future was not completed and its owner must drop
  * it). The timeout itself charges no budget (the inner leaf did), so a
  * deadline is still noticed when the inner future spends the whole budget.
- * The deadline is computed at the first poll. */
+ * The deadline is computed as weft_sleep_init's (from the first poll). */
 typedef struct weft_timeout {
     WEFT_TIMEOUT_PRIVATE_FIELDS /* private */
 } weft_timeout;
