@@ -91,6 +91,12 @@ static const param_override test_overrides[] = {
     {"interval_jitter", "period_us", "5000"},
 };
 
+/* Parameter values that take another path through a workload: each runs
+ * once more, clean and with fault injection, like a variant. */
+static const param_override extra_runs[] = {
+    {"timeout_cancel", "polls", "2"}, /* the arm reaches the wheel, the cancel takes it out */
+};
+
 #if defined(WEFT_TSAN)
 /* About 10x slower under TSan: every quick iteration made a few times smaller. */
 static const param_override tsan_overrides[] = {
@@ -195,11 +201,24 @@ static void run_all(int workers, bool fault)
             int nvar = 1;
             if (w->variants)
                 for (nvar = 0; w->variants[nvar]; nvar++) {}
-            for (int v = 0; v < nvar; v++) {
-                const char *variant = w->variants ? w->variants[v] : NULL;
+            size_t nextra = sizeof extra_runs / sizeof extra_runs[0];
+            int64_t base[WEFT_WL_MAX_PARAMS];
+            memcpy(base, params, sizeof base);
+            /* v < nvar: the variants; then one run per extra_runs entry */
+            for (int v = 0; v < nvar + (int)nextra; v++) {
+                const char *variant = w->variants && v < nvar ? w->variants[v] : NULL;
                 char where[160];
-                snprintf(where, sizeof where, "%s%s%s on %s/%d", w->name, variant ? "/" : "",
-                         variant ? variant : "", sched, workers);
+                if (v >= nvar) {
+                    const param_override *x = &extra_runs[v - nvar];
+                    if (strcmp(x->workload, w->name) != 0) continue;
+                    memcpy(params, base, sizeof base);
+                    apply(w, params, x, 1, f);
+                    snprintf(where, sizeof where, "%s[%s=%s] on %s/%d", w->name, x->param, x->value,
+                             sched, workers);
+                } else {
+                    snprintf(where, sizeof where, "%s%s%s on %s/%d", w->name, variant ? "/" : "",
+                             variant ? variant : "", sched, workers);
+                }
                 weft_wl_result res;
                 weft_workload_set_fault_injection(fault);
                 int rc = weft_workload_run(w, rt, params, variant, &res);

@@ -40,7 +40,12 @@
  *   wheel when the task poll returns; a cancel before that unlinks it, so
  *   here the pair reads no clock and never reaches the wheel. The entry
  *   still counts as armed, weft_runtime_timers_armed, and a timeout whose
- *   task poll returns does fire: tests/test_timer_defer.c.) The pairs are
+ *   task poll returns does fire: tests/test_timer_defer.c.) Parameter
+ *   polls = 2 measures the pair a real RPC pays, whose response comes in a
+ *   later task poll: the task yields between the arm and the cancel, so
+ *   the arm is stamped (a clock read) and inserted into the wheel when the
+ *   first task poll returns, and the cancel unlinks it from the wheel; the
+ *   pair then also costs one yield (yield_many's row). The pairs are
  *   split over T tasks (16 by default) so the multi-threaded schedulers arm
  *   and cancel from every worker at once, contending on the driver's lock
  *   as a server's request handlers would; every task yields every 1024
@@ -289,6 +294,7 @@ typedef struct tc_run {
     _Atomic long seen_armed;  /* tasks that saw their entry in the driver */
     _Atomic long spawn_errors;
     long n, tasks;            /* pairs, and the tasks that share them */
+    long polls;               /* task polls per pair: 1 or 2 (param polls) */
 } tc_run;
 
 typedef struct tc_task {
@@ -313,6 +319,10 @@ static weft_poll tc_task_poll(void *p, weft_context *cx, void *out)
         } else {
             if (s->i == 0 && weft_runtime_timers_armed(s->run->rt) > 0)
                 atomic_fetch_add_explicit(&s->run->seen_armed, 1, memory_order_relaxed);
+            /* polls = 2: the response comes in a later task poll, so the
+             * arm is stamped into the wheel when this poll returns and the
+             * cancel takes it out of the wheel */
+            if (s->run->polls == 2) WEFT_YIELD_NOW(s, y, cx);
             /* the response arrived: the inner wins, the timer is cancelled */
             if (weft_timeout_poll(&s->to, cx, WEFT_READY) != WEFT_READY ||
                 weft_timeout_result(&s->to) != 0)
@@ -349,6 +359,7 @@ static int run_timeout_cancel(weft_runtime *rt, const int64_t *params, const cha
     if (tasks > n) tasks = n;
     tc_run run;
     run.rt = rt;
+    run.polls = (long)params[2];
     atomic_init(&run.pairs, 0);
     atomic_init(&run.not_armed, 0);
     atomic_init(&run.fired, 0);
@@ -392,9 +403,12 @@ const weft_workload wl_timeout_cancel = {
                    "complete it so the timeout is cancelled (split over T tasks)",
     .unit_name = "arm+cancel",
     .kind = "timer",
-    .nparams = 2,
+    .nparams = 3,
     .params = {{"n", "arm+cancel pairs", {20000, 250000, 10000000}, 1, 1000000000},
-               {"tasks", "tasks sharing the pairs", {16, 16, 16}, 1, 100000}},
+               {"tasks", "tasks sharing the pairs", {16, 16, 16}, 1, 100000},
+               {"polls", "task polls per pair: 1 = arm and cancel in one task poll, 2 = the task "
+                         "yields between them (the arm reaches the wheel, the cancel takes it out)",
+                {1, 1, 1}, 1, 2}},
     .run = run_timeout_cancel,
     .iterations = {1, 1, 1},
     .rank_metric = "ns_per_unit",
