@@ -4,7 +4,7 @@
  * 2, 4 and 8 workers, with local_queue_capacity = 2 so the deques grow,
  * for ws/numa every lifo_slot x steal_batch variant, and for global the
  * pure queue (global_batch=1), batches of 4 and the default (0: the whole
- * queue with one worker, else 1).
+ * queue with one worker, else 1 with the hold).
  *
  * Conformance (real runtimes, every registry entry and configuration):
  *   - exactly once: SPAWNS tasks spawned from inside a task and SPAWNS from
@@ -31,7 +31,8 @@
  *     workers get `later` published; steal half keeps the rest in the thief;
  *     an injection batch of len / workers + 1 lands in the deque;
  *   - global: one shared FIFO (a yield joins it at the yielder's next pop),
- *     inject_pops exact.
+ *     inject_pops exact; the default's hold (a worker's newest push waits
+ *     for its next `next`, an empty queue hands it back without the lock).
  * NUMA on a real runtime: a synthetic topology of 2 nodes x 2 workers; the
  * producer's node-mates steal locally and the other node's workers steal
  * remotely (the assertions that survive any interleaving).
@@ -1075,7 +1076,8 @@ static void test_ws_inject_batch(void **state)
 static void test_global_fifo(void **state)
 {
     (void)state;
-    fake *f = fake_new("global", 2, NULL, NULL, (const char *)NULL);
+    /* the pure queue (global_batch=1): only yields are held */
+    fake *f = fake_new("global", 2, NULL, NULL, "global_batch=1", (const char *)NULL);
     assert_null(f->ops->steal);
     fpush(f, 0, 0, SCHED_SPAWN);
     fpush(f, 1, 1, SCHED_YIELD); /* held by worker 1 until its next `next` */
@@ -1090,12 +1092,57 @@ static void test_global_fifo(void **state)
     assert_int_equal(stat_of(f, 1, STAT_INJECT_POPS), 1);
     assert_null(fturn(f, 0));
     assert_null(fturn(f, 1));
-    /* a second yield before `next` goes straight to the queue; drain finds both */
+    /* a second yield before `next` sends the first to the queue; drain finds both */
     fpush(f, 0, 3, SCHED_YIELD);
     fpush(f, 0, 4, SCHED_YIELD);
+    assert_true(f->ops->has_work(f->rt->policy)); /* 3 is queued, 4 held */
     int got[5] = {0};
     for (task *t; (t = f->ops->drain(f->rt->policy));) got[idx_of(f, t)]++;
     assert_int_equal(got[3] + got[4], 2);
+    /* an empty queue does not skip the round trip of the pure queue */
+    fpush(f, 1, 5, SCHED_SPAWN);
+    assert_int_equal(idx_of(f, fturn(f, 1)), 5);
+    assert_int_equal(stat_of(f, 1, STAT_INJECT_POPS), 2);
+    fake_free(f);
+}
+
+/* The default at two workers (global_batch=0: B = 1 with the hold): a
+ * worker's spawn, wake or yield waits in its one-task slot until its next
+ * `next`; a second one sends the older to the queue (the pushes' order);
+ * an empty queue hands the held task back without the lock (no
+ * inject_pops), a non-empty one puts it at the back and takes the front. */
+static void test_global_hold(void **state)
+{
+    (void)state;
+    fake *f = fake_new("global", 2, NULL, NULL, (const char *)NULL);
+    /* held: no notification asked for, invisible to has_work */
+    assert_false(f->ops->push_local(f->rt->policy, fw(f, 0), ft(f, 0), SCHED_SPAWN));
+    assert_false(f->ops->has_work(f->rt->policy));
+    assert_null(fturn(f, 1));                      /* the other worker cannot take it */
+    assert_int_equal(idx_of(f, fturn(f, 0)), 0); /* its holder runs it, lock-free */
+    assert_int_equal(stat_of(f, 0, STAT_INJECT_POPS), 0);
+    /* a second push sends the first to the queue: the core is told to notify */
+    assert_false(f->ops->push_local(f->rt->policy, fw(f, 0), ft(f, 1), SCHED_SPAWN));
+    assert_true(f->ops->push_local(f->rt->policy, fw(f, 0), ft(f, 2), SCHED_WAKE));
+    assert_true(f->ops->has_work(f->rt->policy));
+    assert_int_equal(idx_of(f, fturn(f, 1)), 1); /* the other worker takes the queued one */
+    assert_int_equal(stat_of(f, 1, STAT_INJECT_POPS), 1);
+    assert_int_equal(idx_of(f, fturn(f, 0)), 2);
+    assert_int_equal(stat_of(f, 0, STAT_INJECT_POPS), 0);
+    /* a queue in front: the held task goes behind it (FIFO) */
+    f->ops->push_remote(f->rt->policy, ft(f, 3));
+    assert_false(f->ops->push_local(f->rt->policy, fw(f, 0), ft(f, 4), SCHED_YIELD));
+    assert_int_equal(idx_of(f, fturn(f, 0)), 3);
+    assert_int_equal(idx_of(f, fturn(f, 0)), 4);
+    assert_int_equal(stat_of(f, 0, STAT_INJECT_POPS), 2);
+    assert_null(fturn(f, 0));
+    assert_null(fturn(f, 1));
+    /* drain finds a held task */
+    fpush(f, 1, 5, SCHED_SPAWN);
+    int got[6] = {0};
+    for (task *t; (t = f->ops->drain(f->rt->policy));) got[idx_of(f, t)]++;
+    assert_int_equal(got[5], 1);
+    assert_false(f->ops->has_work(f->rt->policy));
     fake_free(f);
 }
 
@@ -1219,6 +1266,7 @@ int main(void)
         cmocka_unit_test(test_ws_steal_half_keeps_rest),
         cmocka_unit_test(test_ws_inject_batch),
         cmocka_unit_test(test_global_fifo),
+        cmocka_unit_test(test_global_hold),
         cmocka_unit_test(test_global_batches),
         cmocka_unit_test(test_drain_everything),
         cmocka_unit_test(test_exactly_once),

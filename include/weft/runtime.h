@@ -41,7 +41,8 @@ typedef struct weft_config {
     int steal_batch;            /* 0: steal half the victim's queue, 1: one task [0] */
     int global_batch;           /* global: most tasks a worker takes per lock hold, and
                                    its own pushes kept private between takes; 0: auto
-                                   (all with one worker, else 1: the pure shared queue) [0] */
+                                   (all with one worker, else 1 holding each worker's
+                                   newest push: global.c; 1: the pure shared queue) [0] */
     int max_searching;          /* workers searching at once, 0: half of them    [0] */
     int spin_before_park;       /* empty steal rounds before parking             [0] */
     int idle_spin_us;           /* a worker out of work spins this long, counted as
