@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1028,6 +1029,92 @@ static void test_ws_later_published_when_hungry(void **state)
     fake_free(f);
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static task *fnext(fake *f, int w) { return f->ops->next(f->rt->policy, fw(f, w)); }
+
+static void sleep_ns(uint64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    while (nanosleep(&ts, &ts) != 0) {}
+}
+
+/* ws point 9, the steal pay-off, with exact counts of the thief's state:
+ * a steal whose tasks kept the thief busy for less than moved *
+ * steal_pay_ns counts as not paid and the thief's next steal first sleeps
+ * the hold (WS_HOLD_NS, doubling, capped); one that kept it busy long
+ * enough clears the count; steal_pay_ns = 0 never measures. */
+static void test_ws_steal_pay(void **state)
+{
+    (void)state;
+    const char *names[] = {"ws", "numa"};
+    for (int s = 0; s < 2; s++) {
+        /* 1 ms per moved task: nothing below runs that long without a sleep */
+        fake *f = fake_new(names[s], 2, NULL, NULL, "lifo_slot=0", "steal_pay_ns=1000000",
+                           (const char *)NULL);
+        ws_policy *p = f->rt->policy;
+        ws_local *l1 = p->locals[1];
+        assert_int_equal(p->pay_ns, 1000000);
+        for (int i = 0; i < 16; i++) fpush(f, 0, i, SCHED_SPAWN);
+        assert_int_equal(idx_of(f, fturn(f, 1)), 7); /* steals 8 (0-7), runs the newest */
+        assert_int_equal(l1->pay_moved, 8);
+        assert_true(l1->pay_t0 != 0);
+        assert_int_equal(l1->pay_bad, 0);
+        for (int want = 6; want >= 0; want--) assert_int_equal(idx_of(f, fturn(f, 1)), want);
+        /* out of stolen work at once (far less than 8 ms): not paid, hold 1 */
+        uint64_t t0 = now_ns();
+        assert_int_equal(idx_of(f, fturn(f, 1)), 11); /* steals 8-11 of the 8 left */
+        uint64_t dt = now_ns() - t0;
+        assert_int_equal(l1->pay_bad, 1);
+        assert_true(dt >= p->hold_ns);
+        assert_int_equal(l1->pay_moved, 4);
+        /* consecutive holds double, up to hold_max_shift */
+        uint32_t want_bad = 1;
+        for (int round = 0; round < 6; round++) {
+            while (fnext(f, 1)) {} /* empty both deques without a steal */
+            while (fnext(f, 0)) {}
+            for (int i = 0; i < 4; i++) fpush(f, 0, i, SCHED_SPAWN);
+            t0 = now_ns();
+            assert_non_null(fturn(f, 1)); /* judges the last steal, then steals 2 */
+            dt = now_ns() - t0;
+            if (want_bad < p->hold_max_shift + 1) want_bad++;
+            assert_int_equal(l1->pay_bad, want_bad);
+            assert_int_equal(l1->pay_moved, 2);
+            assert_true(dt >= p->hold_ns << (want_bad - 1));
+        }
+        assert_int_equal(want_bad, p->hold_max_shift + 1);
+        /* a steal that kept the thief busy long enough clears the count */
+        while (fnext(f, 1)) {}
+        while (fnext(f, 0)) {}
+        fpush(f, 0, 0, SCHED_SPAWN);
+        assert_non_null(fturn(f, 1)); /* one more hold, then moves 1 */
+        assert_int_equal(l1->pay_moved, 1);
+        sleep_ns(2000000); /* "busy" for 2 ms >= 1 * 1 ms */
+        assert_null(f->ops->steal(p, fw(f, 1)));
+        assert_int_equal(l1->pay_bad, 0);
+        assert_int_equal(l1->pay_t0, 0); /* an empty-handed steal starts no measurement */
+        fake_free(f);
+    }
+    /* off: no clock, no count */
+    fake *f = fake_new("ws", 2, NULL, NULL, "lifo_slot=0", "steal_pay_ns=0", (const char *)NULL);
+    ws_policy *p = f->rt->policy;
+    for (int i = 0; i < 4; i++) fpush(f, 0, i, SCHED_SPAWN);
+    assert_non_null(fturn(f, 1));
+    assert_int_equal(p->locals[1]->pay_t0, 0);
+    while (fturn(f, 1)) {}
+    assert_int_equal(p->locals[1]->pay_bad, 0);
+    fake_free(f);
+    /* one worker: off whatever the knob says */
+    f = fake_new("ws", 1, NULL, NULL, "steal_pay_ns=1000000", (const char *)NULL);
+    assert_int_equal(((ws_policy *)f->rt->policy)->pay_ns, 0);
+    fake_free(f);
+}
+
 static void test_ws_steal_half_keeps_rest(void **state)
 {
     (void)state;
@@ -1264,6 +1351,7 @@ int main(void)
         cmocka_unit_test(test_ws_fairness_tick),
         cmocka_unit_test(test_ws_later_published_when_hungry),
         cmocka_unit_test(test_ws_steal_half_keeps_rest),
+        cmocka_unit_test(test_ws_steal_pay),
         cmocka_unit_test(test_ws_inject_batch),
         cmocka_unit_test(test_global_fifo),
         cmocka_unit_test(test_global_hold),

@@ -39,6 +39,9 @@ typedef struct weft_config {
     int lifo_cap;               /* consecutive LIFO-slot runs before the queue   [3] */
     int global_interval;        /* check the shared/inject queue every K ticks  [61] */
     int steal_batch;            /* 0: steal half the victim's queue, 1: one task [0] */
+    int steal_pay_ns;           /* ws, numa: a steal must keep the thief busy this long per
+                                   task it moved, else the thief holds off (ws.c, point 9);
+                                   0: off                                    [1000] */
     int global_batch;           /* global: most tasks a worker takes per lock hold, and
                                    its own pushes kept private between takes; 0: auto
                                    (all with one worker, else 1 holding each worker's
