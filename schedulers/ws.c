@@ -110,7 +110,12 @@
  *    subtrees, fanout_skew's 5 us leaves) clears the count; one that did
  *    not (a batch of tiny leaves) makes the thief hold off before its next
  *    sweep: WS_HOLD_NS, doubling with each consecutive steal that did not
- *    pay up to WS_HOLD_NS << WS_HOLD_MAX_SHIFT. It holds off asleep and
+ *    pay up to WS_HOLD_NS << WS_HOLD_MAX_SHIFT, and that sweep takes one
+ *    task, not half: stealing half after a hold took a bigger batch of the
+ *    same tiny leaves (the deque had grown meanwhile: spawn_many ws/2,
+ *    tasks stolen per iteration up from 380 to 490 while steals fell from
+ *    1.5 to 0.3, commit of this sentence). A single task that pays (a fork-join
+ *    subtree) clears the count and the next steal takes half again. It holds off asleep and
  *    still counted as searching, so pushers do not wake it (or a third
  *    worker) for every push in the meantime; it then sweeps as usual, and
  *    parks through the core's protocol if there is nothing, so no task is
@@ -518,7 +523,8 @@ static task *ws_sweep(ws_policy *p, worker *w, ws_local *l, uint32_t r, int from
         if (est == 0) continue;
         task *t = NULL;
         size_t moved = 0;
-        if (p->steal_one || est == 1) {
+        /* one task, not half, after a steal that did not pay (point 9) */
+        if (p->steal_one || est == 1 || l->pay_bad) {
             for (int tries = 0; tries <= WS_STEAL_RETRIES; tries++) {
                 int status;
                 t = deque_steal(&vl->dq, &status);

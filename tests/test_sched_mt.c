@@ -1047,8 +1047,9 @@ static void sleep_ns(uint64_t ns)
 /* ws point 9, the steal pay-off, with exact counts of the thief's state:
  * a steal whose tasks kept the thief busy for less than moved *
  * steal_pay_ns counts as not paid and the thief's next steal first sleeps
- * the hold (WS_HOLD_NS, doubling, capped); one that kept it busy long
- * enough clears the count; steal_pay_ns = 0 never measures. */
+ * the hold (WS_HOLD_NS, doubling, capped) and then takes one task, not
+ * half; one that kept it busy long enough clears the count and the next
+ * steal takes half again; steal_pay_ns = 0 never measures. */
 static void test_ws_steal_pay(void **state)
 {
     (void)state;
@@ -1068,11 +1069,12 @@ static void test_ws_steal_pay(void **state)
         for (int want = 6; want >= 0; want--) assert_int_equal(idx_of(f, fturn(f, 1)), want);
         /* out of stolen work at once (far less than 8 ms): not paid, hold 1 */
         uint64_t t0 = now_ns();
-        assert_int_equal(idx_of(f, fturn(f, 1)), 11); /* steals 8-11 of the 8 left */
+        assert_int_equal(idx_of(f, fturn(f, 1)), 8); /* then steals one, the oldest of 8-15 */
         uint64_t dt = now_ns() - t0;
         assert_int_equal(l1->pay_bad, 1);
         assert_true(dt >= p->hold_ns);
-        assert_int_equal(l1->pay_moved, 4);
+        assert_int_equal(l1->pay_moved, 1);
+        assert_int_equal(stat_of(f, 1, STAT_TASKS_STOLEN), 9);
         /* consecutive holds double, up to hold_max_shift */
         uint32_t want_bad = 1;
         for (int round = 0; round < 6; round++) {
@@ -1080,11 +1082,11 @@ static void test_ws_steal_pay(void **state)
             while (fnext(f, 0)) {}
             for (int i = 0; i < 4; i++) fpush(f, 0, i, SCHED_SPAWN);
             t0 = now_ns();
-            assert_non_null(fturn(f, 1)); /* judges the last steal, then steals 2 */
+            assert_non_null(fturn(f, 1)); /* judges the last steal, then steals 1 */
             dt = now_ns() - t0;
             if (want_bad < p->hold_max_shift + 1) want_bad++;
             assert_int_equal(l1->pay_bad, want_bad);
-            assert_int_equal(l1->pay_moved, 2);
+            assert_int_equal(l1->pay_moved, 1);
             assert_true(dt >= p->hold_ns << (want_bad - 1));
         }
         assert_int_equal(want_bad, p->hold_max_shift + 1);
@@ -1098,6 +1100,12 @@ static void test_ws_steal_pay(void **state)
         assert_null(f->ops->steal(p, fw(f, 1)));
         assert_int_equal(l1->pay_bad, 0);
         assert_int_equal(l1->pay_t0, 0); /* an empty-handed steal starts no measurement */
+        /* paid: the next steal takes half again */
+        for (int i = 0; i < 8; i++) fpush(f, 0, i, SCHED_SPAWN);
+        assert_int_equal(idx_of(f, fturn(f, 1)), 3); /* 0-3, the newest of them */
+        assert_int_equal(l1->pay_moved, 4);
+        while (fnext(f, 1)) {}
+        while (fnext(f, 0)) {}
         fake_free(f);
     }
     /* off: no clock, no count */
