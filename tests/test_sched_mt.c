@@ -744,8 +744,10 @@ static void test_numa_local_before_remote(void **state)
 {
     (void)state;
     for (int batch = 0; batch < 2; batch++) {
+        /* steal_pay_ns=0: back-to-back steals here never "pay" (ws.c, point 9),
+         * which would turn every steal after the first into a single one */
         fake *f = fake_new("numa", 4, nodes_2x2, SYN_2X2, "lifo_slot=0",
-                           batch ? "steal_batch=1" : "steal_batch=0", (const char *)NULL);
+                           batch ? "steal_batch=1" : "steal_batch=0", "steal_pay_ns=0", (const char *)NULL);
         /* 3 tasks on the node-mate (worker 1), 3 on the far node (worker 2) */
         for (int i = 0; i < 3; i++) fpush(f, 1, i, SCHED_SPAWN);
         for (int i = 3; i < 6; i++) fpush(f, 2, i, SCHED_SPAWN);
