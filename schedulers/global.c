@@ -19,19 +19,36 @@
  *
  * Two modes, chosen by the knob global_batch (B):
  *
- * B = 1, the pure shared queue (the default with two or more workers). A
- * pop takes exactly one task; spawns and wakes are pushed at once (task
- * code may run for a long time after them). One combining step keeps the
- * baseline honest rather than a strawman: a yielded task (SCHED_YIELD,
+ * B = 1, the pure shared queue (global_batch = 1). A pop takes exactly
+ * one task; spawns and wakes are pushed at once. One combining step keeps
+ * the baseline honest rather than a strawman: a yielded task (SCHED_YIELD,
  * re-queued by the core after its poll) is parked in the worker's `pending`
  * field and pushed by that worker's very next `next`, under the same lock
  * hold as its pop: one lock round trip per yield instead of two, and still
  * strict FIFO (the yielded task goes to the back before the front is
- * taken). The core calls `next` right after the re-queue, with no task code
- * in between (at most the non-blocking reactor maintenance, whose wakes are
- * pushed at once), so the task is invisible to other workers only for that
- * instant; the worker holding it cannot park (its `next` returns a task),
- * and drain takes it at shutdown.
+ * taken; a second push while `pending` is taken sends the older one to the
+ * queue first). The core calls `next` right after the re-queue, with no
+ * task code in between (at most the non-blocking reactor maintenance), so
+ * the task is invisible to other workers only for that instant; the worker
+ * holding it cannot park (its `next` returns a task), and drain takes it at
+ * shutdown.
+ *
+ * B = 1 with the hold (the default with two or more workers,
+ * global_batch = 0). `pending` holds a worker's spawns and wakes as well
+ * as its yields: the newest one waits there until the worker's next `next`,
+ * and a second one sends the older to the queue (with the core's
+ * notification). If the queue is then empty (its relaxed length), `next`
+ * runs the held task without the lock: pushing it to an empty queue and
+ * popping the front would hand it straight back. A chain of spawns
+ * (chained_spawn) or a wake ping-pong then stays on one worker without a
+ * lock round trip, where the pure queue took the lock twice per link and
+ * let the other worker pop every link, its lines crossing cores
+ * (chained_spawn at 2 workers: inject_pops per 1000-link iteration 1003
+ * -> 1; callgrind, depth 1000 vs 2000 at --profile=quick, 356 -> 314
+ * instructions per link; the commits have the commands). The price is Tokio's LIFO slot's (ws.c,
+ * point 3): the one held task waits for the rest of its spawner's poll,
+ * however idle the other workers are. A burst of spawns is still published
+ * task by task, each one as the next arrives.
  *
  * B > 1, batches (Go's globrunqget). When its private `run` list is empty,
  * a worker takes one lock and, in that one hold, appends its private `out`
@@ -50,12 +67,14 @@
  *
  * The default, global_batch = 0, is B = unbounded with one worker (a take
  * splices the whole queue into `run` in O(1), like fifo's injection queue)
- * and B = 1 with more. With one worker there is nobody the private lists
- * could hide work from, and the lock round trip per operation (comparable
- * to a whole fifo yield) would be pure overhead; with more workers the
- * default keeps the row what it is for: every task on one shared queue.
+ * and B = 1 with the hold with more. With one worker there is nobody the
+ * private lists could hide work from, and the lock round trip per
+ * operation (comparable to a whole fifo yield) would be pure overhead; with
+ * more workers the default keeps the row what it is for: every task on one
+ * shared queue, but for the one a worker holds.
  * Set global_batch explicitly to measure batches at any worker count, or 1
- * to measure the pure queue's lock cost with one worker.
+ * to measure the pure queue's lock cost, without the hold, at any worker
+ * count.
 
  * Rejected: a pthread mutex (its uncontended pair costs several times the
  * spinlock's, see common/spinlock.h, and the critical section is
@@ -102,6 +121,8 @@ typedef struct global_policy {
     int nworkers;
     size_t batch;           /* B (SIZE_MAX: the whole queue) */
     bool private_spawns;    /* B > 1 and one worker: spawns and wakes go to `out` */
+    bool hold_spawns;       /* B = 1 by default (global_batch = 0): a worker's spawns and
+                               wakes are held in `pending` too (the hold, in the essay) */
     global_worker *workers; /* [nworkers] */
 } global_policy;
 
@@ -141,6 +162,7 @@ static int global_create(struct weft_runtime *rt, void **out, char *err, size_t 
     int b = sched_env_knobs(rt)->global_batch;
     p->batch = b > 0 ? (size_t)b : n == 1 ? SIZE_MAX : 1;
     p->private_spawns = p->batch > 1 && n == 1;
+    p->hold_spawns = p->batch == 1 && b == 0;
     for (int i = 0; i < n; i++) {
         taskq_init(&p->workers[i].run);
         taskq_init(&p->workers[i].out);
@@ -159,9 +181,13 @@ static bool global_push_local(void *policy, worker *w, task *t, sched_hint hint)
             taskq_push(&gw->out, t);
             return false;
         }
-    } else if (hint == SCHED_YIELD && !gw->pending) { /* pushed by our next `next` */
-        gw->pending = t;
-        return false;
+    } else if (hint == SCHED_YIELD || p->hold_spawns) {
+        task *held = gw->pending;
+        gw->pending = t; /* pushed (or run) by our next `next` */
+        if (!held) return false;
+        /* the slot was taken: the older task goes to the queue first, so
+         * the queue order is the order of the pushes */
+        t = held;
     }
     injectq_push(&p->q, t);
     WORKER_STAT_MAX(w, STAT_QUEUE_HWM, injectq_len(&p->q));
@@ -241,6 +267,12 @@ static task *global_next(void *policy, worker *w)
     task *t, *y = gw->pending;
     if (y) {
         gw->pending = NULL;
+        /* The hold: nothing queued to put in front of y (the relaxed
+         * length), so the push and pop would hand y straight back; run it
+         * without the lock. A push racing the load is concurrent with y's
+         * and may go either side. Explicit global_batch = 1 keeps the
+         * round trip (the pure queue's cost, measured). */
+        if (p->hold_spawns && injectq_len(&p->q) == 0) return y;
         t = global_push_pop(p, w, y);
     } else {
         t = injectq_pop(&p->q);

@@ -94,6 +94,35 @@
  *    work. The deque's last item is raced for by deque_pop_if, which is
  *    deque_pop and its CAS.
  *
+ * 9. Steal pay-off (steal_pay_ns, on by default). Moving a task to another
+ *    core costs its lines (header, state, the deque slot) and whatever it
+ *    touches that the victim also touches, several core-to-core transfers;
+ *    a leaf that runs for less than that is cheaper where it was spawned.
+ *    spawn_many at two workers showed it: the thief stole half the deque
+ *    over and over, ran each stolen leaf slower than the spawner would
+ *    have (its lines and the completion counter's crossing cores), and the
+ *    round ended on its tail: 2 workers slower than 1 (README's #11
+ *    figures). So the thief measures: after a steal that returned a task it
+ *    notes the time and the tasks moved, and when it next comes to steal
+ *    (it ran out of what the steal gave it, and of what those tasks
+ *    spawned) it compares the time it stayed busy with moved *
+ *    steal_pay_ns. A steal that kept it busy that long (fib's and uts's
+ *    subtrees, fanout_skew's 5 us leaves) clears the count; one that did
+ *    not (a batch of tiny leaves) makes the thief hold off before its next
+ *    sweep: WS_HOLD_NS, doubling with each consecutive steal that did not
+ *    pay up to WS_HOLD_NS << WS_HOLD_MAX_SHIFT, and that sweep takes one
+ *    task, not half: stealing half after a hold took a bigger batch of the
+ *    same tiny leaves (the deque had grown meanwhile: spawn_many ws/2,
+ *    tasks stolen per iteration up from 380 to 490 while steals fell from
+ *    1.5 to 0.3, commit of this sentence). A single task that pays (a fork-join
+ *    subtree) clears the count and the next steal takes half again. It holds off asleep and
+ *    still counted as searching, so pushers do not wake it (or a third
+ *    worker) for every push in the meantime; it then sweeps as usual, and
+ *    parks through the core's protocol if there is nothing, so no task is
+ *    left behind a hold for longer than the hold (a sleeping searcher only
+ *    delays the chain wake-up, as a long steal sweep would). Costs: two
+ *    clock reads per successful steal, none per task.
+ *
  * REJECTED.
  *  - Tokio's and Go's local queue, a fixed 256-slot ring whose owner pops
  *    FIFO with a CAS: fair by construction, but bounded (overflow moves half
@@ -140,6 +169,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/clock.h"
 #include "common/topology.h"
@@ -158,6 +188,14 @@
  * hoarding a burst that a batch-sized share (len / workers + 1) would not
  * already limit. */
 #define WS_INJECT_BATCH_MAX 128
+
+/* Point 9's hold: the first after a steal that did not pay, and how often
+ * it doubles. Not swept: the hold only has to be long against a stolen
+ * tiny leaf (tens of ns) and short against the IO and timer latencies a
+ * searcher's absence could add to (timer ticks of timer_tick_us = 1000);
+ * 20 us doubling three times stays within 160 us. */
+#define WS_HOLD_NS 20000u
+#define WS_HOLD_MAX_SHIFT 3u
 
 /* ---- allocation ---------------------------------------------------------------- */
 
@@ -230,6 +268,9 @@ int ws_policy_create(struct weft_runtime *rt, const ws_shape *shape, void **out,
     p->steal_one = cfg->steal_batch == 1;
     p->inject_batch = WS_INJECT_BATCH_MAX;
     p->backoff_ns = shape->backoff ? (uint64_t)cfg->numa_backoff_us * 1000u : 0;
+    p->pay_ns = n > 1 ? (uint64_t)cfg->steal_pay_ns : 0; /* one worker never steals */
+    p->hold_ns = WS_HOLD_NS;
+    p->hold_max_shift = WS_HOLD_MAX_SHIFT;
     atomic_init(&p->rr, 0);
     p->locals = calloc((size_t)n, sizeof *p->locals);
     p->inject = calloc((size_t)p->ninject, sizeof *p->inject);
@@ -482,7 +523,8 @@ static task *ws_sweep(ws_policy *p, worker *w, ws_local *l, uint32_t r, int from
         if (est == 0) continue;
         task *t = NULL;
         size_t moved = 0;
-        if (p->steal_one || est == 1) {
+        /* one task, not half, after a steal that did not pay (point 9) */
+        if (p->steal_one || est == 1 || l->pay_bad) {
             for (int tries = 0; tries <= WS_STEAL_RETRIES; tries++) {
                 int status;
                 t = deque_steal(&vl->dq, &status);
@@ -498,6 +540,10 @@ static task *ws_sweep(ws_policy *p, worker *w, ws_local *l, uint32_t r, int from
             }
         }
         if (moved == 0) continue;
+        if (p->pay_ns && t) {
+            l->pay_t0 = clock_now_ns();
+            l->pay_moved = moved;
+        }
         WORKER_STAT_INC(w, STAT_STEALS);
         WORKER_STAT_ADD(w, STAT_TASKS_STOLEN, moved);
         WORKER_STAT_INC(w, vl->node == l->node ? STAT_LOCAL_STEALS : STAT_REMOTE_STEALS);
@@ -539,9 +585,29 @@ static task *ws_steal_find(ws_policy *p, worker *w, ws_local *l)
     return ws_sweep(p, w, l, r, l->nlocal, l->nlocal + l->nremote);
 }
 
+/* OWNER (thief). Point 9: did the last steal pay? Called when w comes to
+ * steal again, i.e. it ran out of the work that steal gave it. Sleeps
+ * (still searching) for the hold when it did not. */
+static void ws_pay_judge(ws_policy *p, ws_local *l)
+{
+    uint64_t now = clock_now_ns();
+    uint64_t busy = now - l->pay_t0;
+    l->pay_t0 = 0;
+    if (busy >= l->pay_moved * p->pay_ns) {
+        l->pay_bad = 0;
+        return;
+    }
+    if (l->pay_bad < p->hold_max_shift + 1) l->pay_bad++;
+    uint64_t hold = p->hold_ns << (l->pay_bad - 1);
+    struct timespec ts = {(time_t)(hold / 1000000000u), (long)(hold % 1000000000u)};
+    nanosleep(&ts, NULL);
+}
+
 task *ws_steal(void *policy, worker *w)
 {
+    ws_policy *p = policy;
     ws_local *l = sched_worker_local(w);
+    if (l->pay_t0) ws_pay_judge(p, l);
     task *t = ws_steal_find(policy, w, l);
     l->handed += t != NULL; /* the back-off's count (numa's next counts the rest) */
     return t;

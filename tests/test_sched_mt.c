@@ -4,7 +4,7 @@
  * 2, 4 and 8 workers, with local_queue_capacity = 2 so the deques grow,
  * for ws/numa every lifo_slot x steal_batch variant, and for global the
  * pure queue (global_batch=1), batches of 4 and the default (0: the whole
- * queue with one worker, else 1).
+ * queue with one worker, else 1 with the hold).
  *
  * Conformance (real runtimes, every registry entry and configuration):
  *   - exactly once: SPAWNS tasks spawned from inside a task and SPAWNS from
@@ -31,7 +31,8 @@
  *     workers get `later` published; steal half keeps the rest in the thief;
  *     an injection batch of len / workers + 1 lands in the deque;
  *   - global: one shared FIFO (a yield joins it at the yielder's next pop),
- *     inject_pops exact.
+ *     inject_pops exact; the default's hold (a worker's newest push waits
+ *     for its next `next`, an empty queue hands it back without the lock).
  * NUMA on a real runtime: a synthetic topology of 2 nodes x 2 workers; the
  * producer's node-mates steal locally and the other node's workers steal
  * remotely (the assertions that survive any interleaving).
@@ -47,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -742,8 +744,10 @@ static void test_numa_local_before_remote(void **state)
 {
     (void)state;
     for (int batch = 0; batch < 2; batch++) {
+        /* steal_pay_ns=0: back-to-back steals here never "pay" (ws.c, point 9),
+         * which would turn every steal after the first into a single one */
         fake *f = fake_new("numa", 4, nodes_2x2, SYN_2X2, "lifo_slot=0",
-                           batch ? "steal_batch=1" : "steal_batch=0", (const char *)NULL);
+                           batch ? "steal_batch=1" : "steal_batch=0", "steal_pay_ns=0", (const char *)NULL);
         /* 3 tasks on the node-mate (worker 1), 3 on the far node (worker 2) */
         for (int i = 0; i < 3; i++) fpush(f, 1, i, SCHED_SPAWN);
         for (int i = 3; i < 6; i++) fpush(f, 2, i, SCHED_SPAWN);
@@ -1027,6 +1031,100 @@ static void test_ws_later_published_when_hungry(void **state)
     fake_free(f);
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static task *fnext(fake *f, int w) { return f->ops->next(f->rt->policy, fw(f, w)); }
+
+static void sleep_ns(uint64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    while (nanosleep(&ts, &ts) != 0) {}
+}
+
+/* ws point 9, the steal pay-off, with exact counts of the thief's state:
+ * a steal whose tasks kept the thief busy for less than moved *
+ * steal_pay_ns counts as not paid and the thief's next steal first sleeps
+ * the hold (WS_HOLD_NS, doubling, capped) and then takes one task, not
+ * half; one that kept it busy long enough clears the count and the next
+ * steal takes half again; steal_pay_ns = 0 never measures. */
+static void test_ws_steal_pay(void **state)
+{
+    (void)state;
+    const char *names[] = {"ws", "numa"};
+    for (int s = 0; s < 2; s++) {
+        /* 1 ms per moved task: nothing below runs that long without a sleep */
+        fake *f = fake_new(names[s], 2, NULL, NULL, "lifo_slot=0", "steal_pay_ns=1000000",
+                           (const char *)NULL);
+        ws_policy *p = f->rt->policy;
+        ws_local *l1 = p->locals[1];
+        assert_int_equal(p->pay_ns, 1000000);
+        for (int i = 0; i < 16; i++) fpush(f, 0, i, SCHED_SPAWN);
+        assert_int_equal(idx_of(f, fturn(f, 1)), 7); /* steals 8 (0-7), runs the newest */
+        assert_int_equal(l1->pay_moved, 8);
+        assert_true(l1->pay_t0 != 0);
+        assert_int_equal(l1->pay_bad, 0);
+        for (int want = 6; want >= 0; want--) assert_int_equal(idx_of(f, fturn(f, 1)), want);
+        /* out of stolen work at once (far less than 8 ms): not paid, hold 1 */
+        uint64_t t0 = now_ns();
+        assert_int_equal(idx_of(f, fturn(f, 1)), 8); /* then steals one, the oldest of 8-15 */
+        uint64_t dt = now_ns() - t0;
+        assert_int_equal(l1->pay_bad, 1);
+        assert_true(dt >= p->hold_ns);
+        assert_int_equal(l1->pay_moved, 1);
+        assert_int_equal(stat_of(f, 1, STAT_TASKS_STOLEN), 9);
+        /* consecutive holds double, up to hold_max_shift */
+        uint32_t want_bad = 1;
+        for (int round = 0; round < 6; round++) {
+            while (fnext(f, 1)) {} /* empty both deques without a steal */
+            while (fnext(f, 0)) {}
+            for (int i = 0; i < 4; i++) fpush(f, 0, i, SCHED_SPAWN);
+            t0 = now_ns();
+            assert_non_null(fturn(f, 1)); /* judges the last steal, then steals 1 */
+            dt = now_ns() - t0;
+            if (want_bad < p->hold_max_shift + 1) want_bad++;
+            assert_int_equal(l1->pay_bad, want_bad);
+            assert_int_equal(l1->pay_moved, 1);
+            assert_true(dt >= p->hold_ns << (want_bad - 1));
+        }
+        assert_int_equal(want_bad, p->hold_max_shift + 1);
+        /* a steal that kept the thief busy long enough clears the count */
+        while (fnext(f, 1)) {}
+        while (fnext(f, 0)) {}
+        fpush(f, 0, 0, SCHED_SPAWN);
+        assert_non_null(fturn(f, 1)); /* one more hold, then moves 1 */
+        assert_int_equal(l1->pay_moved, 1);
+        sleep_ns(2000000); /* "busy" for 2 ms >= 1 * 1 ms */
+        assert_null(f->ops->steal(p, fw(f, 1)));
+        assert_int_equal(l1->pay_bad, 0);
+        assert_int_equal(l1->pay_t0, 0); /* an empty-handed steal starts no measurement */
+        /* paid: the next steal takes half again */
+        for (int i = 0; i < 8; i++) fpush(f, 0, i, SCHED_SPAWN);
+        assert_int_equal(idx_of(f, fturn(f, 1)), 3); /* 0-3, the newest of them */
+        assert_int_equal(l1->pay_moved, 4);
+        while (fnext(f, 1)) {}
+        while (fnext(f, 0)) {}
+        fake_free(f);
+    }
+    /* off: no clock, no count */
+    fake *f = fake_new("ws", 2, NULL, NULL, "lifo_slot=0", "steal_pay_ns=0", (const char *)NULL);
+    ws_policy *p = f->rt->policy;
+    for (int i = 0; i < 4; i++) fpush(f, 0, i, SCHED_SPAWN);
+    assert_non_null(fturn(f, 1));
+    assert_int_equal(p->locals[1]->pay_t0, 0);
+    while (fturn(f, 1)) {}
+    assert_int_equal(p->locals[1]->pay_bad, 0);
+    fake_free(f);
+    /* one worker: off whatever the knob says */
+    f = fake_new("ws", 1, NULL, NULL, "steal_pay_ns=1000000", (const char *)NULL);
+    assert_int_equal(((ws_policy *)f->rt->policy)->pay_ns, 0);
+    fake_free(f);
+}
+
 static void test_ws_steal_half_keeps_rest(void **state)
 {
     (void)state;
@@ -1075,7 +1173,8 @@ static void test_ws_inject_batch(void **state)
 static void test_global_fifo(void **state)
 {
     (void)state;
-    fake *f = fake_new("global", 2, NULL, NULL, (const char *)NULL);
+    /* the pure queue (global_batch=1): only yields are held */
+    fake *f = fake_new("global", 2, NULL, NULL, "global_batch=1", (const char *)NULL);
     assert_null(f->ops->steal);
     fpush(f, 0, 0, SCHED_SPAWN);
     fpush(f, 1, 1, SCHED_YIELD); /* held by worker 1 until its next `next` */
@@ -1090,12 +1189,57 @@ static void test_global_fifo(void **state)
     assert_int_equal(stat_of(f, 1, STAT_INJECT_POPS), 1);
     assert_null(fturn(f, 0));
     assert_null(fturn(f, 1));
-    /* a second yield before `next` goes straight to the queue; drain finds both */
+    /* a second yield before `next` sends the first to the queue; drain finds both */
     fpush(f, 0, 3, SCHED_YIELD);
     fpush(f, 0, 4, SCHED_YIELD);
+    assert_true(f->ops->has_work(f->rt->policy)); /* 3 is queued, 4 held */
     int got[5] = {0};
     for (task *t; (t = f->ops->drain(f->rt->policy));) got[idx_of(f, t)]++;
     assert_int_equal(got[3] + got[4], 2);
+    /* an empty queue does not skip the round trip of the pure queue */
+    fpush(f, 1, 5, SCHED_SPAWN);
+    assert_int_equal(idx_of(f, fturn(f, 1)), 5);
+    assert_int_equal(stat_of(f, 1, STAT_INJECT_POPS), 2);
+    fake_free(f);
+}
+
+/* The default at two workers (global_batch=0: B = 1 with the hold): a
+ * worker's spawn, wake or yield waits in its one-task slot until its next
+ * `next`; a second one sends the older to the queue (the pushes' order);
+ * an empty queue hands the held task back without the lock (no
+ * inject_pops), a non-empty one puts it at the back and takes the front. */
+static void test_global_hold(void **state)
+{
+    (void)state;
+    fake *f = fake_new("global", 2, NULL, NULL, (const char *)NULL);
+    /* held: no notification asked for, invisible to has_work */
+    assert_false(f->ops->push_local(f->rt->policy, fw(f, 0), ft(f, 0), SCHED_SPAWN));
+    assert_false(f->ops->has_work(f->rt->policy));
+    assert_null(fturn(f, 1));                      /* the other worker cannot take it */
+    assert_int_equal(idx_of(f, fturn(f, 0)), 0); /* its holder runs it, lock-free */
+    assert_int_equal(stat_of(f, 0, STAT_INJECT_POPS), 0);
+    /* a second push sends the first to the queue: the core is told to notify */
+    assert_false(f->ops->push_local(f->rt->policy, fw(f, 0), ft(f, 1), SCHED_SPAWN));
+    assert_true(f->ops->push_local(f->rt->policy, fw(f, 0), ft(f, 2), SCHED_WAKE));
+    assert_true(f->ops->has_work(f->rt->policy));
+    assert_int_equal(idx_of(f, fturn(f, 1)), 1); /* the other worker takes the queued one */
+    assert_int_equal(stat_of(f, 1, STAT_INJECT_POPS), 1);
+    assert_int_equal(idx_of(f, fturn(f, 0)), 2);
+    assert_int_equal(stat_of(f, 0, STAT_INJECT_POPS), 0);
+    /* a queue in front: the held task goes behind it (FIFO) */
+    f->ops->push_remote(f->rt->policy, ft(f, 3));
+    assert_false(f->ops->push_local(f->rt->policy, fw(f, 0), ft(f, 4), SCHED_YIELD));
+    assert_int_equal(idx_of(f, fturn(f, 0)), 3);
+    assert_int_equal(idx_of(f, fturn(f, 0)), 4);
+    assert_int_equal(stat_of(f, 0, STAT_INJECT_POPS), 2);
+    assert_null(fturn(f, 0));
+    assert_null(fturn(f, 1));
+    /* drain finds a held task */
+    fpush(f, 1, 5, SCHED_SPAWN);
+    int got[6] = {0};
+    for (task *t; (t = f->ops->drain(f->rt->policy));) got[idx_of(f, t)]++;
+    assert_int_equal(got[5], 1);
+    assert_false(f->ops->has_work(f->rt->policy));
     fake_free(f);
 }
 
@@ -1217,8 +1361,10 @@ int main(void)
         cmocka_unit_test(test_ws_fairness_tick),
         cmocka_unit_test(test_ws_later_published_when_hungry),
         cmocka_unit_test(test_ws_steal_half_keeps_rest),
+        cmocka_unit_test(test_ws_steal_pay),
         cmocka_unit_test(test_ws_inject_batch),
         cmocka_unit_test(test_global_fifo),
+        cmocka_unit_test(test_global_hold),
         cmocka_unit_test(test_global_batches),
         cmocka_unit_test(test_drain_everything),
         cmocka_unit_test(test_exactly_once),

@@ -39,9 +39,13 @@ typedef struct weft_config {
     int lifo_cap;               /* consecutive LIFO-slot runs before the queue   [3] */
     int global_interval;        /* check the shared/inject queue every K ticks  [61] */
     int steal_batch;            /* 0: steal half the victim's queue, 1: one task [0] */
+    int steal_pay_ns;           /* ws, numa: a steal must keep the thief busy this long per
+                                   task it moved, else the thief holds off (ws.c, point 9);
+                                   0: off                                    [1000] */
     int global_batch;           /* global: most tasks a worker takes per lock hold, and
                                    its own pushes kept private between takes; 0: auto
-                                   (all with one worker, else 1: the pure shared queue) [0] */
+                                   (all with one worker, else 1 holding each worker's
+                                   newest push: global.c; 1: the pure shared queue) [0] */
     int max_searching;          /* workers searching at once, 0: half of them    [0] */
     int spin_before_park;       /* empty steal rounds before parking             [0] */
     int idle_spin_us;           /* a worker out of work spins this long, counted as
