@@ -94,7 +94,8 @@
  *    work. The deque's last item is raced for by deque_pop_if, which is
  *    deque_pop and its CAS.
  *
- * 9. Steal pay-off (steal_pay_ns, on by default). Moving a task to another
+ * 9. Steal pay-off (steal_pay_ns, off by default: see the end of this
+ *    point). Moving a task to another
  *    core costs its lines (header, state, the deque slot) and whatever it
  *    touches that the victim also touches, several core-to-core transfers;
  *    a leaf that runs for less than that is cheaper where it was spawned.
@@ -121,7 +122,13 @@
  *    parks through the core's protocol if there is nothing, so no task is
  *    left behind a hold for longer than the hold (a sleeping searcher only
  *    delays the chain wake-up, as a long steal sweep would). Costs: two
- *    clock reads per successful steal, none per task.
+ *    clock reads per successful steal, none per task. Why off: an
+ *    alternating A/B of steal_pay_ns=0 against 1000 (12 processes a side,
+ *    --profile=standard, ws and numa at 2 workers, one binary) read uts T3
+ *    1.51x (ws) and 1.41x (numa) slower with it, uts T1 numa 1.22x; and
+ *    spawn_many, what it was for, 0.81x on ws and 0.99x on numa (a first
+ *    4-round A/B: 1.12x and 0.98x). A uts subtree is often a single node,
+ *    so its steals look unpaid and the thief holds off while work waits.
  *
  * REJECTED.
  *  - Tokio's and Go's local queue, a fixed 256-slot ring whose owner pops

@@ -32,9 +32,9 @@
     SCHED_KNOB(lifo_slot, 0, 1, 1, "LIFO slot on/off"),                                     \
     SCHED_KNOB(lifo_cap, 1, 1 << 20, 3, /* Tokio's cap */ "consecutive LIFO-slot runs"),     \
     SCHED_KNOB(steal_batch, 0, 1, 0, "0: steal half, 1: steal one"),                        \
-    /* 1000: a few core-to-core round trips (weft-bench's c2c_rt_ns: 99-106 ns on the      \
-     * 2-vCPU VM); not yet swept on a quiet machine (ws.c, point 9) */                      \
-    SCHED_KNOB(steal_pay_ns, 0, 1000000, 1000,                                              \
+    /* off: at 1000 (a few core-to-core round trips) uts T3 ws/2 and numa/2 were          \
+     * 1.41-1.51x slower in an alternating A/B (ws.c, point 9) */                          \
+    SCHED_KNOB(steal_pay_ns, 0, 1000000, 0,                                                 \
                "busy ns per stolen task a steal must buy, else hold off (0: off)")
 
 /* Validates ws's knobs as listed in `knobs` (a table holding WS_KNOBS): the
