@@ -103,6 +103,12 @@ typedef struct worker {
     pthread_cond_t park_cv;
     pthread_t thread;
     bool thread_started;
+    /* The core hand-off (park.c): 1 while a weft_block_on caller runs this
+     * worker's loop and the worker's own thread waits in worker_park.
+     * Written under park_mu by the caller that takes and gives back the
+     * core; read under park_mu by the parked thread and plainly by the
+     * core's holder (the loop's idle exit). */
+    int core_lent;
     /* sched_latency samples, owner only */
     void *latency_hist;
     /* free task memory, owner only (spawn.c); emptied by runtime_destroy */
@@ -163,6 +169,8 @@ struct weft_runtime {
     _Atomic int shutdown;
     _Atomic int workers_started;  /* workers that bound themselves and entered the loop */
     _Atomic int block_on_active;  /* fifo: one block_on at a time; runtime_destroy waits for 0 */
+    bool handoff;                 /* cfg.block_on_handoff on a one-worker threaded runtime (park.c) */
+    uint64_t handoffs;            /* cores taken by block_on callers; under workers[0].park_mu */
     bool workers_ready;           /* every worker's parker initialised (runtime_new) */
     owned_shard *owned;           /* nworkers + 1 shards; the last is for outside threads */
 
@@ -201,6 +209,14 @@ rt_claim rt_claim_and_run(task *t);
 /* park.c */
 void rt_worker_unpark(worker *w);
 void rt_worker_park_idle(worker *w, _Atomic int *until);
+/* The core hand-off (park.c's essay), for weft_block_on on a runtime with
+ * rt->handoff, from a thread that is no worker: rt_core_take makes the
+ * calling thread worker w (rt_tls_worker) if w's thread is parked, and
+ * returns whether it did; rt_core_give_back returns w to its thread (and
+ * wakes it when work, timers, IO or a shutdown need it). */
+bool rt_core_take(worker *w);
+void rt_core_give_back(worker *w);
+uint64_t rt_core_handoffs(struct weft_runtime *rt); /* rt->handoffs, for the tests */
 
 /* driver.c. The caller of rt_driver_turn holds driver_busy or is the driver
  * thread; rt_maintenance is the workers' non-blocking turn every
