@@ -61,7 +61,8 @@ static bool worker_park(worker *w)
         /* with the core hand-off, a worker with nothing to drive sleeps on
          * its condition variable, where a block_on caller can take its core
          * (see the essay) */
-        !(rt->handoff && !rt_timers_any_armed(rt) && !reactor_has_registrations(rt->reactor)) &&
+        !(rt->handoff && rt->nworkers == 1 && !rt_timers_any_armed(rt) &&
+          !reactor_has_registrations(rt->reactor)) &&
         /* acquire pairs with the release store that ended the previous
          * driver's turn (below, rt_maintenance): its reactor and timer
          * state is ours now */
@@ -288,15 +289,24 @@ void rt_worker_park_idle(worker *w, _Atomic int *until)
  * core can be taken; a worker that drives cannot lend (block_on then takes
  * the old path). Lost wake-ups: while lent, w is off the idle stack, so a
  * pusher wakes nobody and the lent loop, or the give-back's re-check after
- * its fence, sees the work (the same store-load pair as parking). */
+ * its fence, sees the work (the same store-load pair as parking).
+ *
+ * block_on_handoff=2 does the same on any worker count: the caller takes
+ * the first worker whose thread is PARKED (rt_core_take_any; the driver,
+ * in the reactor, cannot be taken), and the other workers steal from it
+ * and push to it as to any worker (its deque's owner is whoever is w, the
+ * hand-over ordered by park_mu). Workers there keep driving as before
+ * (the condition-variable rule above is one worker's only), so the
+ * give-back wakes the thread only for work or a shutdown. The caller's
+ * thread is not pinned: with pin=compact|scatter, the tasks it runs as w
+ * run wherever the caller runs. */
 bool rt_core_take(worker *w)
 {
-    weft_runtime *rt = w->rt;
     bool took = false;
     pthread_mutex_lock(&w->park_mu);
     if (!w->core_lent && atomic_load_explicit(&w->park_state, memory_order_relaxed) == PARK_PARKED) {
         w->core_lent = 1;
-        rt->handoffs++;
+        w->core_takes++;
         took = true;
     }
     pthread_mutex_unlock(&w->park_mu);
@@ -322,7 +332,7 @@ void rt_core_give_back(worker *w)
     bool wake = (atomic_load_explicit(&rt->num_searching, memory_order_seq_cst) == 0 &&
                  rt->ops->has_work(rt->policy)) ||
                 atomic_load_explicit(&rt->shutdown, memory_order_acquire) ||
-                (!rt->cfg.reactor_thread &&
+                (!rt->cfg.reactor_thread && rt->nworkers == 1 &&
                  (rt_timers_any_armed(rt) || reactor_has_registrations(rt->reactor)));
     if (wake) {
         /* as idle_wake_one would; if a notifier popped w first, it counted */
@@ -339,11 +349,21 @@ void rt_core_give_back(worker *w)
     pthread_mutex_unlock(&w->park_mu);
 }
 
+worker *rt_core_take_any(weft_runtime *rt)
+{
+    for (int i = 0; i < rt->nworkers; i++)
+        if (rt_core_take(&rt->workers[i])) return &rt->workers[i];
+    return NULL;
+}
+
 uint64_t rt_core_handoffs(weft_runtime *rt)
 {
-    worker *w = &rt->workers[0];
-    pthread_mutex_lock(&w->park_mu);
-    uint64_t n = rt->handoffs;
-    pthread_mutex_unlock(&w->park_mu);
+    uint64_t n = 0;
+    for (int i = 0; i < rt->nworkers; i++) {
+        worker *w = &rt->workers[i];
+        pthread_mutex_lock(&w->park_mu);
+        n += w->core_takes;
+        pthread_mutex_unlock(&w->park_mu);
+    }
     return n;
 }

@@ -423,8 +423,8 @@ int weft_block_on(weft_runtime *rt, const weft_future_type *type, const void *in
     if (atomic_load_explicit(&rt->shutdown, memory_order_acquire))
         return err_fail(-ESHUTDOWN, "weft_block_on: the runtime is shutting down");
     if (!rt->ops->runs_on_caller) {
-        if (rt->handoff && !cur && rt_core_take(&rt->workers[0]))
-            return block_on_core(rt, &rt->workers[0], type, init, out);
+        worker *w;
+        if (rt->handoff && !cur && (w = rt_core_take_any(rt))) return block_on_core(rt, w, type, init, out);
         weft_join_handle h;
         int rc = weft_spawn(rt, type, init, &h);
         if (rc < 0) return rc;
