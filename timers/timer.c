@@ -519,6 +519,15 @@ static inline void pending_unlink(wheel_entry *we)
     we->prev = we->next = NULL;
 }
 
+/* Stamps an unlinked SLEEP_UNSTAMPED sleep with deadline now + d and arms
+ * it on td, whose lock the caller holds; true: notify td's driver. */
+static inline bool sleep_stamp_locked(timer_driver *td, weft_sleep *s, uint64_t now)
+{
+    s->deadline_ns = timer_sat_add(now, s->duration_ns);
+    s->state = SLEEP_STARTED;
+    return timer_arm_locked(td, &s->entry, s->deadline_ns);
+}
+
 /* Arms every listed entry at `now` + its sleep's duration, oldest first
  * (the list is newest first): equal deadlines keep their first-poll order
  * (wheel seq). One clock read per owner driver met, taken now, after every
@@ -548,9 +557,7 @@ void timer_pending_flush(timer_pending *p)
             driver_lock(td);
         }
         we->prev = we->next = NULL;
-        s->deadline_ns = timer_sat_add(now, s->duration_ns);
-        s->state = SLEEP_STARTED;
-        notify |= timer_arm_locked(td, e, s->deadline_ns);
+        notify |= sleep_stamp_locked(td, s, now);
         we = prev;
     }
     driver_unlock(td);
@@ -572,10 +579,9 @@ static void sleep_stamp(weft_sleep *s)
     timer_entry *e = &s->entry;
     timer_driver *td = e->owner;
     pending_unlink(&e->w);
-    s->deadline_ns = timer_sat_add(timer_driver_now(td), s->duration_ns);
-    s->state = SLEEP_STARTED;
+    uint64_t now = timer_driver_now(td);
     driver_lock(td);
-    bool notify = timer_arm_locked(td, e, s->deadline_ns);
+    bool notify = sleep_stamp_locked(td, s, now);
     driver_unlock(td);
     if (notify) td->notify(td->notify_ctx);
 }
