@@ -58,6 +58,11 @@ static bool worker_park(worker *w)
     weft_runtime *rt = w->rt;
     WORKER_STAT_INC(w, STAT_PARKS);
     if (!rt->cfg.reactor_thread &&
+        /* with the core hand-off, a worker with nothing to drive sleeps on
+         * its condition variable, where a block_on caller can take its core
+         * (see the essay) */
+        !(rt->handoff && rt->nworkers == 1 && !rt_timers_any_armed(rt) &&
+          !reactor_has_registrations(rt->reactor)) &&
         /* acquire pairs with the release store that ended the previous
          * driver's turn (below, rt_maintenance): its reactor and timer
          * state is ours now */
@@ -87,7 +92,10 @@ static bool worker_park(worker *w)
     pthread_mutex_lock(&w->park_mu);
     if (atomic_load_explicit(&w->park_state, memory_order_relaxed) != PARK_NOTIFIED) {
         atomic_store_explicit(&w->park_state, PARK_PARKED, memory_order_relaxed);
-        while (atomic_load_explicit(&w->park_state, memory_order_relaxed) != PARK_NOTIFIED)
+        /* a lent core (rt_core_take) keeps the thread here whatever the
+         * permit says: the caller is w until rt_core_give_back */
+        while (atomic_load_explicit(&w->park_state, memory_order_relaxed) != PARK_NOTIFIED ||
+               w->core_lent)
             pthread_cond_wait(&w->park_cv, &w->park_mu);
     }
     atomic_store_explicit(&w->park_state, PARK_EMPTY, memory_order_relaxed);
@@ -239,4 +247,123 @@ void rt_worker_park_idle(worker *w, _Atomic int *until)
         rt_timers_any_armed(rt) &&
         !atomic_load_explicit(&rt->shutdown, memory_order_relaxed))
         idle_wake_one(rt, -1);
+}
+
+/* ---- the core hand-off ------------------------------------------------------------------
+ *
+ * On a one-worker ws/global/numa runtime, weft_block_on used to spawn its
+ * root from outside and wait: the spawn unparked the worker's thread (a
+ * futex wake, or an eventfd write when it drove the reactor) and the
+ * caller spun, then slept, until the root completed. With block_on_handoff
+ * (default 1) the caller takes the worker's role instead, as fifo's caller
+ * always is its worker and as Tokio's current_thread hands its core to
+ * whichever thread is in block_on:
+ *
+ *  take (rt_core_take): under w->park_mu, if w's thread is PARKED on its
+ *    condition variable (not driving, not running) and the core is not
+ *    lent, set core_lent. The thread then stays in worker_park whatever
+ *    its permit says (its wait loop tests core_lent), so exactly one
+ *    thread is w. The caller removes w from the idle stack; if a notifier
+ *    popped it first, that notifier counted w searching (and unparks a
+ *    thread that keeps waiting), and the caller inherits the count.
+ *  run: the caller is w (rt_tls_worker): it spawns the root on w's queue,
+ *    runs rt_worker_loop(w, until) and owns w's queues, cache, stats and,
+ *    one worker having no lock on its wheels, w's timer wheel. The lent
+ *    loop never parks: where it would, it returns, and weft_block_on
+ *    gives the core back and waits the old way (rt_block_on_wait) for a
+ *    root that waits on IO, a timer or an outside wake.
+ *  give back (rt_core_give_back): the caller parks w for its thread
+ *    (idle_push, the Dekker fence, the re-check of rt_worker_park_idle),
+ *    then, under park_mu, clears core_lent. If the re-check finds work
+ *    (pushed by an outside thread that saw nobody idle while the core was
+ *    lent), a shutdown, armed timers or IO registrations (which need a
+ *    driver), it hands the thread a permit and counts it searching, as a
+ *    notifier would; otherwise the thread sleeps on, still PARKED, and the
+ *    next block_on takes the core again without any wake-up.
+ * park_mu orders everything: what the thread did before parking happens
+ * before the take (the caller locks the mutex the thread's cond_wait
+ * released), and what the caller did as w happens before the thread runs
+ * again (the give-back's unlock before the thread's relock). A worker with
+ * nothing to drive (no armed timer, no IO registration) sleeps on its
+ * condition variable instead of in the reactor (worker_park), so that the
+ * core can be taken; a worker that drives cannot lend (block_on then takes
+ * the old path). Lost wake-ups: while lent, w is off the idle stack, so a
+ * pusher wakes nobody and the lent loop, or the give-back's re-check after
+ * its fence, sees the work (the same store-load pair as parking).
+ *
+ * block_on_handoff=2 does the same on any worker count: the caller takes
+ * the first worker whose thread is PARKED (rt_core_take_any; the driver,
+ * in the reactor, cannot be taken), and the other workers steal from it
+ * and push to it as to any worker (its deque's owner is whoever is w, the
+ * hand-over ordered by park_mu). Workers there keep driving as before
+ * (the condition-variable rule above is one worker's only), so the
+ * give-back wakes the thread only for work or a shutdown. The caller's
+ * thread is not pinned: with pin=compact|scatter, the tasks it runs as w
+ * run wherever the caller runs. */
+bool rt_core_take(worker *w)
+{
+    bool took = false;
+    pthread_mutex_lock(&w->park_mu);
+    if (!w->core_lent && atomic_load_explicit(&w->park_state, memory_order_relaxed) == PARK_PARKED) {
+        w->core_lent = 1;
+        w->core_takes++;
+        took = true;
+    }
+    pthread_mutex_unlock(&w->park_mu);
+    if (!took) return false;
+    rt_tls_worker = w;
+    /* still idle: w is no longer (the lent loop is not parked); popped: a
+     * notifier counted w searching, and that count is the caller's now */
+    if (!idle_remove_self(w)) w->searching = true;
+    return true;
+}
+
+void rt_core_give_back(worker *w)
+{
+    weft_runtime *rt = w->rt;
+    if (w->searching) { /* the loop stops searching when it ends; a loop never run did not */
+        w->searching = false;
+        atomic_fetch_sub_explicit(&rt->num_searching, 1, memory_order_seq_cst);
+    }
+    idle_push(w);
+    /* seq_cst fence: pairs with rt_notify_parked's fence (Dekker), as in
+     * rt_worker_park_idle */
+    SEQ_CST_FENCE();
+    bool wake = (atomic_load_explicit(&rt->num_searching, memory_order_seq_cst) == 0 &&
+                 rt->ops->has_work(rt->policy)) ||
+                atomic_load_explicit(&rt->shutdown, memory_order_acquire) ||
+                (!rt->cfg.reactor_thread && rt->nworkers == 1 &&
+                 (rt_timers_any_armed(rt) || reactor_has_registrations(rt->reactor)));
+    if (wake) {
+        /* as idle_wake_one would; if a notifier popped w first, it counted */
+        if (idle_remove_self(w)) atomic_fetch_add_explicit(&rt->num_searching, 1, memory_order_seq_cst);
+        w->searching = true;
+    }
+    rt_tls_worker = NULL;
+    pthread_mutex_lock(&w->park_mu);
+    w->core_lent = 0;
+    if (wake) atomic_store_explicit(&w->park_state, PARK_NOTIFIED, memory_order_relaxed);
+    /* a permit set while lent (a notifier, a shutdown) wakes the thread too */
+    if (atomic_load_explicit(&w->park_state, memory_order_relaxed) == PARK_NOTIFIED)
+        pthread_cond_signal(&w->park_cv);
+    pthread_mutex_unlock(&w->park_mu);
+}
+
+worker *rt_core_take_any(weft_runtime *rt)
+{
+    for (int i = 0; i < rt->nworkers; i++)
+        if (rt_core_take(&rt->workers[i])) return &rt->workers[i];
+    return NULL;
+}
+
+uint64_t rt_core_handoffs(weft_runtime *rt)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < rt->nworkers; i++) {
+        worker *w = &rt->workers[i];
+        pthread_mutex_lock(&w->park_mu);
+        n += w->core_takes;
+        pthread_mutex_unlock(&w->park_mu);
+    }
+    return n;
 }

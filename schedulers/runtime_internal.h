@@ -107,6 +107,13 @@ typedef struct worker {
     pthread_cond_t park_cv;
     pthread_t thread;
     bool thread_started;
+    /* The core hand-off (park.c): 1 while a weft_block_on caller runs this
+     * worker's loop and the worker's own thread waits in worker_park.
+     * Written under park_mu by the caller that takes and gives back the
+     * core; read under park_mu by the parked thread and plainly by the
+     * core's holder (the loop's idle exit). */
+    int core_lent;
+    uint64_t core_takes;      /* hand-offs of this core, under park_mu (rt_core_handoffs) */
     /* sched_latency samples, owner only */
     void *latency_hist;
     /* free task memory, owner only (spawn.c); emptied by runtime_destroy */
@@ -167,6 +174,7 @@ struct weft_runtime {
     _Atomic int shutdown;
     _Atomic int workers_started;  /* workers that bound themselves and entered the loop */
     _Atomic int block_on_active;  /* fifo: one block_on at a time; runtime_destroy waits for 0 */
+    bool handoff;                 /* the core hand-off is on (cfg.block_on_handoff, park.c) */
     bool workers_ready;           /* every worker's parker initialised (runtime_new) */
     owned_shard *owned;           /* nworkers + 1 shards; the last is for outside threads */
 
@@ -205,6 +213,16 @@ rt_claim rt_claim_and_run(task *t, void *out);
 /* park.c */
 void rt_worker_unpark(worker *w);
 void rt_worker_park_idle(worker *w, _Atomic int *until);
+/* The core hand-off (park.c's essay), for weft_block_on on a runtime with
+ * rt->handoff, from a thread that is no worker: rt_core_take makes the
+ * calling thread worker w (rt_tls_worker) if w's thread is parked, and
+ * returns whether it did; rt_core_give_back returns w to its thread (and
+ * wakes it when work, timers, IO or a shutdown need it). rt_core_take_any:
+ * the first of rt's workers whose core it took, or NULL. */
+bool rt_core_take(worker *w);
+worker *rt_core_take_any(struct weft_runtime *rt);
+void rt_core_give_back(worker *w);
+uint64_t rt_core_handoffs(struct weft_runtime *rt); /* every worker's core_takes, for the tests */
 
 /* driver.c. The caller of rt_driver_turn holds driver_busy or is the driver
  * thread; rt_maintenance is the workers' non-blocking turn every

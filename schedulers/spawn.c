@@ -387,6 +387,48 @@ static void uf_noop(const void *d) { (void)d; }
 static const weft_waker_vtable until_vtable = {uf_clone, uf_wake_by_ref, uf_wake_by_ref, uf_noop};
 static weft_waker uf_clone(const void *d) { return (weft_waker){&until_vtable, d}; }
 
+/* weft_block_on on a threaded runtime whose core w this thread took
+ * (rt_core_take; park.c's essay, the core hand-off): the root is spawned on
+ * w's queue and run by this thread's loop, as on fifo. The lent loop
+ * returns where it would park; a root still pending then (it waits on a
+ * timer, IO or an outside wake) is waited for the old way after the core
+ * went back to w's thread. On a shutdown the root is dropped as on fifo,
+ * before the give-back, after which this thread touches nothing of rt (the
+ * thread weft_runtime_free joins waits for the core). */
+static int block_on_core(weft_runtime *rt, worker *w, const weft_future_type *type, const void *init,
+                         void *out)
+{
+    weft_join_handle h;
+    int rc = weft_spawn(rt, type, init, &h);
+    if (rc < 0) {
+        rt_core_give_back(w);
+        return rc;
+    }
+    until_flag uf;
+    atomic_init(&uf.done, 0);
+    weft_context ucx = {{&until_vtable, &uf}, rt, NULL, -1, 0, NULL};
+    int result = 0;
+    if (weft_join_poll(&h, &ucx, out, &result) == WEFT_READY) {
+        rt_core_give_back(w);
+        return result;
+    }
+    rt_worker_loop(w, &uf.done);
+    if (weft_join_poll(&h, &ucx, out, &result) == WEFT_READY) {
+        rt_core_give_back(w);
+        return result;
+    }
+    if (atomic_load_explicit(&rt->shutdown, memory_order_acquire)) {
+        weft_join_drop(&h);
+        int fault = atomic_load_explicit(&rt->fault, memory_order_acquire); /* pairs with rt_runtime_fault */
+        result = fault ? err_fail(fault, "weft_block_on: %s", rt->fault_msg)
+                       : err_fail(-ESHUTDOWN, "weft_block_on: the runtime shut down before the future completed");
+        rt_core_give_back(w);
+        return result;
+    }
+    rt_core_give_back(w);
+    return rt_block_on_wait(rt, &h, out);
+}
+
 int weft_block_on(weft_runtime *rt, const weft_future_type *type, const void *init, void *out)
 {
     if (!rt) return err_fail(-EINVAL, "weft_block_on: NULL runtime");
@@ -398,6 +440,8 @@ int weft_block_on(weft_runtime *rt, const weft_future_type *type, const void *in
     if (atomic_load_explicit(&rt->shutdown, memory_order_acquire))
         return err_fail(-ESHUTDOWN, "weft_block_on: the runtime is shutting down");
     if (!rt->ops->runs_on_caller) {
+        worker *w;
+        if (rt->handoff && !cur && (w = rt_core_take_any(rt))) return block_on_core(rt, w, type, init, out);
         weft_join_handle h;
         int rc = weft_spawn(rt, type, init, &h);
         if (rc < 0) return rc;

@@ -414,6 +414,9 @@ WORKER_INLINE void worker_loop(worker *w, _Atomic int *until, bool fifo)
             cpu_relax();
             continue;
         }
+        /* a block_on caller holding w's core (park.c, the core hand-off)
+         * does not park as w: it returns and waits the old way */
+        if (!fifo && w->core_lent) break;
         if (worker_idle_spin(w, until, &idle_deadline)) continue;
         spins = 0;
         idle_deadline = 1;
