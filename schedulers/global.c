@@ -285,6 +285,13 @@ static task *global_next(void *policy, worker *w)
  * runs or publishes them before it can park. */
 static bool global_has_work(void *policy) { return injectq_len(&((global_policy *)policy)->q) != 0; }
 
+static bool global_has_local(void *policy, worker *w)
+{
+    (void)policy;
+    const global_worker *gw = sched_worker_local(w);
+    return gw->pending != NULL || gw->run.len != 0 || gw->out.len != 0;
+}
+
 static task *global_drain(void *policy)
 {
     global_policy *p = policy;
@@ -314,5 +321,6 @@ const sched_ops sched_global = {
     .next = global_next,
     .steal = NULL,
     .has_work = global_has_work,
+    .has_local = global_has_local,
     .drain = global_drain,
 };

@@ -131,6 +131,7 @@ const sched_ops sched_numa = {
     .next = ws_next_counted,
     .steal = ws_steal,
     .has_work = ws_has_work,
+    .has_local = ws_has_local,
     .drain = ws_drain,
     .take_back = ws_take_back,
 };

@@ -274,7 +274,12 @@ void rt_worker_park_idle(worker *w, _Atomic int *until)
  *    root that waits on IO, a timer or an outside wake.
  *  give back (rt_core_give_back): the caller parks w for its thread
  *    (idle_push, the Dekker fence, the re-check of rt_worker_park_idle),
- *    then, under park_mu, clears core_lent. If the re-check finds work
+ *    then, under park_mu, clears core_lent. If w holds private tasks
+ *    (sched_ops.has_local: ws's LIFO slot and `later`, global's held task
+ *    and batch lists; the lent loop left at its root's completion, not
+ *    where a worker parks, so they can be there: test_two_callers hung 1
+ *    run in ~30 without this, a second caller's root stranded in global's
+ *    private run list), or the re-check finds work
  *    (pushed by an outside thread that saw nobody idle while the core was
  *    lent), a shutdown, armed timers or IO registrations (which need a
  *    driver), it hands the thread a permit and counts it searching, as a
@@ -291,15 +296,11 @@ void rt_worker_park_idle(worker *w, _Atomic int *until)
  * pusher wakes nobody and the lent loop, or the give-back's re-check after
  * its fence, sees the work (the same store-load pair as parking).
  *
- * block_on_handoff=2 does the same on any worker count: the caller takes
- * the first worker whose thread is PARKED (rt_core_take_any; the driver,
- * in the reactor, cannot be taken), and the other workers steal from it
- * and push to it as to any worker (its deque's owner is whoever is w, the
- * hand-over ordered by park_mu). Workers there keep driving as before
- * (the condition-variable rule above is one worker's only), so the
- * give-back wakes the thread only for work or a shutdown. The caller's
- * thread is not pinned: with pin=compact|scatter, the tasks it runs as w
- * run wherever the caller runs. */
+ * The caller's thread is not pinned: with pin=compact|scatter, the tasks
+ * it runs as w run wherever the caller runs. A mode that took any parked
+ * worker's core at any worker count (block_on_handoff=2) was tried and
+ * taken out: its stress test (test_stress_core_handoff, outside spawns at
+ * 2 and 8 workers) crashed with heap corruption about once in 100 runs. */
 bool rt_core_take(worker *w)
 {
     bool took = false;
@@ -325,11 +326,16 @@ void rt_core_give_back(worker *w)
         w->searching = false;
         atomic_fetch_sub_explicit(&rt->num_searching, 1, memory_order_seq_cst);
     }
+    /* tasks only w sees (a LIFO slot, a held or batched task): the lent
+     * loop left at its root's completion, not where a worker parks (its
+     * next would have returned them), so w's thread must run them */
+    bool local = rt->ops->has_local && rt->ops->has_local(rt->policy, w);
     idle_push(w);
     /* seq_cst fence: pairs with rt_notify_parked's fence (Dekker), as in
      * rt_worker_park_idle */
     SEQ_CST_FENCE();
-    bool wake = (atomic_load_explicit(&rt->num_searching, memory_order_seq_cst) == 0 &&
+    bool wake = local ||
+                (atomic_load_explicit(&rt->num_searching, memory_order_seq_cst) == 0 &&
                  rt->ops->has_work(rt->policy)) ||
                 atomic_load_explicit(&rt->shutdown, memory_order_acquire) ||
                 (!rt->cfg.reactor_thread && rt->nworkers == 1 &&

@@ -166,6 +166,13 @@ typedef struct sched_ops {
      * holds; a thief racing for the same task is resolved by the queue's
      * own pop (deque_pop_if). */
     bool (*take_back)(void *policy, struct worker *w, task *t);
+    /* Optional (NULL: the policy keeps no private tasks). Owner of w only:
+     * true when w holds tasks that has_work does not see (ws: the LIFO
+     * slot and `later`; global: `pending`, `run`, `out`). A worker's own
+     * loop never parks holding them (its next returns them first), but a
+     * weft_block_on caller that ran w's loop and leaves at its root's
+     * completion may: rt_core_give_back asks this and wakes w's thread. */
+    bool (*has_local)(void *policy, struct worker *w);
 } sched_ops;
 
 /* Checks cfg's values of knobs[0..n) against their ranges: 0, or -EINVAL

@@ -632,6 +632,13 @@ bool ws_has_work(void *policy)
     return false;
 }
 
+bool ws_has_local(void *policy, worker *w)
+{
+    (void)policy;
+    const ws_local *l = sched_worker_local(w);
+    return l->lifo != NULL || l->later.len != 0;
+}
+
 void ws_inject_push(ws_policy *p, int q, task *t) { injectq_push(&p->inject[q]->q, t); }
 
 task *ws_drain(void *policy)
@@ -708,6 +715,7 @@ const sched_ops sched_ws = {
     .next = ws_next,
     .steal = ws_steal,
     .has_work = ws_has_work,
+    .has_local = ws_has_local,
     .drain = ws_drain,
     .take_back = ws_take_back,
 };

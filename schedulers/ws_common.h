@@ -141,6 +141,8 @@ task *ws_next(void *policy, worker *w);
 task *ws_next_counted(void *policy, worker *w); /* ws_next that counts `handed` (numa) */
 task *ws_steal(void *policy, worker *w);
 bool ws_has_work(void *policy);
+/* Owner of w: its LIFO slot or `later` holds a task (sched_ops.has_local). */
+bool ws_has_local(void *policy, struct worker *w);
 task *ws_drain(void *policy);
 bool ws_take_back(void *policy, worker *w, task *t); /* owner only: join claim-back */
 

@@ -52,8 +52,7 @@ typedef struct weft_config {
                                    searching, before it parks; 0: off             [0] */
     int block_on_handoff;       /* 1: a one-worker runtime's weft_block_on caller runs the
                                    worker's loop itself while that worker's thread sleeps
-                                   (schedulers/park.c, "The core hand-off"); 2: on any
-                                   worker count (a parked worker's core); 0: off   [1] */
+                                   (schedulers/park.c, "The core hand-off"); 0: off [1] */
     int reactor_thread;         /* 0: a parked worker drives IO+timers, 1: a dedicated thread [0] */
     int sched_latency;          /* 0/1: record wake-to-poll latency (costs clock reads) [0] */
     int numa_backoff_us;        /* numa: wait before stealing across nodes       [0] */
