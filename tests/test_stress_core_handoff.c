@@ -204,7 +204,7 @@ static void test_handoff_happens(void **state)
         assert_true(after.polls - before.polls >= (uint64_t)ROUNDS * (CHILDREN + 1));
         assert_true(after.polls - before.polls <= (uint64_t)ROUNDS * (CHILDREN + 2));
         weft_runtime_free(rt);
-            latches_free();
+        latches_free();
         tu_watchdog_off();
     }
 }
@@ -341,7 +341,7 @@ static void test_waiting_roots(void **state)
                 tu_latch_destroy(&latch);
             }
         weft_runtime_free(rt);
-            latches_free();
+        latches_free();
         tu_watchdog_off();
     }
 }
@@ -390,9 +390,8 @@ static void test_outside_during_handoff(void **state)
     (void)state;
     static const int workers[] = {1, 2, 8};
     for (size_t s = 0; s < sizeof scheds / sizeof scheds[0]; s++)
-        for (size_t k = 0; k < sizeof workers / sizeof workers[0]; k++)
-        for (int mode = 1; mode <= 1; mode++) {
-            weft_runtime *rt = rt_make(scheds[s], workers[k], mode);
+        for (size_t k = 0; k < sizeof workers / sizeof workers[0]; k++) {
+            weft_runtime *rt = rt_make(scheds[s], workers[k], 1);
             watchdog(300);
             _Atomic int *slots = calloc(OUTSIDE_TASKS, sizeof *slots);
             assert_non_null(slots);
@@ -426,7 +425,7 @@ static void test_outside_during_handoff(void **state)
             for (int i = 0; i < OUTSIDE_TASKS; i++)
                 if (atomic_load(&slots[i]) != 1) fail_msg("%s: outside task %d ran %d times", current_config, i,
                                                           atomic_load(&slots[i]));
-            if (workers[k] > 1 && mode == 1) assert_int_equal(rt_core_handoffs(rt), 0);
+            if (workers[k] > 1) assert_int_equal(rt_core_handoffs(rt), 0);
             if (workers[k] == 1) assert_true(rt_core_handoffs(rt) > 0);
             weft_runtime_free(rt);
             latches_free();
@@ -438,6 +437,63 @@ static void test_outside_during_handoff(void **state)
         }
 }
 
+
+/* ---- a private task left when the root completes ---------------------------------------
+ * A root that spawns a child and returns at once: the child lands where only
+ * w sees it (ws/numa: the LIFO slot; global at one worker: its private `out`
+ * list), and the lent loop leaves at the root's completion without running
+ * it. The give-back must wake w's thread for it (sched_ops.has_local); with
+ * the hook ignored every round's child waits for the next block_on and the
+ * wait below times out. */
+typedef struct leaver_st {
+    _Atomic int *ran;
+    _Atomic int *spawn_fails;
+} leaver_st;
+
+static weft_poll leaf_poll(void *p, weft_context *cx, void *out)
+{
+    (void)cx;
+    (void)out;
+    atomic_fetch_add_explicit(((leaver_st *)p)->ran, 1, memory_order_release);
+    return WEFT_READY;
+}
+WEFT_FUTURE_TYPE(leaf_type, leaf_poll, NULL, leaver_st, 0);
+
+static weft_poll leaver_poll(void *p, weft_context *cx, void *out)
+{
+    (void)out;
+    leaver_st *st = p;
+    leaver_st c = {st->ran, NULL};
+    if (weft_spawn(weft_context_runtime(cx), &leaf_type, &c, NULL) < 0) atomic_fetch_add(st->spawn_fails, 1);
+    return WEFT_READY;
+}
+WEFT_FUTURE_TYPE(leaver_type, leaver_poll, NULL, leaver_st, 0);
+
+static void test_private_task_after_root(void **state)
+{
+    (void)state;
+    for (size_t s = 0; s < sizeof scheds / sizeof scheds[0]; s++) {
+        weft_runtime *rt = rt_make(scheds[s], 1, 1);
+        watchdog(120);
+        warm_up(rt);
+        _Atomic int ran = 0, spawn_fails = 0;
+        int rounds = ROUNDS / 20, taken = 0;
+        for (int r = 0; r < rounds; r++) {
+            uint64_t before = rt_core_handoffs(rt);
+            leaver_st st = {&ran, &spawn_fails};
+            tu_block_on_ok(rt, &leaver_type, &st, NULL);
+            assert_int_equal(atomic_load(&spawn_fails), 0);
+            taken += rt_core_handoffs(rt) > before;
+            /* no further block_on: only w's own thread can run the child */
+            if (!tu_wait_at_least(&ran, r + 1, 5000))
+                fail_msg("%s: round %d's child never ran after its root completed", scheds[s], r);
+        }
+        assert_true(taken > 0); /* the case under test happened */
+        assert_int_equal(atomic_load(&ran), rounds);
+        weft_runtime_free(rt);
+        tu_watchdog_off();
+    }
+}
 
 /* ---- two threads in weft_block_on ------------------------------------------------------ */
 
@@ -481,7 +537,7 @@ static void test_two_callers(void **state)
         uint64_t n = rt_core_handoffs(rt) - before;
         assert_true(n >= 1 && n <= 2u * ROUNDS);
         weft_runtime_free(rt);
-            latches_free();
+        latches_free();
         tu_watchdog_off();
     }
 }
@@ -547,6 +603,7 @@ int main(void)
         cmocka_unit_test(test_handoff_happens),      cmocka_unit_test(test_no_handoff_without_it),
         cmocka_unit_test(test_waiting_roots),        cmocka_unit_test(test_outside_during_handoff),
         cmocka_unit_test(test_two_callers),          cmocka_unit_test(test_free_during_handoff),
+        cmocka_unit_test(test_private_task_after_root),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
