@@ -387,6 +387,27 @@ static void uf_noop(const void *d) { (void)d; }
 static const weft_waker_vtable until_vtable = {uf_clone, uf_wake_by_ref, uf_wake_by_ref, uf_noop};
 static weft_waker uf_clone(const void *d) { return (weft_waker){&until_vtable, d}; }
 
+/* This thread runs w's loop until the root behind h completes: its result in
+ * *result, true. A loop stopped by a shutdown drops the root and sets the
+ * error, true. false: the loop went idle with the root pending (only a lent
+ * core's loop returns so, below). uf is the caller's: h keeps its waker
+ * registered until the next poll of h, which may come after this returns. */
+static bool block_on_run(weft_runtime *rt, worker *w, weft_join_handle *h, until_flag *uf, void *out,
+                         int *result)
+{
+    atomic_init(&uf->done, 0);
+    weft_context ucx = {{&until_vtable, uf}, rt, NULL, -1, 0, NULL};
+    if (weft_join_poll(h, &ucx, out, result) == WEFT_READY) return true;
+    rt_worker_loop(w, &uf->done);
+    if (weft_join_poll(h, &ucx, out, result) == WEFT_READY) return true;
+    if (!atomic_load_explicit(&rt->shutdown, memory_order_acquire)) return false;
+    weft_join_drop(h);
+    int fault = atomic_load_explicit(&rt->fault, memory_order_acquire); /* pairs with rt_runtime_fault */
+    *result = fault ? err_fail(fault, "weft_block_on: %s", rt->fault_msg)
+                    : err_fail(-ESHUTDOWN, "weft_block_on: the runtime shut down before the future completed");
+    return true;
+}
+
 /* weft_block_on on a threaded runtime whose core w this thread took
  * (rt_core_take; park.c's essay, the core hand-off): the root is spawned on
  * w's queue and run by this thread's loop, as on fifo. The lent loop
@@ -405,28 +426,10 @@ static int block_on_core(weft_runtime *rt, worker *w, const weft_future_type *ty
         return rc;
     }
     until_flag uf;
-    atomic_init(&uf.done, 0);
-    weft_context ucx = {{&until_vtable, &uf}, rt, NULL, -1, 0, NULL};
     int result = 0;
-    if (weft_join_poll(&h, &ucx, out, &result) == WEFT_READY) {
-        rt_core_give_back(w);
-        return result;
-    }
-    rt_worker_loop(w, &uf.done);
-    if (weft_join_poll(&h, &ucx, out, &result) == WEFT_READY) {
-        rt_core_give_back(w);
-        return result;
-    }
-    if (atomic_load_explicit(&rt->shutdown, memory_order_acquire)) {
-        weft_join_drop(&h);
-        int fault = atomic_load_explicit(&rt->fault, memory_order_acquire); /* pairs with rt_runtime_fault */
-        result = fault ? err_fail(fault, "weft_block_on: %s", rt->fault_msg)
-                       : err_fail(-ESHUTDOWN, "weft_block_on: the runtime shut down before the future completed");
-        rt_core_give_back(w);
-        return result;
-    }
+    bool done = block_on_run(rt, w, &h, &uf, out, &result);
     rt_core_give_back(w);
-    return rt_block_on_wait(rt, &h, out);
+    return done ? result : rt_block_on_wait(rt, &h, out);
 }
 
 int weft_block_on(weft_runtime *rt, const weft_future_type *type, const void *init, void *out)
@@ -461,21 +464,11 @@ int weft_block_on(weft_runtime *rt, const weft_future_type *type, const void *in
         return rc;
     }
     until_flag uf;
-    atomic_init(&uf.done, 0);
-    weft_context ucx = {{&until_vtable, &uf}, rt, NULL, -1, 0, NULL};
     int result = 0;
     worker *w = &rt->workers[0];
     rt_tls_worker = w;
-    if (weft_join_poll(&h, &ucx, out, &result) == WEFT_PENDING) {
-        rt_worker_loop(w, &uf.done);
-        if (weft_join_poll(&h, &ucx, out, &result) == WEFT_PENDING) {
-            /* the loop stopped for shutdown */
-            weft_join_drop(&h);
-            int fault = atomic_load_explicit(&rt->fault, memory_order_acquire); /* pairs with rt_runtime_fault */
-            result = fault ? err_fail(fault, "weft_block_on: %s", rt->fault_msg)
-                           : err_fail(-ESHUTDOWN, "weft_block_on: the runtime shut down before the future completed");
-        }
-    }
+    /* fifo's loop stops only at the root's completion or a shutdown */
+    (void)block_on_run(rt, w, &h, &uf, out, &result);
     rt_tls_worker = NULL;
     atomic_store_explicit(&rt->block_on_active, 0, memory_order_release);
     return result;
