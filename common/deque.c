@@ -499,7 +499,9 @@ static int deque_reserve_owner(deque *d, int64_t extra)
     return deque_grow(d, a, t, b, capacity) != NULL ? 0 : -ENOMEM;
 }
 
-size_t deque_steal_half(deque *victim, deque *into)
+size_t deque_steal_half(deque *victim, deque *into) { return deque_steal_half_max(victim, into, SIZE_MAX); }
+
+size_t deque_steal_half_max(deque *victim, deque *into, size_t max)
 {
     if (victim == into) {
         err_fail(-EINVAL, "deque_steal_half: a deque cannot steal from itself");
@@ -508,6 +510,8 @@ size_t deque_steal_half(deque *victim, deque *into)
     int64_t n = deque_len_estimate(victim);
     if (n <= 0) return 0;
     int64_t want = n - n / 2; /* ceil(n / 2) */
+    if (max == 0) return 0;
+    if ((uint64_t)want > max) want = (int64_t)max;
     if (deque_reserve_owner(into, want) != 0) return 0;
     size_t moved = 0;
     /* Aborts mean someone else made progress; bound them (as many as items

@@ -234,6 +234,11 @@ int64_t deque_len_estimate(const deque *d);
  * Returns the number of items moved. */
 size_t deque_steal_half(deque *victim, deque *into);
 
+/* deque_steal_half moving at most `max` items (min(ceil(n/2), max)): a
+ * thief's bound on one steal, so half of a queue grown to thousands is not
+ * moved, one CAS per item, by a single steal (0 moves nothing). */
+size_t deque_steal_half_max(deque *victim, deque *into, size_t max);
+
 #ifdef __cplusplus
 }
 #endif

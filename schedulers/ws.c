@@ -94,8 +94,8 @@
  *    work. The deque's last item is raced for by deque_pop_if, which is
  *    deque_pop and its CAS.
  *
- * 9. Steal pay-off (steal_pay_ns, off by default: see the end of this
- *    point). Moving a task to another
+ * 9. Steal pay-off (steal_pay_ns, default 300) and the steal bound
+ *    (steal_max, default 128). Moving a task to another
  *    core costs its lines (header, state, the deque slot) and whatever it
  *    touches that the victim also touches, several core-to-core transfers;
  *    a leaf that runs for less than that is cheaper where it was spawned.
@@ -113,22 +113,31 @@
  *    sweep: WS_HOLD_NS, doubling with each consecutive steal that did not
  *    pay up to WS_HOLD_NS << WS_HOLD_MAX_SHIFT, and that sweep takes one
  *    task, not half: stealing half after a hold took a bigger batch of the
- *    same tiny leaves (the deque had grown meanwhile: spawn_many ws/2,
- *    tasks stolen per iteration up from 380 to 490 while steals fell from
- *    1.5 to 0.3, commit of this sentence). A single task that pays (a fork-join
- *    subtree) clears the count and the next steal takes half again. It holds off asleep and
+ *    same tiny leaves. A single task that pays (a fork-join subtree) clears
+ *    the count and the next steal takes half again. It holds off asleep and
  *    still counted as searching, so pushers do not wake it (or a third
  *    worker) for every push in the meantime; it then sweeps as usual, and
  *    parks through the core's protocol if there is nothing, so no task is
  *    left behind a hold for longer than the hold (a sleeping searcher only
  *    delays the chain wake-up, as a long steal sweep would). Costs: two
- *    clock reads per successful steal, none per task. Why off: an
- *    alternating A/B of steal_pay_ns=0 against 1000 (12 processes a side,
- *    --profile=standard, ws and numa at 2 workers, one binary) read uts T3
- *    1.51x (ws) and 1.41x (numa) slower with it, uts T1 numa 1.22x; and
- *    spawn_many, what it was for, 0.81x on ws and 0.99x on numa (a first
- *    4-round A/B: 1.12x and 0.98x). A uts subtree is often a single node,
- *    so its steals look unpaid and the thief holds off while work waits.
+ *    clock reads per successful steal, none per task.
+ *    The bound: a judgement comes only after the thief ran what it took,
+ *    and half of an unbounded deque is unbounded: spawn_many's spawner
+ *    had thousands queued when the thief first swept, so its first steal
+ *    alone moved them (8 400 of 10 000 tasks per round in 13-18 steals,
+ *    one CAS each, a fifth of the profile in deque_steal) before any
+ *    judgement. steal_max caps a steal at 128 (Tokio's and Go's steal is
+ *    half of a 256-slot ring), so an unpaid batch costs at most that.
+ *    The numbers (Intel Xeon 2 vCPU, --profile=standard, ws and numa at 2
+ *    workers, medians of 5 repetitions, two rounds per setting): spawn_many
+ *    ws 109 -> 52 ns per task, numa 106-110 -> 65-68; uts T1/T3, fib
+ *    join/spawn2, fanout_skew, ping_pong within the rounds' spread. The
+ *    bound alone did nothing (spawn_many 102-107), the pay-off alone at
+ *    1000 made uts T3 1.41-1.51x slower (a uts node costs ~140 ns, so at
+ *    1000 its steals looked unpaid), and 600 already slowed uts T3 in one
+ *    round of two (107 vs 87); 300 sits between a uts node's cost and a
+ *    stolen spawn_many leaf's. A fixed threshold is a machine's: on a
+ *    machine whose core-to-core transfers cost more, raise it.
  *
  * REJECTED.
  *  - Tokio's and Go's local queue, a fixed 256-slot ring whose owner pops
@@ -276,6 +285,7 @@ int ws_policy_create(struct weft_runtime *rt, const ws_shape *shape, void **out,
     p->inject_batch = WS_INJECT_BATCH_MAX;
     p->backoff_ns = shape->backoff ? (uint64_t)cfg->numa_backoff_us * 1000u : 0;
     p->pay_ns = n > 1 ? (uint64_t)cfg->steal_pay_ns : 0; /* one worker never steals */
+    p->steal_max = (size_t)cfg->steal_max;
     p->hold_ns = WS_HOLD_NS;
     p->hold_max_shift = WS_HOLD_MAX_SHIFT;
     atomic_init(&p->rr, 0);
@@ -539,7 +549,7 @@ static task *ws_sweep(ws_policy *p, worker *w, ws_local *l, uint32_t r, int from
             }
             moved = t != NULL;
         } else {
-            moved = deque_steal_half(&vl->dq, &l->dq);
+            moved = deque_steal_half_max(&vl->dq, &l->dq, p->steal_max);
             if (moved) {
                 WORKER_STAT_MAX(w, STAT_QUEUE_HWM, moved);
                 /* NULL only if other thieves already took all of them from us */

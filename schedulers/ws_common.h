@@ -32,10 +32,12 @@
     SCHED_KNOB(lifo_slot, 0, 1, 1, "LIFO slot on/off"),                                     \
     SCHED_KNOB(lifo_cap, 1, 1 << 20, 3, /* Tokio's cap */ "consecutive LIFO-slot runs"),     \
     SCHED_KNOB(steal_batch, 0, 1, 0, "0: steal half, 1: steal one"),                        \
-    /* off: at 1000 (a few core-to-core round trips) uts T3 ws/2 and numa/2 were          \
-     * 1.41-1.51x slower in an alternating A/B (ws.c, point 9) */                          \
-    SCHED_KNOB(steal_pay_ns, 0, 1000000, 0,                                                 \
-               "busy ns per stolen task a steal must buy, else hold off (0: off)")
+    /* 300: spawn_many ws/2 and numa/2 about 2x faster, uts and fib within noise; at  \
+     * 1000 uts T3 was 1.41-1.51x slower (ws.c, point 9) */                                 \
+    SCHED_KNOB(steal_pay_ns, 0, 1000000, 300,                                               \
+               "busy ns per stolen task a steal must buy, else hold off (0: off)"),         \
+    SCHED_KNOB(steal_max, 1, 1 << 24, 128, /* half of Tokio's and Go's 256-slot ring */    \
+               "most tasks one steal moves")
 
 /* Validates ws's knobs as listed in `knobs` (a table holding WS_KNOBS): the
  * ranges, and local_queue_capacity a power of two. */
@@ -122,6 +124,7 @@ typedef struct ws_policy {
     bool steal_one;
     size_t inject_batch;     /* most tasks moved from an injection queue at once */
     uint64_t backoff_ns;     /* numa_backoff_us in ns; 0: no clock reads */
+    size_t steal_max;        /* most tasks one steal moves (steal_max) */
     uint64_t pay_ns;         /* steal pay-off: busy ns per moved task a steal must buy (0: off) */
     uint64_t hold_ns;        /* first hold after a steal that did not pay */
     uint32_t hold_max_shift; /* holds double up to hold_ns << hold_max_shift */

@@ -327,6 +327,33 @@ static void test_steal_half_counts(void **state)
     deque_destroy(&into);
 }
 
+/* steal_half_max moves min(ceil(n/2), max), the oldest first, and leaves the
+ * rest in order; max 0 moves nothing. */
+static void test_steal_half_max(void **state)
+{
+    (void)state;
+    static const size_t maxes[] = {0, 1, 3, 7, 128, SIZE_MAX};
+    for (size_t m = 0; m < sizeof maxes / sizeof maxes[0]; m++) {
+        for (uintptr_t n = 0; n <= 300; n += 13) {
+            deque victim, into;
+            assert_int_equal(deque_init(&victim, 2), 0);
+            assert_int_equal(deque_init(&into, 2), 0);
+            for (uintptr_t i = 0; i < n; i++) assert_int_equal(deque_push(&victim, ITEM(i)), 0);
+            size_t want = (size_t)(n + 1) / 2;
+            if (want > maxes[m]) want = maxes[m];
+            assert_int_equal(deque_steal_half_max(&victim, &into, maxes[m]), want);
+            assert_int_equal(deque_len_owner(&into), (int64_t)want);
+            assert_int_equal(deque_len_owner(&victim), (int64_t)(n - want));
+            for (uintptr_t i = want; i-- > 0;) assert_ptr_equal(deque_pop(&into), ITEM(i));
+            assert_null(deque_pop(&into));
+            for (uintptr_t i = want; i < n; i++) assert_ptr_equal(deque_steal(&victim, NULL), ITEM(i));
+            assert_null(deque_pop(&victim));
+            deque_destroy(&victim);
+            deque_destroy(&into);
+        }
+    }
+}
+
 static void test_bad_capacity(void **state)
 {
     (void)state;
@@ -355,6 +382,7 @@ int main(void)
         cmocka_unit_test(test_growth),
         cmocka_unit_test(test_model_interleaved),
         cmocka_unit_test(test_steal_half_counts),
+        cmocka_unit_test(test_steal_half_max),
         cmocka_unit_test(test_bad_capacity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1125,6 +1125,38 @@ static void test_ws_steal_pay(void **state)
     fake_free(f);
 }
 
+/* steal_max: one steal moves half the victim's deque, at most steal_max
+ * tasks, oldest first; the defaults are the documented ones (300, 128). */
+static void test_ws_steal_max(void **state)
+{
+    (void)state;
+    const char *names[] = {"ws", "numa"};
+    for (int s = 0; s < 2; s++) {
+        fake *f = fake_new(names[s], 2, NULL, NULL, "lifo_slot=0", "steal_pay_ns=0", "steal_max=5",
+                           (const char *)NULL);
+        ws_policy *p = f->rt->policy;
+        assert_int_equal(p->steal_max, 5);
+        for (int i = 0; i < 40; i++) fpush(f, 0, i, SCHED_SPAWN);
+        assert_int_equal(idx_of(f, fturn(f, 1)), 4); /* 0-4 (not 0-19), the newest runs */
+        assert_int_equal(stat_of(f, 1, STAT_TASKS_STOLEN), 5);
+        for (int want = 3; want >= 0; want--) assert_int_equal(idx_of(f, fturn(f, 1)), want);
+        /* below the bound: half, rounded up (35 left -> 18 > 5: 5 again; then of 6: 3) */
+        assert_int_equal(idx_of(f, fturn(f, 1)), 9);
+        for (int i = 0; i < 4; i++) assert_non_null(fnext(f, 1));
+        for (int i = 0; i < 24; i++) assert_non_null(fnext(f, 0)); /* the owner runs 39..16 */
+        assert_int_equal(deque_len_owner(&p->locals[0]->dq), 6);
+        assert_int_equal(idx_of(f, fturn(f, 1)), 12); /* 10-12 of 10-15 */
+        assert_int_equal(stat_of(f, 1, STAT_TASKS_STOLEN), 13);
+        while (fturn(f, 1)) {}
+        while (fnext(f, 0)) {}
+        fake_free(f);
+    }
+    fake *f = fake_new("ws", 2, NULL, NULL, (const char *)NULL);
+    assert_int_equal(((ws_policy *)f->rt->policy)->steal_max, 128);
+    assert_int_equal(((ws_policy *)f->rt->policy)->pay_ns, 300);
+    fake_free(f);
+}
+
 static void test_ws_steal_half_keeps_rest(void **state)
 {
     (void)state;
@@ -1362,6 +1394,7 @@ int main(void)
         cmocka_unit_test(test_ws_later_published_when_hungry),
         cmocka_unit_test(test_ws_steal_half_keeps_rest),
         cmocka_unit_test(test_ws_steal_pay),
+        cmocka_unit_test(test_ws_steal_max),
         cmocka_unit_test(test_ws_inject_batch),
         cmocka_unit_test(test_global_fifo),
         cmocka_unit_test(test_global_hold),

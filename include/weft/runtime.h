@@ -41,7 +41,9 @@ typedef struct weft_config {
     int steal_batch;            /* 0: steal half the victim's queue, 1: one task [0] */
     int steal_pay_ns;           /* ws, numa: a steal must keep the thief busy this long per
                                    task it moved, else the thief holds off (ws.c, point 9);
-                                   0: off                                       [0] */
+                                   0: off                                     [300] */
+    int steal_max;              /* ws, numa: most tasks one steal moves (half the victim's
+                                   queue, at most this many; Tokio's and Go's bound) [128] */
     int global_batch;           /* global: most tasks a worker takes per lock hold, and
                                    its own pushes kept private between takes; 0: auto
                                    (all with one worker, else 1 holding each worker's
