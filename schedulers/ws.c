@@ -128,16 +128,20 @@
  *    one CAS each, a fifth of the profile in deque_steal) before any
  *    judgement. steal_max caps a steal at 128 (Tokio's and Go's steal is
  *    half of a 256-slot ring), so an unpaid batch costs at most that.
- *    The numbers (Intel Xeon 2 vCPU, --profile=standard, ws and numa at 2
- *    workers, medians of 5 repetitions, two rounds per setting): spawn_many
- *    ws 109 -> 52 ns per task, numa 106-110 -> 65-68; uts T1/T3, fib
- *    join/spawn2, fanout_skew, ping_pong within the rounds' spread. The
- *    bound alone did nothing (spawn_many 102-107), the pay-off alone at
- *    1000 made uts T3 1.41-1.51x slower (a uts node costs ~140 ns, so at
- *    1000 its steals looked unpaid), and 600 already slowed uts T3 in one
- *    round of two (107 vs 87); 300 sits between a uts node's cost and a
- *    stolen spawn_many leaf's. A fixed threshold is a machine's: on a
- *    machine whose core-to-core transfers cost more, raise it.
+ *    The numbers (Intel Xeon 2 vCPU, weft-bench --profile=standard
+ *    --workers=2, one binary, steal_pay_ns=0 and 300 in alternating
+ *    processes, medians over them): spawn_many ws 109 -> 61 ns per task
+ *    (0.56x), numa 111 -> 68 (0.61x), 6 processes a side; fib join/spawn2
+ *    0.96-1.05x and uts T1/T3 0.98-1.03x, 10 a side (both sides had the
+ *    same rare slow processes). Where the threshold sits, from a histogram
+ *    of busy / moved per judged steal (3 repetitions each): spawn_many's
+ *    batches 32-255 ns per task, its single-task steals 256-511 (the
+ *    steal's own cost); uts's batches mostly 256 ns - 16 us (6 of ~95
+ *    below 256); fib's all >= 512. The bound alone did nothing
+ *    (spawn_many 102-107); 600 slowed uts T3 in one round of two (107 vs
+ *    87), and an earlier A/B at 1000 read uts T3 1.41-1.51x slower. A
+ *    fixed threshold is a machine's: where core-to-core transfers cost
+ *    more, raise it.
  *
  * REJECTED.
  *  - Tokio's and Go's local queue, a fixed 256-slot ring whose owner pops
