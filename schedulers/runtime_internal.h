@@ -427,6 +427,15 @@ static inline bool sched_env_anyone_hungry(const struct weft_runtime *rt)
            atomic_load_explicit(&rt->num_searching, memory_order_relaxed) != 0;
 }
 
+/* Whether the core would wake a worker for a task made stealable now: one
+ * sleeps and none searches (spawn_push's relaxed test before
+ * rt_notify_parked). A hint, as above. */
+static inline bool sched_env_would_wake(const struct weft_runtime *rt)
+{
+    return atomic_load_explicit(&rt->num_idle, memory_order_relaxed) != 0 &&
+           atomic_load_explicit(&rt->num_searching, memory_order_relaxed) == 0;
+}
+
 /* Wakes one idle worker, preferring node `node` (-1: any), unless someone
  * is already searching: the core's notification after a policy made work
  * visible (E4 in sched.h); it issues the parking protocol's fence itself. */

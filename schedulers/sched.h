@@ -71,6 +71,7 @@
  *     sched_env_set_worker_local(rt, i, p)  create only: worker i's local data
  *   any thread:
  *     sched_env_anyone_hungry(rt)     is any worker idle or searching (a relaxed hint)
+ *     sched_env_would_wake(rt)        one idle and none searching (a relaxed hint)
  *     sched_env_wake_near(rt, n)      wake one idle worker, preferring node n (-1: any)
  *     rt_task_alloc/rt_task_free      task memory (a policy may place it on a node)
  *   the worker w that push_local, next and steal run on (owner only):
@@ -194,6 +195,7 @@ static inline const struct topo *sched_env_topology(const struct weft_runtime *r
 static inline const weft_config *sched_env_knobs(const struct weft_runtime *rt);
 static inline void sched_env_set_worker_local(struct weft_runtime *rt, int i, void *local);
 static inline bool sched_env_anyone_hungry(const struct weft_runtime *rt);
+static inline bool sched_env_would_wake(const struct weft_runtime *rt);
 static inline void sched_env_wake_near(struct weft_runtime *rt, int node);
 static inline void *sched_worker_local(const struct worker *w);
 static inline int sched_worker_index(const struct worker *w);

@@ -143,6 +143,44 @@
  *    fixed threshold is a machine's: where core-to-core transfers cost
  *    more, raise it.
  *
+ * 10. The split deque (split_deque, default 1; Lace's idea: van Dijk and
+ *    van de Pol, "Lace: non-blocking split deque for work-stealing",
+ *    Euro-Par 2014 workshops). With two or more workers every Chase-Lev
+ *    pop pays a seq_cst fence (deque_pop; at one worker deque_pop_unshared
+ *    has none), and a thief probing the deque pulls its lines. An
+ *    experiment with the fence taken out (unsafe, stealing held off)
+ *    read spawn_many ws/2 50.6 -> 40.4 ns per task: a fifth of the
+ *    two-worker price was the fence. So a worker keeps its newest tasks
+ *    in a private part, pv: a plain array (owner-only, doubling, never
+ *    fewer than local_queue_capacity slots) above the deque. Pushes go to
+ *    pv and pops take pv's newest, with no atomics; the deque holds older,
+ *    published work, which the owner pops (with the fence) only when pv
+ *    is empty. A thief that finds a victim's deque empty sets the
+ *    victim's `want` flag (relaxed, on a line of its own; read before
+ *    written, so asking twice costs no write); the owner reads it at
+ *    every push and pop, and answers by publishing the oldest half of pv
+ *    (at most steal_max, what one steal moves; at a pop it keeps the task
+ *    it is about to run) and notifying (E4: the asker may have parked).
+ *    A push also publishes when the core would wake a sleeper for a
+ *    stealable task (sched_env_would_wake: one idle, none searching), so
+ *    an idle runtime still gets its second worker going at the first
+ *    spawn. The deque's order is kept: pv holds the newest, the published
+ *    half are its oldest, thieves take the deque's oldest. Claim-back
+ *    (point 8) takes pv's newest (the bottom) when pv is not empty;
+ *    the fairness tick's "oldest of its own" is the deque's top, else
+ *    pv's oldest. Nothing is lost: pv is private like the LIFO slot and
+ *    `later`, a worker never parks holding it (ws_next returns it
+ *    first), has_local counts it for the hand-off, drain empties it.
+ *    The price is the LIFO slot's known limit, widened: a task in pv
+ *    waits for its owner's next push or pop (or a sleeper's wake at its
+ *    push) when every other worker is busy or searching; a poll that
+ *    spawns and then computes for long keeps its children to itself
+ *    until it returns. Alternating A/B, split_deque=0 against 1, one
+ *    binary, 4 processes a side at 2 workers (Intel Xeon 2 vCPU,
+ *    --profile=standard): spawn_many ws 60.7 -> 39.2, numa 66.9 -> 40.1;
+ *    fib spawn2 0.72x, join 0.89x; ping_pong 0.91x; uts T1 0.90x, T3
+ *    0.98-1.00x; yield_many 1.04-1.07x (within its spread).
+ *
  * REJECTED.
  *  - Tokio's and Go's local queue, a fixed 256-slot ring whose owner pops
  *    FIFO with a CAS: fair by construction, but bounded (overflow moves half
@@ -159,8 +197,8 @@
  *  - Spinning inside ws_steal until something appears: the core's searching
  *    cap, spin_before_park and chain wake-up already decide that.
  *
- * KNOWN LIMITS. A task in the LIFO slot or in `later` waits for its own
- * worker: a long poll delays it however idle the others are (Tokio's slot
+ * KNOWN LIMITS. A task in the LIFO slot, in pv (point 10) or in `later`
+ * waits for its own worker: a long poll delays it however idle the others are (Tokio's slot
  * has the same limit). Publishing `later` needs one task turn to notice a
  * hungry worker.
  *
@@ -239,6 +277,8 @@ bool ws_local_check(const ws_policy *p, const ws_local *l)
     for (const task *t = l->later.head; t; t = t->next) n++;
     if (n != l->later.len || (n == 0) != (l->later.tail == NULL)) return false;
     if (l->lifo_run > p->lifo_cap || l->nlocal + l->nremote != p->nworkers - 1) return false;
+    if (l->pv_lo > l->pv_hi || l->pv_hi > l->pv_cap || (l->pv_cap && !l->pv) || (l->pv_cap && !p->split))
+        return false;
     for (int i = 0; i < l->nlocal + l->nremote; i++) {
         int v = l->victims[i];
         if (v < 0 || v >= p->nworkers || v == l->index) return false;
@@ -257,6 +297,7 @@ void ws_policy_destroy(void *policy)
             ws_local *l = p->locals[i];
             if (!l) continue;
             if (l->dq_live) deque_destroy(&l->dq);
+            free(l->pv);
             ws_free(p, l, l->alloc_size, l->node_alloc);
         }
     if (p->inject)
@@ -290,6 +331,7 @@ int ws_policy_create(struct weft_runtime *rt, const ws_shape *shape, void **out,
     p->backoff_ns = shape->backoff ? (uint64_t)cfg->numa_backoff_us * 1000u : 0;
     p->pay_ns = n > 1 ? (uint64_t)cfg->steal_pay_ns : 0; /* one worker never steals */
     p->steal_max = (size_t)cfg->steal_max;
+    p->split = n > 1 && cfg->split_deque; /* one worker pops without a fence already */
     p->hold_ns = WS_HOLD_NS;
     p->hold_max_shift = WS_HOLD_MAX_SHIFT;
     atomic_init(&p->rr, 0);
@@ -339,6 +381,12 @@ int ws_policy_create(struct weft_runtime *rt, const ws_shape *shape, void **out,
             return rc;
         }
         l->dq_live = true;
+        if (p->split) {
+            l->pv_cap = (uint32_t)cfg->local_queue_capacity;
+            l->pv = malloc(sizeof(task *) * l->pv_cap);
+            if (!l->pv) goto nomem;
+        }
+        atomic_init(&l->want, 0);
         assert(ws_local_check(p, l));
         sched_env_set_worker_local(rt, i, l);
     }
@@ -370,6 +418,46 @@ static void ws_deque_push(ws_policy *p, worker *w, ws_local *l, task *t)
     WORKER_STAT_INC(w, STAT_OVERFLOW_MOVES);
 }
 
+/* OWNER. Point 10: the private part pv[pv_lo, pv_hi). */
+static inline uint32_t ws_pv_len(const ws_local *l) { return l->pv_hi - l->pv_lo; }
+
+/* OWNER. Publishes the oldest ceil(len / 2) private tasks, at most
+ * steal_max (what one steal moves), to the deque, where thieves reach
+ * them; returns how many. */
+static uint32_t ws_publish(ws_policy *p, worker *w, ws_local *l, uint32_t len)
+{
+    uint32_t k = len - len / 2;
+    if (k > p->steal_max) k = (uint32_t)p->steal_max;
+    for (uint32_t i = 0; i < k; i++) ws_deque_push(p, w, l, l->pv[l->pv_lo++]);
+    if (l->pv_lo == l->pv_hi) l->pv_lo = l->pv_hi = 0;
+    return k;
+}
+
+/* OWNER. t into the private part: at its end; full, the part compacts (when
+ * at least half of it is free at the front) or doubles; when it cannot
+ * grow, t goes to the deque instead (public, never lost). */
+static void ws_pv_push(ws_policy *p, worker *w, ws_local *l, task *t)
+{
+    if (l->pv_hi == l->pv_cap) {
+        if (l->pv_lo >= l->pv_cap / 2) {
+            uint32_t n = ws_pv_len(l);
+            memmove(l->pv, l->pv + l->pv_lo, sizeof(task *) * n);
+            l->pv_lo = 0;
+            l->pv_hi = n;
+        } else {
+            task **grown = l->pv_cap <= UINT32_MAX / 2 ? realloc(l->pv, sizeof(task *) * 2 * l->pv_cap) : NULL;
+            if (!grown) {
+                ws_deque_push(p, w, l, t);
+                return;
+            }
+            l->pv = grown;
+            l->pv_cap *= 2;
+        }
+    }
+    l->pv[l->pv_hi++] = t;
+    WORKER_STAT_MAX(w, STAT_QUEUE_HWM, ws_pv_len(l));
+}
+
 bool ws_push_local(void *policy, worker *w, task *t, sched_hint hint)
 {
     ws_policy *p = policy;
@@ -384,8 +472,20 @@ bool ws_push_local(void *policy, worker *w, task *t, sched_hint hint)
         if (!prev) return false; /* the LIFO slot is not stealable */
         t = prev; /* the displaced task becomes ordinary ready work */
     }
-    ws_deque_push(p, w, l, t);
-    return true;
+    if (!p->split) {
+        ws_deque_push(p, w, l, t);
+        return true;
+    }
+    ws_pv_push(p, w, l, t);
+    /* Publish when a thief asked, or when the core would wake a sleeper for
+     * a stealable task (so it has one to find); the caller then notifies as
+     * for any deque push. Otherwise the task stays private. */
+    if (atomic_load_explicit(&l->want, memory_order_relaxed) || sched_env_would_wake(p->rt)) {
+        atomic_store_explicit(&l->want, 0, memory_order_relaxed);
+        ws_publish(p, w, l, ws_pv_len(l));
+        return true;
+    }
+    return false;
 }
 
 /* Takes up to a batch from injection queue q: returns one task, moves the
@@ -448,8 +548,12 @@ static task *ws_fair_pick(ws_policy *p, worker *w, ws_local *l)
         case 1:
             t = taskq_pop(&l->later);
             break;
-        default:
+        default: /* the oldest of the deque, else of the private part */
             if (deque_len_owner(&l->dq) > 0) t = deque_steal(&l->dq, NULL);
+            else if (ws_pv_len(l)) {
+                t = l->pv[l->pv_lo++];
+                if (l->pv_lo == l->pv_hi) l->pv_lo = l->pv_hi = 0;
+            }
             break;
         }
         if (t) return t;
@@ -475,6 +579,19 @@ static inline task *ws_pick(ws_policy *p, worker *w, ws_local *l)
         taskq_push(&l->later, t); /* the cap: behind the ready work */
     }
     l->lifo_run = 0;
+    uint32_t n = ws_pv_len(l);
+    if (n) { /* the private part first: the newest, no fence */
+        if (n >= 2 && atomic_load_explicit(&l->want, memory_order_relaxed)) {
+            /* a thief asked: give it the older half (we keep the newest),
+             * then notify as a pusher does (E4: it may have parked) */
+            atomic_store_explicit(&l->want, 0, memory_order_relaxed);
+            ws_publish(p, w, l, n - 1);
+            sched_env_wake_near(p->rt, l->node);
+        }
+        t = l->pv[--l->pv_hi];
+        if (l->pv_hi == l->pv_lo) l->pv_lo = l->pv_hi = 0;
+        return t;
+    }
     /* the length check spares pop's fence when the deque is empty; with one
      * worker nobody steals, so the pop needs no fence at all */
     if (deque_len_owner(&l->dq) > 0 &&
@@ -512,6 +629,11 @@ bool ws_take_back(void *policy, worker *w, task *t)
         l->lifo = NULL;
         return true;
     }
+    if (ws_pv_len(l)) { /* the bottom is the private part's newest */
+        if (l->pv[l->pv_hi - 1] != t) return false;
+        if (--l->pv_hi == l->pv_lo) l->pv_lo = l->pv_hi = 0;
+        return true;
+    }
     return p->nworkers == 1 ? deque_pop_if_unshared(&l->dq, t) : deque_pop_if(&l->dq, t);
 }
 
@@ -541,7 +663,13 @@ static task *ws_sweep(ws_policy *p, worker *w, ws_local *l, uint32_t r, int from
         ws_local *vl = p->locals[v];
         WORKER_STAT_INC(w, STAT_STEAL_ATTEMPTS);
         int64_t est = deque_len_estimate(&vl->dq);
-        if (est == 0) continue;
+        if (est == 0) {
+            /* ask for its private part (point 10); read first, so a thief
+             * that already asked does not write the line again */
+            if (p->split && !atomic_load_explicit(&vl->want, memory_order_relaxed))
+                atomic_store_explicit(&vl->want, 1, memory_order_relaxed);
+            continue;
+        }
         task *t = NULL;
         size_t moved = 0;
         /* one task, not half, after a steal that did not pay (point 9) */
@@ -650,7 +778,7 @@ bool ws_has_local(void *policy, worker *w)
 {
     (void)policy;
     const ws_local *l = sched_worker_local(w);
-    return l->lifo != NULL || l->later.len != 0;
+    return l->lifo != NULL || l->later.len != 0 || ws_pv_len(l) != 0;
 }
 
 void ws_inject_push(ws_policy *p, int q, task *t) { injectq_push(&p->inject[q]->q, t); }
@@ -666,6 +794,11 @@ task *ws_drain(void *policy)
             return t;
         }
         if ((t = taskq_pop(&l->later))) return t;
+        if (ws_pv_len(l)) {
+            t = l->pv[--l->pv_hi];
+            if (l->pv_hi == l->pv_lo) l->pv_lo = l->pv_hi = 0;
+            return t;
+        }
         /* the workers are joined: this thread may act as every deque's owner */
         if ((t = deque_pop(&l->dq))) return t;
     }

@@ -37,7 +37,8 @@
     SCHED_KNOB(steal_pay_ns, 0, 1000000, 300,                                               \
                "busy ns per stolen task a steal must buy, else hold off (0: off)"),         \
     SCHED_KNOB(steal_max, 1, 1 << 24, 128, /* half of Tokio's and Go's 256-slot ring */    \
-               "most tasks one steal moves")
+               "most tasks one steal moves"),                                          \
+    SCHED_KNOB(split_deque, 0, 1, 1, "newest tasks private (no fence) until a thief asks")
 
 /* Validates ws's knobs as listed in `knobs` (a table holding WS_KNOBS): the
  * ranges, and local_queue_capacity a power of two. */
@@ -66,10 +67,13 @@ typedef struct ws_inject {
  *   lifo_run    owner only: consecutive runs from the slot
  *   later       owner only: yielded tasks and slot evictions, FIFO, run
  *               behind ready work; invisible to thieves until published
+ *   pv          owner only: its newest tasks (the private part, point 10)
+ *   want        thieves set it (relaxed), the owner reads and clears it
  *   fair_turn, handed, fail_*  owner only
  *   everything else    immutable after ws_policy_create
  * Invariants (ws_local_check): lifo_run <= lifo_cap; later.len counts its
- * list; a worker whose lifo or later is non-empty never gets NULL from
+ * list; pv_lo <= pv_hi <= pv_cap; a worker whose lifo, pv or later is
+ * non-empty never gets NULL from
  * ws_next (so it never parks holding private work); victims[] is every
  * other worker exactly once, the first `nlocal` in the near tier.
  */
@@ -91,6 +95,14 @@ typedef struct ws_local {
     size_t alloc_size;     /* for topo_free / free */
     bool node_alloc;       /* allocated with topo_alloc_on_node */
     bool dq_live;          /* deque_init succeeded: destroy must deque_destroy */
+    /* the private part (point 10), owner only: pv[pv_lo, pv_hi), oldest
+     * first; the owner's newest tasks, invisible to thieves until published */
+    task **pv;
+    uint32_t pv_lo, pv_hi, pv_cap;
+    /* set by a thief that found dq empty (relaxed; a hint): publish */
+    char want_pad0[WS_SEPARATION];
+    _Atomic uint32_t want;
+    char want_pad1[WS_SEPARATION];
     /* steal pay-off (point 9), owner only */
     uint64_t pay_t0;       /* when the last steal returned a task (0: none pending) */
     uint64_t pay_moved;    /* tasks it moved */
@@ -125,6 +137,7 @@ typedef struct ws_policy {
     size_t inject_batch;     /* most tasks moved from an injection queue at once */
     uint64_t backoff_ns;     /* numa_backoff_us in ns; 0: no clock reads */
     size_t steal_max;        /* most tasks one steal moves (steal_max) */
+    bool split;              /* split_deque with more than one worker (point 10) */
     uint64_t pay_ns;         /* steal pay-off: busy ns per moved task a steal must buy (0: off) */
     uint64_t hold_ns;        /* first hold after a steal that did not pay */
     uint32_t hold_max_shift; /* holds double up to hold_ns << hold_max_shift */

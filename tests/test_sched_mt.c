@@ -746,7 +746,7 @@ static void test_numa_local_before_remote(void **state)
     for (int batch = 0; batch < 2; batch++) {
         /* steal_pay_ns=0: back-to-back steals here never "pay" (ws.c, point 9),
          * which would turn every steal after the first into a single one */
-        fake *f = fake_new("numa", 4, nodes_2x2, SYN_2X2, "lifo_slot=0",
+        fake *f = fake_new("numa", 4, nodes_2x2, SYN_2X2, "lifo_slot=0", "split_deque=0",
                            batch ? "steal_batch=1" : "steal_batch=0", "steal_pay_ns=0", (const char *)NULL);
         /* 3 tasks on the node-mate (worker 1), 3 on the far node (worker 2) */
         for (int i = 0; i < 3; i++) fpush(f, 1, i, SCHED_SPAWN);
@@ -782,7 +782,7 @@ static void test_numa_local_before_remote(void **state)
 static void test_numa_backoff(void **state)
 {
     (void)state;
-    fake *f = fake_new("numa", 4, nodes_2x2, SYN_2X2, "lifo_slot=0", "numa_backoff_us=200000",
+    fake *f = fake_new("numa", 4, nodes_2x2, SYN_2X2, "lifo_slot=0", "split_deque=0", "numa_backoff_us=200000",
                        (const char *)NULL);
     fpush(f, 2, 0, SCHED_SPAWN); /* work only on the far node */
     assert_null(fturn(f, 0));    /* local sweep fails: the back-off starts */
@@ -802,7 +802,7 @@ static void test_numa_backoff(void **state)
 static void test_numa_backoff_restarts_after_a_task(void **state)
 {
     (void)state;
-    fake *f = fake_new("numa", 4, nodes_2x2, SYN_2X2, "lifo_slot=0", "numa_backoff_us=200000",
+    fake *f = fake_new("numa", 4, nodes_2x2, SYN_2X2, "lifo_slot=0", "split_deque=0", "numa_backoff_us=200000",
                        (const char *)NULL);
     fpush(f, 2, 0, SCHED_SPAWN); /* work on the far node */
     assert_null(fturn(f, 0));    /* the streak starts */
@@ -1058,7 +1058,7 @@ static void test_ws_steal_pay(void **state)
     const char *names[] = {"ws", "numa"};
     for (int s = 0; s < 2; s++) {
         /* 1 ms per moved task: nothing below runs that long without a sleep */
-        fake *f = fake_new(names[s], 2, NULL, NULL, "lifo_slot=0", "steal_pay_ns=1000000",
+        fake *f = fake_new(names[s], 2, NULL, NULL, "lifo_slot=0", "split_deque=0", "steal_pay_ns=1000000",
                            (const char *)NULL);
         ws_policy *p = f->rt->policy;
         ws_local *l1 = p->locals[1];
@@ -1111,7 +1111,7 @@ static void test_ws_steal_pay(void **state)
         fake_free(f);
     }
     /* off: no clock, no count */
-    fake *f = fake_new("ws", 2, NULL, NULL, "lifo_slot=0", "steal_pay_ns=0", (const char *)NULL);
+    fake *f = fake_new("ws", 2, NULL, NULL, "lifo_slot=0", "split_deque=0", "steal_pay_ns=0", (const char *)NULL);
     ws_policy *p = f->rt->policy;
     for (int i = 0; i < 4; i++) fpush(f, 0, i, SCHED_SPAWN);
     assert_non_null(fturn(f, 1));
@@ -1132,7 +1132,7 @@ static void test_ws_steal_max(void **state)
     (void)state;
     const char *names[] = {"ws", "numa"};
     for (int s = 0; s < 2; s++) {
-        fake *f = fake_new(names[s], 2, NULL, NULL, "lifo_slot=0", "steal_pay_ns=0", "steal_max=5",
+        fake *f = fake_new(names[s], 2, NULL, NULL, "lifo_slot=0", "split_deque=0", "steal_pay_ns=0", "steal_max=5",
                            (const char *)NULL);
         ws_policy *p = f->rt->policy;
         assert_int_equal(p->steal_max, 5);
@@ -1157,10 +1157,97 @@ static void test_ws_steal_max(void **state)
     fake_free(f);
 }
 
+/* ws point 10, the split deque, with exact states: a worker's pushes stay
+ * private (push_local returns false, nothing a thief can see) until a
+ * thief that found the public deque empty asks (want); the owner's next
+ * pop publishes the older half (keeping the newest) or its next push
+ * publishes ceil(half), at most steal_max; pops, claim-back and drain take
+ * the private newest first; the private part grows (capacity 2 here) and
+ * compacts without losing or reordering a task. */
+static void test_ws_split(void **state)
+{
+    (void)state;
+    const char *names[] = {"ws", "numa"};
+    for (int s = 0; s < 2; s++) {
+        fake *f = fake_new(names[s], 2, NULL, NULL, "lifo_slot=0", "steal_pay_ns=0", (const char *)NULL);
+        ws_policy *p = f->rt->policy;
+        ws_local *l0 = p->locals[0];
+        assert_true(p->split);
+        for (int i = 0; i < 10; i++)
+            assert_false(f->ops->push_local(p, fw(f, 0), ft(f, i), SCHED_SPAWN)); /* private */
+        assert_int_equal(deque_len_owner(&l0->dq), 0);
+        assert_int_equal(l0->pv_hi - l0->pv_lo, 10);
+        assert_true(l0->pv_cap >= 10); /* grew from 2 */
+        assert_true(f->ops->has_local(p, fw(f, 0)));
+        assert_false(f->ops->has_work(p)); /* private work is not a thief's */
+        /* the thief finds nothing and asks */
+        assert_null(fturn(f, 1));
+        assert_int_equal(atomic_load(&l0->want), 1);
+        assert_int_equal(stat_of(f, 1, STAT_STEALS), 0);
+        /* the owner's pop: publishes 0-4 (the older half of 0-8), runs 9 */
+        assert_int_equal(idx_of(f, fnext(f, 0)), 9);
+        assert_int_equal(atomic_load(&l0->want), 0);
+        assert_int_equal(deque_len_owner(&l0->dq), 5);
+        assert_int_equal(l0->pv_hi - l0->pv_lo, 4);
+        assert_true(f->ops->has_work(p));
+        /* the thief steals half of the public part, oldest first */
+        assert_int_equal(idx_of(f, fturn(f, 1)), 2);
+        assert_int_equal(stat_of(f, 1, STAT_TASKS_STOLEN), 3);
+        /* a push with nobody asking (and nobody idle) stays private */
+        assert_false(f->ops->push_local(p, fw(f, 0), ft(f, 10), SCHED_SPAWN));
+        assert_int_equal(idx_of(f, fturn(f, 1)), 1);
+        assert_int_equal(idx_of(f, fturn(f, 1)), 0);
+        assert_int_equal(idx_of(f, fturn(f, 1)), 3); /* steals half of 3-4: 3 */
+        assert_int_equal(idx_of(f, fturn(f, 1)), 4);
+        assert_null(fturn(f, 1)); /* empty again: asks */
+        assert_int_equal(atomic_load(&l0->want), 1);
+        /* the owner's push answers: 5-8, 10, 11 -> publishes 5-7 */
+        assert_true(f->ops->push_local(p, fw(f, 0), ft(f, 11), SCHED_SPAWN));
+        assert_int_equal(atomic_load(&l0->want), 0);
+        assert_int_equal(deque_len_owner(&l0->dq), 3);
+        /* claim-back: only the private newest is "the bottom" */
+        assert_false(f->ops->take_back(p, fw(f, 0), ft(f, 8)));
+        assert_true(f->ops->take_back(p, fw(f, 0), ft(f, 11)));
+        assert_true(f->ops->take_back(p, fw(f, 0), ft(f, 10)));
+        /* pops: the private 8, then the public 7, 6, 5 */
+        assert_int_equal(idx_of(f, fnext(f, 0)), 8);
+        assert_false(f->ops->has_local(p, fw(f, 0)));
+        assert_int_equal(idx_of(f, fnext(f, 0)), 7);
+        assert_int_equal(idx_of(f, fnext(f, 0)), 6);
+        assert_int_equal(idx_of(f, fnext(f, 0)), 5);
+        assert_null(fnext(f, 0));
+        /* growth and compaction: 64 pushes, publish from the front under
+         * repeated asks, then everything comes out exactly once */
+        int seen[64] = {0};
+        for (int i = 0; i < 64; i++) {
+            (void)f->ops->push_local(p, fw(f, 0), ft(f, i), SCHED_SPAWN);
+            if (i % 7 == 6) atomic_store(&l0->want, 1);
+            assert_true(ws_local_check(p, l0));
+        }
+        for (task *t; (t = fturn(f, 1));) seen[idx_of(f, t)]++;
+        for (task *t; (t = fnext(f, 0));) seen[idx_of(f, t)]++;
+        for (task *t; (t = fturn(f, 1));) seen[idx_of(f, t)]++;
+        for (int i = 0; i < 64; i++) assert_int_equal(seen[i], 1);
+        /* drain takes private tasks too */
+        for (int i = 0; i < 3; i++) (void)f->ops->push_local(p, fw(f, 0), ft(f, i), SCHED_SPAWN);
+        for (int i = 0; i < 3; i++) assert_non_null(f->ops->drain(p));
+        fake_free(f);
+    }
+    /* off, or one worker: no private part */
+    fake *f = fake_new("ws", 2, NULL, NULL, "lifo_slot=0", "split_deque=0", (const char *)NULL);
+    assert_false(((ws_policy *)f->rt->policy)->split);
+    assert_true(f->ops->push_local(f->rt->policy, fw(f, 0), ft(f, 0), SCHED_SPAWN));
+    assert_non_null(fnext(f, 0));
+    fake_free(f);
+    f = fake_new("ws", 1, NULL, NULL, (const char *)NULL);
+    assert_false(((ws_policy *)f->rt->policy)->split);
+    fake_free(f);
+}
+
 static void test_ws_steal_half_keeps_rest(void **state)
 {
     (void)state;
-    fake *f = fake_new("ws", 2, NULL, NULL, "lifo_slot=0", (const char *)NULL);
+    fake *f = fake_new("ws", 2, NULL, NULL, "lifo_slot=0", "split_deque=0", (const char *)NULL);
     for (int i = 0; i < 8; i++) fpush(f, 0, i, SCHED_SPAWN);
     /* worker 1 steals half (4: tasks 0-3, oldest first), runs the newest of them */
     assert_int_equal(idx_of(f, fturn(f, 1)), 3);
@@ -1395,6 +1482,7 @@ int main(void)
         cmocka_unit_test(test_ws_steal_half_keeps_rest),
         cmocka_unit_test(test_ws_steal_pay),
         cmocka_unit_test(test_ws_steal_max),
+        cmocka_unit_test(test_ws_split),
         cmocka_unit_test(test_ws_inject_batch),
         cmocka_unit_test(test_global_fifo),
         cmocka_unit_test(test_global_hold),

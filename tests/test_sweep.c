@@ -115,7 +115,7 @@ static void test_applies_from_the_tables(void **state)
     } want[] = {
         {"budget", ALL},           {"local_queue_capacity", WSN}, {"lifo_slot", WSN},
         {"lifo_cap", WSN},         {"global_interval", ALL},      {"steal_batch", WSN},
-        {"steal_pay_ns", WSN},      {"steal_max", WSN},        {"global_batch", G},       {"max_searching", MT},         {"spin_before_park", MT},
+        {"steal_pay_ns", WSN},      {"steal_max", WSN},        {"split_deque", WSN},      {"global_batch", G},       {"max_searching", MT},         {"spin_before_park", MT},
         {"idle_spin_us", MT},      {"block_on_handoff", MT},
         {"reactor_thread", ALL},   {"sched_latency", ALL},        {"numa_backoff_us", N},
         {"blocking_max_threads", ALL}, {"blocking_keepalive_ms", ALL}, {"blocking_nice", ALL},
@@ -141,12 +141,12 @@ static void test_refusals(void **state)
         const char *arg, *msg;
     } cases[] = {
         {"lifo_slot", "--sweep lifo_slot: expected NAME=v1,v2,... with NAME one of: budget, "
-                      "local_queue_capacity, lifo_slot, lifo_cap, global_interval, steal_batch, steal_pay_ns, steal_max, global_batch, "
+                      "local_queue_capacity, lifo_slot, lifo_cap, global_interval, steal_batch, steal_pay_ns, steal_max, split_deque, global_batch, "
                       "max_searching, spin_before_park, idle_spin_us, block_on_handoff, reactor_thread, sched_latency, numa_backoff_us, "
                       "blocking_max_threads, blocking_keepalive_ms, blocking_nice, timer_tick_us, timer_shards, "
                       "reactor_events, pin"},
         {"lifo=0,1", "--sweep lifo=0,1: unknown knob 'lifo'; knobs that can be swept: budget, "
-                     "local_queue_capacity, lifo_slot, lifo_cap, global_interval, steal_batch, steal_pay_ns, steal_max, global_batch, "
+                     "local_queue_capacity, lifo_slot, lifo_cap, global_interval, steal_batch, steal_pay_ns, steal_max, split_deque, global_batch, "
                      "max_searching, spin_before_park, idle_spin_us, block_on_handoff, reactor_thread, sched_latency, numa_backoff_us, "
                      "blocking_max_threads, blocking_keepalive_ms, blocking_nice, timer_tick_us, timer_shards, "
                      "reactor_events, pin"},

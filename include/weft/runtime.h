@@ -44,6 +44,9 @@ typedef struct weft_config {
                                    0: off                                     [300] */
     int steal_max;              /* ws, numa: most tasks one steal moves (half the victim's
                                    queue, at most this many; Tokio's and Go's bound) [128] */
+    int split_deque;            /* ws, numa with 2+ workers: a worker's newest tasks stay in a
+                                   private part, popped with no fence, until a thief asks
+                                   for them (schedulers/ws.c, point 10); 0: off   [1] */
     int global_batch;           /* global: most tasks a worker takes per lock hold, and
                                    its own pushes kept private between takes; 0: auto
                                    (all with one worker, else 1 holding each worker's
