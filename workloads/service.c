@@ -19,7 +19,9 @@
  * steps >= SVC_CPU_MEASURE_NS read the thread CPU clock and spin until it
  * has advanced by the draw; shorter ones (the thread CPU clock is a
  * system call, too dear to read inside a short step) sum the intervals between consecutive monotonic-clock reads of the
- * spin loop, leaving out gaps >= SVC_GAP_NS (the thread was not running),
+ * spin loop, leaving out gaps of 4x the step's shortest interval (at least
+ * SVC_GAP_MIN_NS, at most SVC_GAP_NS: the thread was not running, or an
+ * interrupt ran),
  * so a preempted step still burns its CPU time; sleep is a
  * weft_sleep, bounded by a weft_timeout when timeout_us is set; fanout
  * spawns n child tasks and joins them in order; blocking sleeps on a
@@ -135,6 +137,7 @@ static inline uint64_t spin_some(uint64_t x)
  * shorter: one turn of the loop) is time the thread did not run (preempted or interrupted): it does
  * not count as compute time, and the step spins on to make it up. */
 #define SVC_GAP_NS 2000ull
+#define SVC_GAP_MIN_NS 200ull
 
 static void svc_compute(svc_ctx *x, uint64_t ns)
 {
@@ -153,11 +156,21 @@ static void svc_compute(svc_ctx *x, uint64_t ns)
         atomic_fetch_add_explicit(&x->compute_cpu, c, RLX);
         atomic_fetch_add_explicit(&x->compute_slack, 2 * SVC_GAP_NS, RLX);
     } else {
-        uint64_t last = 0;
+        /* The gap adapts to the loop: 4x the shortest interval this step has
+         * seen (at least SVC_GAP_MIN_NS, at most SVC_GAP_NS). An interrupt
+         * or a VM exit shorter than the fixed 2 us was counted as compute:
+         * four test_service processes on 2 vCPUs read 8.5 ms prescribed,
+         * 11.1 ms measured (1.30x) with the fixed gap. */
+        uint64_t last = 0, shortest = UINT64_MAX, gap = SVC_GAP_NS;
         while (got < ns) {
             v = spin_some(v);
             now = clock_now_ns();
-            if (now - prev < SVC_GAP_NS) got += last = now - prev;
+            uint64_t d = now - prev;
+            if (d < shortest) {
+                shortest = d;
+                gap = 4 * d < SVC_GAP_MIN_NS ? SVC_GAP_MIN_NS : 4 * d < SVC_GAP_NS ? 4 * d : SVC_GAP_NS;
+            }
+            if (d < gap) got += last = d;
             prev = now;
         }
         atomic_fetch_add_explicit(&x->compute_measured, got, RLX);
