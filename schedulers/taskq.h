@@ -75,6 +75,13 @@ typedef struct injectq {
     spinlock lock;
     taskq q;               /* under lock */
     _Atomic size_t len;    /* written under lock, read anywhere (relaxed) */
+    /* injectq_push_intake's lock-free side: a Treiber stack (mpscq's push),
+     * newest first, moved into q under the lock by every pop before it
+     * takes anything (injectq_absorb). On lines of its own: producers CAS
+     * it while consumers hold the lock. */
+    char intake_pad[64];
+    _Atomic(task *) intake;
+    char intake_pad1[64];
 } injectq;
 
 static inline void injectq_init(injectq *iq)
@@ -82,11 +89,53 @@ static inline void injectq_init(injectq *iq)
     spinlock_init(&iq->lock);
     taskq_init(&iq->q);
     atomic_init(&iq->len, 0);
+    atomic_init(&iq->intake, NULL);
 }
 
+/* A hint (relaxed loads): the locked list's length, plus one when the
+ * intake holds anything (its length is unknown until a pop absorbs it). */
 static inline size_t injectq_len(injectq *iq)
 {
-    return atomic_load_explicit(&iq->len, memory_order_relaxed);
+    return atomic_load_explicit(&iq->len, memory_order_relaxed) +
+           (atomic_load_explicit(&iq->intake, memory_order_relaxed) != NULL);
+}
+
+/* Any thread, no lock: t onto the intake (one CAS; the producer writes only
+ * t's own `next`). seq_cst, as mpscq_push: the store half of the park
+ * protocol's Dekker pattern when the caller's notify has no fence of its
+ * own (rt_notify_parked has one). FIFO per producer: pops absorb the
+ * intake in push order, behind what the locked list already holds. */
+static inline void injectq_push_intake(injectq *iq, task *t)
+{
+    task *h = atomic_load_explicit(&iq->intake, memory_order_relaxed);
+    do {
+        t->next = h;
+    } while (!atomic_compare_exchange_weak_explicit(&iq->intake, &h, t, memory_order_seq_cst,
+                                                    memory_order_relaxed));
+}
+
+/* Under iq->lock: moves every intake task to the back of q, in push order. */
+static inline void injectq_absorb(injectq *iq)
+{
+    if (!atomic_load_explicit(&iq->intake, memory_order_relaxed)) return;
+    /* acquire pairs with the producers' CASes: their tasks' headers and
+     * `next` links are visible */
+    task *h = atomic_exchange_explicit(&iq->intake, NULL, memory_order_acquire);
+    task *first = h, *rev = NULL;
+    size_t n = 0;
+    while (h) {
+        task *nx = h->next;
+        h->next = rev;
+        rev = h;
+        h = nx;
+        n++;
+    }
+    if (!n) return;
+    if (iq->q.tail) iq->q.tail->next = rev;
+    else iq->q.head = rev;
+    iq->q.tail = first;
+    first->next = NULL;
+    iq->q.len += n;
 }
 
 static inline void injectq_push(injectq *iq, task *t)
@@ -103,6 +152,7 @@ static inline task *injectq_pop(injectq *iq)
 {
     if (injectq_len(iq) == 0) return NULL;
     spinlock_lock(&iq->lock);
+    injectq_absorb(iq);
     task *t = taskq_pop(&iq->q);
     atomic_store_explicit(&iq->len, iq->q.len, memory_order_relaxed);
     spinlock_unlock(&iq->lock);
@@ -115,11 +165,33 @@ static inline size_t injectq_pop_batch(injectq *iq, taskq *out, size_t max)
     if (injectq_len(iq) == 0) return 0;
     size_t n = 0;
     spinlock_lock(&iq->lock);
+    injectq_absorb(iq);
     if (iq->q.len <= max) {
         n = iq->q.len;
         taskq_append(out, &iq->q);
     } else {
         for (task *t; n < max && (t = taskq_pop(&iq->q)); n++) taskq_push(out, t);
+    }
+    atomic_store_explicit(&iq->len, iq->q.len, memory_order_relaxed);
+    spinlock_unlock(&iq->lock);
+    return n;
+}
+
+/* injectq_pop_batch of a fair share, computed under the lock after the
+ * intake is absorbed (its length is unknown before): min(len / workers + 1,
+ * max) tasks, Go's globrunqget share. */
+static inline size_t injectq_pop_share(injectq *iq, taskq *out, size_t workers, size_t max)
+{
+    if (injectq_len(iq) == 0) return 0;
+    spinlock_lock(&iq->lock);
+    injectq_absorb(iq);
+    size_t want = iq->q.len / (workers ? workers : 1) + 1, n = 0;
+    if (want > max) want = max;
+    if (iq->q.len <= want) {
+        n = iq->q.len;
+        taskq_append(out, &iq->q);
+    } else {
+        for (task *t; n < want && (t = taskq_pop(&iq->q)); n++) taskq_push(out, t);
     }
     atomic_store_explicit(&iq->len, iq->q.len, memory_order_relaxed);
     spinlock_unlock(&iq->lock);

@@ -65,9 +65,15 @@
  *    runs oldest-first and the LIFO slot only when the rest is empty.)
  *
  * 6. The injection queue receives spawns and wakes from threads outside the
- *    runtime (taskq.h's injectq: a spinlock and an atomic length). Besides
+ *    runtime (taskq.h's injectq: a spinlock and an atomic length, plus a
+ *    lock-free intake: an outside push is one CAS on a Treiber stack that
+ *    the next pop moves under the lock, so a producer never waits for a
+ *    worker's lock hold nor writes a task a worker may be running;
+ *    alternating A/B, 4 processes a side: spawn_remote ws/1 191 -> 126,
+ *    numa/1 197 -> 129 ns per task, yield_many 0.86-0.97x). Besides
  *    the fairness tick it is read when the local queues are empty, moving
- *    min(len / workers + 1, 128) tasks in one lock hold (Tokio's batch):
+ *    min(len / workers + 1, 128) tasks in one lock hold (Tokio's batch;
+ *    the share is computed after the intake is absorbed):
  *    one runs, the rest go to the deque, where thieves can reach them.
  *
  * 7. Stealing is one sweep per call: the core already counts searching
@@ -493,13 +499,10 @@ bool ws_push_local(void *policy, worker *w, task *t, sched_hint hint)
 static task *ws_inject_take(ws_policy *p, worker *w, ws_local *l, int q, size_t max)
 {
     ws_inject *iq = p->inject[q];
-    size_t len = injectq_len(&iq->q);
-    if (len == 0) return NULL;
-    size_t want = len / (size_t)(iq->workers ? iq->workers : 1) + 1;
-    if (want > max) want = max;
+    if (injectq_len(&iq->q) == 0) return NULL;
     taskq batch;
     taskq_init(&batch);
-    size_t got = injectq_pop_batch(&iq->q, &batch, want);
+    size_t got = injectq_pop_share(&iq->q, &batch, (size_t)iq->workers, max);
     if (got == 0) return NULL;
     WORKER_STAT_ADD(w, STAT_INJECT_POPS, got);
     task *first = taskq_pop(&batch);
@@ -781,7 +784,10 @@ bool ws_has_local(void *policy, worker *w)
     return l->lifo != NULL || l->later.len != 0 || ws_pv_len(l) != 0;
 }
 
-void ws_inject_push(ws_policy *p, int q, task *t) { injectq_push(&p->inject[q]->q, t); }
+/* Outside threads' pushes (push_remote, numa's per node): the lock-free
+ * intake, so a producer never waits for a worker taking a batch under the
+ * lock (taskq.h). */
+void ws_inject_push(ws_policy *p, int q, task *t) { injectq_push_intake(&p->inject[q]->q, t); }
 
 task *ws_drain(void *policy)
 {

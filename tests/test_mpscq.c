@@ -7,7 +7,9 @@
  * same through a fifo runtime: several outside threads spawn in bursts
  * with pauses, so the worker parks between bursts and every burst's first
  * push must wake it (the park protocol's fence against mpscq_nonempty);
- * every task runs exactly once.
+ * every task runs exactly once; the same on ws (1 and 2 workers) and numa,
+ * whose outside pushes take injectq's lock-free intake. Then the intake
+ * itself: exact states, and producers against two consumers taking shares.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -188,15 +190,14 @@ static void *spawner(void *p)
     return NULL;
 }
 
-static void test_fifo_outside_bursts(void **state)
+static void outside_bursts(const char *sched, int workers)
 {
-    (void)state;
     const int per = BURSTS * BURST, total = PRODUCERS * per;
     _Atomic int *slots = calloc((size_t)total, sizeof *slots);
     assert_non_null(slots);
     tu_latch latch;
     tu_latch_init(&latch, total);
-    weft_runtime *rt = tu_rt_new("fifo", 1, NULL);
+    weft_runtime *rt = tu_rt_new(sched, workers, NULL);
     sp_arg a[PRODUCERS];
     pthread_t th[PRODUCERS];
     for (int k = 0; k < PRODUCERS; k++) {
@@ -226,12 +227,161 @@ static void test_fifo_outside_bursts(void **state)
     free(slots);
 }
 
+static void test_fifo_outside_bursts(void **state)
+{
+    (void)state;
+    outside_bursts("fifo", 1);
+}
+
+/* ws and numa push outside spawns onto their injection queues' lock-free
+ * intake (injectq_push_intake): the same bursts, at one worker (the
+ * block_on caller on the lent core) and two */
+static void test_ws_outside_bursts(void **state)
+{
+    (void)state;
+    outside_bursts("ws", 1);
+    outside_bursts("ws", 2);
+    outside_bursts("numa", 2);
+}
+
+/* ---- injectq's intake ------------------------------------------------------------------ */
+
+/* Exact states: the intake is absorbed behind the locked list, in push
+ * order, by every pop; injectq_len is a hint that counts a non-empty intake
+ * as one; the share is computed after the absorb. */
+static void test_injectq_intake(void **state)
+{
+    (void)state;
+    task n[16];
+    memset(n, 0, sizeof n);
+    injectq iq;
+    injectq_init(&iq);
+    assert_int_equal(injectq_len(&iq), 0);
+    assert_null(injectq_pop(&iq));
+    injectq_push(&iq, &n[0]); /* the locked side */
+    for (int i = 1; i < 6; i++) injectq_push_intake(&iq, &n[i]);
+    assert_int_equal(injectq_len(&iq), 2); /* 1 locked + "some" intake */
+    assert_ptr_equal(injectq_pop(&iq), &n[0]);
+    assert_int_equal(injectq_len(&iq), 5); /* absorbed: exact */
+    injectq_push_intake(&iq, &n[6]);
+    taskq out;
+    taskq_init(&out);
+    /* 2 workers: share = 6 / 2 + 1 = 4 of the 6 (1-6), oldest first */
+    assert_int_equal(injectq_pop_share(&iq, &out, 2, 128), 4);
+    assert_int_equal(injectq_len(&iq), 2);
+    for (int i = 1; i <= 4; i++) assert_ptr_equal(taskq_pop(&out), &n[i]);
+    /* the cap; then the rest, and a batch pop behind new intake */
+    for (int i = 7; i < 16; i++) injectq_push_intake(&iq, &n[i]);
+    assert_int_equal(injectq_pop_share(&iq, &out, 1, 4), 4);
+    assert_int_equal(injectq_pop_batch(&iq, &out, 100), 7);
+    for (int i = 5; i < 16; i++) assert_ptr_equal(taskq_pop(&out), &n[i]);
+    assert_null(taskq_pop(&out));
+    assert_int_equal(injectq_len(&iq), 0);
+    assert_int_equal(injectq_pop_share(&iq, &out, 1, 4), 0);
+}
+
+/* Producers on the intake (and now and then the locked side) against two
+ * consumers taking shares: every task exactly once, and each consumer sees
+ * each producer's intake tasks in push order (a consumer's batches are
+ * taken in queue order under the lock; a locked push goes straight to the
+ * list, so it may pass intake pushes not yet absorbed). */
+typedef struct iq_prod {
+    injectq *q;
+    task *nodes;
+    _Atomic int *go;
+} iq_prod;
+
+static void *iq_producer(void *p)
+{
+    iq_prod *a = p;
+    while (!atomic_load_explicit(a->go, memory_order_acquire)) sched_yield();
+    for (size_t i = 0; i < PER_PRODUCER; i++) {
+        if (i % 1024 == 7) injectq_push(a->q, &a->nodes[i]); /* now and then the locked side */
+        else injectq_push_intake(a->q, &a->nodes[i]);
+        if (i % 4096 == 0) sched_yield();
+    }
+    return NULL;
+}
+
+typedef struct iq_cons {
+    injectq *q;
+    task *nodes;
+    _Atomic unsigned char *seen;
+    _Atomic size_t *got;
+    size_t out_of_order;
+} iq_cons;
+
+static void *iq_consumer(void *p)
+{
+    iq_cons *c = p;
+    const size_t total = PRODUCERS * PER_PRODUCER;
+    size_t last[PRODUCERS];
+    for (int k = 0; k < PRODUCERS; k++) last[k] = SIZE_MAX;
+    taskq out;
+    taskq_init(&out);
+    while (atomic_load_explicit(c->got, memory_order_relaxed) < total) {
+        size_t n = injectq_pop_share(c->q, &out, 2, 64);
+        if (!n) {
+            sched_yield();
+            continue;
+        }
+        for (task *t; (t = taskq_pop(&out));) {
+            size_t i = idx(c->nodes, t), k = i / PER_PRODUCER, j = i % PER_PRODUCER;
+            atomic_fetch_add_explicit(&c->seen[i], 1, memory_order_relaxed);
+            if (j % 1024 == 7) continue; /* a locked push may pass intake pushes not yet absorbed */
+            if (last[k] != SIZE_MAX && j <= last[k]) c->out_of_order++;
+            last[k] = j;
+        }
+        atomic_fetch_add_explicit(c->got, n, memory_order_relaxed);
+    }
+    return NULL;
+}
+
+static void test_injectq_intake_stress(void **state)
+{
+    (void)state;
+    const size_t total = PRODUCERS * PER_PRODUCER;
+    task *nodes = calloc(total, sizeof *nodes);
+    _Atomic unsigned char *seen = calloc(total, 1);
+    assert_non_null(nodes);
+    assert_non_null(seen);
+    injectq q;
+    injectq_init(&q);
+    _Atomic int go = 0;
+    _Atomic size_t got = 0;
+    iq_prod a[PRODUCERS];
+    pthread_t th[PRODUCERS], ct[2];
+    iq_cons c[2];
+    for (int k = 0; k < PRODUCERS; k++) {
+        a[k] = (iq_prod){&q, nodes + (size_t)k * PER_PRODUCER, &go};
+        assert_int_equal(pthread_create(&th[k], NULL, iq_producer, &a[k]), 0);
+    }
+    for (int k = 0; k < 2; k++) {
+        c[k] = (iq_cons){&q, nodes, seen, &got, 0};
+        assert_int_equal(pthread_create(&ct[k], NULL, iq_consumer, &c[k]), 0);
+    }
+    atomic_store_explicit(&go, 1, memory_order_release);
+    for (int k = 0; k < PRODUCERS; k++) pthread_join(th[k], NULL);
+    for (int k = 0; k < 2; k++) pthread_join(ct[k], NULL);
+    assert_int_equal(atomic_load(&got), total);
+    assert_int_equal(c[0].out_of_order + c[1].out_of_order, 0);
+    size_t bad = 0;
+    for (size_t i = 0; i < total; i++) bad += atomic_load(&seen[i]) != 1;
+    assert_int_equal(bad, 0);
+    assert_int_equal(injectq_len(&q), 0);
+    free((void *)seen);
+    free(nodes);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order_and_append),
         cmocka_unit_test(test_stress_producers),
         cmocka_unit_test(test_fifo_outside_bursts),
+        cmocka_unit_test(test_ws_outside_bursts),
+        cmocka_unit_test(test_injectq_intake),
+        cmocka_unit_test(test_injectq_intake_stress),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
