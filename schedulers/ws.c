@@ -565,7 +565,7 @@ static task *ws_fair_pick(ws_policy *p, worker *w, ws_local *l)
 }
 
 /* OWNER. What ws_next returns (inlined into both entry points below). */
-static inline task *ws_pick(ws_policy *p, worker *w, ws_local *l)
+static inline __attribute__((always_inline)) task *ws_pick(ws_policy *p, worker *w, ws_local *l, bool split)
 {
     task *t;
     if (sched_worker_interval_tick(w) && (t = ws_fair_pick(p, w, l))) {
@@ -582,8 +582,10 @@ static inline task *ws_pick(ws_policy *p, worker *w, ws_local *l)
         taskq_push(&l->later, t); /* the cap: behind the ready work */
     }
     l->lifo_run = 0;
-    uint32_t n = ws_pv_len(l);
-    if (n) { /* the private part first: the newest, no fence */
+    uint32_t n;
+    /* the private part first: the newest, no fence (p->split first: one
+     * worker has no private part and reads no more than before it) */
+    if (split && (n = ws_pv_len(l))) {
         if (n >= 2 && atomic_load_explicit(&l->want, memory_order_relaxed)) {
             /* a thief asked: give it the older half (we keep the newest),
              * then notify as a pusher does (E4: it may have parked) */
@@ -606,14 +608,23 @@ static inline task *ws_pick(ws_policy *p, worker *w, ws_local *l)
     return ws_later_take(p, w, l);
 }
 
-task *ws_next(void *policy, worker *w) { return ws_pick(policy, w, sched_worker_local(w)); }
+/* Two copies of the pick: with one worker (or split_deque = 0) the private
+ * part's test is compiled out, so that path is the code it was before the
+ * split deque (which read ws/1 yield_many 1.36x and fib 1.07-1.10x slower
+ * with the test in, see README). */
+task *ws_next(void *policy, worker *w)
+{
+    ws_policy *p = policy;
+    return p->split ? ws_pick(p, w, sched_worker_local(w), true) : ws_pick(p, w, sched_worker_local(w), false);
+}
 
 /* numa's next: the same, counting the tasks handed out for the back-off
  * (ws_backoff_elapsed); ws has no back-off and does not pay the count. */
 task *ws_next_counted(void *policy, worker *w)
 {
     ws_local *l = sched_worker_local(w);
-    task *t = ws_pick(policy, w, l);
+    ws_policy *p = policy;
+    task *t = p->split ? ws_pick(p, w, l, true) : ws_pick(p, w, l, false);
     l->handed += t != NULL;
     return t;
 }
@@ -632,7 +643,7 @@ bool ws_take_back(void *policy, worker *w, task *t)
         l->lifo = NULL;
         return true;
     }
-    if (ws_pv_len(l)) { /* the bottom is the private part's newest */
+    if (p->split && ws_pv_len(l)) { /* the bottom is the private part's newest */
         if (l->pv[l->pv_hi - 1] != t) return false;
         if (--l->pv_hi == l->pv_lo) l->pv_lo = l->pv_hi = 0;
         return true;

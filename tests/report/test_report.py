@@ -35,6 +35,7 @@ import weftbench as wb  # noqa: E402
 import compare as compare_tool  # noqa: E402
 import reproduce as reproduce_tool  # noqa: E402
 import gen_fixtures  # noqa: E402
+import readme_figures  # noqa: E402
 
 PY = sys.executable
 TMP = tempfile.mkdtemp(prefix="weft-report-test.")
@@ -579,6 +580,26 @@ def test_reproduce_runs_the_coordinator():
 def test_echo_compare_uses_the_shared_module():
     src = open(os.path.join(BENCH, "echo_compare.sh"), encoding="utf-8").read()
     assert "import weftbench" in src and "def q(" not in src and "def base(" not in src
+
+
+def test_readme_figures():
+    """bench/readme_figures.py on the launch fixture: the medians table has
+    a row per workload with the best weft policy named, per-task prints the
+    ratios, and bad use is an error with a message, not a traceback."""
+    rc, out, err = call(readme_figures.main, ["medians", fx("run.json")])
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith("| workload (unit) | best weft/1 | best weft/2 | tokio-ct/1"), lines[0]
+    fib = [l for l in lines if l.startswith("| fib/join (ns/unit) |")]
+    assert len(fib) == 1 and re.search(r"\| [0-9.]+ \((fifo|global|ws|numa)\) \|", fib[0]), fib
+    assert lines[-1].startswith("floor:"), lines[-1]
+    rc, out, err = call(readme_figures.main, ["per-task", fx("run.json")])
+    assert rc == 0, err
+    assert "fib/join per call:" in out and "speed-up" in out, out
+    rc, out, err = call(readme_figures.main, ["bogus"])
+    assert rc == 2 and "usage" in err, (rc, err)
+    rc, out, err = call(readme_figures.main, ["medians", os.path.join(TMP, "missing.json")])
+    assert rc != 0 and "cannot read" in err, (rc, err)
 
 
 def main():
