@@ -430,7 +430,7 @@ static inline uint32_t ws_pv_len(const ws_local *l) { return l->pv_hi - l->pv_lo
 /* OWNER. Publishes the oldest ceil(len / 2) private tasks, at most
  * steal_max (what one steal moves), to the deque, where thieves reach
  * them; returns how many. */
-static uint32_t ws_publish(ws_policy *p, worker *w, ws_local *l, uint32_t len)
+static __attribute__((noinline)) uint32_t ws_publish(ws_policy *p, worker *w, ws_local *l, uint32_t len)
 {
     uint32_t k = len - len / 2;
     if (k > p->steal_max) k = (uint32_t)p->steal_max;
@@ -442,26 +442,50 @@ static uint32_t ws_publish(ws_policy *p, worker *w, ws_local *l, uint32_t len)
 /* OWNER. t into the private part: at its end; full, the part compacts (when
  * at least half of it is free at the front) or doubles; when it cannot
  * grow, t goes to the deque instead (public, never lost). */
-static void ws_pv_push(ws_policy *p, worker *w, ws_local *l, task *t)
+/* The rare half of ws_pv_push (growth), out of line. Returns false when t
+ * went to the deque instead. */
+static __attribute__((noinline)) bool ws_pv_make_room(ws_policy *p, worker *w, ws_local *l, task *t)
 {
-    if (l->pv_hi == l->pv_cap) {
-        if (l->pv_lo >= l->pv_cap / 2) {
-            uint32_t n = ws_pv_len(l);
-            memmove(l->pv, l->pv + l->pv_lo, sizeof(task *) * n);
-            l->pv_lo = 0;
-            l->pv_hi = n;
-        } else {
-            task **grown = l->pv_cap <= UINT32_MAX / 2 ? realloc(l->pv, sizeof(task *) * 2 * l->pv_cap) : NULL;
-            if (!grown) {
-                ws_deque_push(p, w, l, t);
-                return;
-            }
-            l->pv = grown;
-            l->pv_cap *= 2;
-        }
+    if (l->pv_lo >= l->pv_cap / 2) {
+        uint32_t n = ws_pv_len(l);
+        memmove(l->pv, l->pv + l->pv_lo, sizeof(task *) * n);
+        l->pv_lo = 0;
+        l->pv_hi = n;
+        return true;
     }
+    task **grown = l->pv_cap <= UINT32_MAX / 2 ? realloc(l->pv, sizeof(task *) * 2 * l->pv_cap) : NULL;
+    if (!grown) {
+        ws_deque_push(p, w, l, t);
+        return false;
+    }
+    l->pv = grown;
+    l->pv_cap *= 2;
+    return true;
+}
+
+static inline void ws_pv_push(ws_policy *p, worker *w, ws_local *l, task *t)
+{
+    if (l->pv_hi == l->pv_cap && !ws_pv_make_room(p, w, l, t)) return;
     l->pv[l->pv_hi++] = t;
     WORKER_STAT_MAX(w, STAT_QUEUE_HWM, ws_pv_len(l));
+}
+
+/* OWNER. push_local's split-deque half (point 10), out of line so that
+ * ws_push_local, whose yields and one-worker pushes never come here, saves
+ * no registers (inlined, it made ws/1 yield_many 1.17x slower: callgrind,
+ * ws_push_local 72 -> 168 instructions per 10 yields). Publish when a thief
+ * asked, or when the core would wake a sleeper for a stealable task (so it
+ * has one to find); the caller then notifies as for any deque push.
+ * Otherwise the task stays private. */
+static __attribute__((noinline)) bool ws_push_private(ws_policy *p, worker *w, ws_local *l, task *t)
+{
+    ws_pv_push(p, w, l, t);
+    if (atomic_load_explicit(&l->want, memory_order_relaxed) || sched_env_would_wake(p->rt)) {
+        atomic_store_explicit(&l->want, 0, memory_order_relaxed);
+        ws_publish(p, w, l, ws_pv_len(l));
+        return true;
+    }
+    return false;
 }
 
 bool ws_push_local(void *policy, worker *w, task *t, sched_hint hint)
@@ -482,16 +506,7 @@ bool ws_push_local(void *policy, worker *w, task *t, sched_hint hint)
         ws_deque_push(p, w, l, t);
         return true;
     }
-    ws_pv_push(p, w, l, t);
-    /* Publish when a thief asked, or when the core would wake a sleeper for
-     * a stealable task (so it has one to find); the caller then notifies as
-     * for any deque push. Otherwise the task stays private. */
-    if (atomic_load_explicit(&l->want, memory_order_relaxed) || sched_env_would_wake(p->rt)) {
-        atomic_store_explicit(&l->want, 0, memory_order_relaxed);
-        ws_publish(p, w, l, ws_pv_len(l));
-        return true;
-    }
-    return false;
+    return ws_push_private(p, w, l, t); /* a tail call: see ws_push_private */
 }
 
 /* Takes up to a batch from injection queue q: returns one task, moves the
@@ -612,10 +627,16 @@ static inline __attribute__((always_inline)) task *ws_pick(ws_policy *p, worker 
  * part's test is compiled out, so that path is the code it was before the
  * split deque (which read ws/1 yield_many 1.36x and fib 1.07-1.10x slower
  * with the test in, see README). */
+static __attribute__((noinline)) task *ws_next_split(ws_policy *p, worker *w, ws_local *l)
+{
+    return ws_pick(p, w, l, true);
+}
+
 task *ws_next(void *policy, worker *w)
 {
     ws_policy *p = policy;
-    return p->split ? ws_pick(p, w, sched_worker_local(w), true) : ws_pick(p, w, sched_worker_local(w), false);
+    if (p->split) return ws_next_split(p, w, sched_worker_local(w));
+    return ws_pick(p, w, sched_worker_local(w), false);
 }
 
 /* numa's next: the same, counting the tasks handed out for the back-off
@@ -624,7 +645,7 @@ task *ws_next_counted(void *policy, worker *w)
 {
     ws_local *l = sched_worker_local(w);
     ws_policy *p = policy;
-    task *t = p->split ? ws_pick(p, w, l, true) : ws_pick(p, w, l, false);
+    task *t = p->split ? ws_next_split(p, w, l) : ws_pick(p, w, l, false);
     l->handed += t != NULL;
     return t;
 }
