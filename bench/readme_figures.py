@@ -29,6 +29,10 @@ TABLE = [("chained_spawn", None), ("spawn_many", None), ("spawn_remote", None),
          ("blocking_mix", None), ("ping_pong", None), ("yield_many", None)]
 
 
+class BadInput(Exception):
+    pass
+
+
 def row_name(name):
     """WORKLOAD/RUNTIME/workers:N[/VARIANT] without Google Benchmark's suffixes."""
     keep = [p for p in name.split("/")
@@ -42,7 +46,7 @@ def load(path):
         with open(f) as fh:
             doc = json.load(fh)
     except (OSError, ValueError) as e:
-        raise SystemExit(f"readme_figures: cannot read {f}: {e}")
+        raise BadInput(f"readme_figures: cannot read {f}: {e}")
     samples = collections.defaultdict(list)
     for b in doc.get("benchmarks", []):
         if b.get("run_type") == "aggregate" or b.get("error_occurred"):
@@ -132,16 +136,20 @@ def main(argv):
     if len(argv) < 2 or argv[0] not in ("medians", "per-task"):
         print("usage: readme_figures.py medians RESULT | per-task RESULT...", file=sys.stderr)
         return 2
-    if argv[0] == "medians":
-        if len(argv) != 2:
-            print("usage: readme_figures.py medians RESULT", file=sys.stderr)
-            return 2
-        print("\n".join(medians(load(argv[1]))))
+    try:
+        if argv[0] == "medians":
+            if len(argv) != 2:
+                print("usage: readme_figures.py medians RESULT", file=sys.stderr)
+                return 2
+            print("\n".join(medians(load(argv[1]))))
+            return 0
+        for path in argv[1:]:
+            print(f"== {path}")
+            print("\n".join("  " + line for line in per_task(load(path))))
         return 0
-    for path in argv[1:]:
-        print(f"== {path}")
-        print("\n".join("  " + line for line in per_task(load(path))))
-    return 0
+    except BadInput as e:
+        print(e, file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
