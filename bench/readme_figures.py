@@ -5,8 +5,8 @@ cost (issue #11) figures.
   readme_figures.py medians RESULT       the reference-results table (Markdown)
   readme_figures.py per-task RESULT...   the issue #11 figures of each result
 
-RESULT is a result directory (its raw/weft-bench.json) or a weft-bench JSON
-file. A row's value is the median of every repetition of that row, pooled
+RESULT is a result directory (the JSON file under its raw/) or a weft-bench
+JSON file. A row's value is the median of every repetition of that row, pooled
 over its launches: p99_us for the latency workloads (interval_jitter,
 timer_storm, blocking_mix), ns_per_unit for the rest, lower is better for
 all of them. Error rows carry no time and are left out; a row the result
@@ -41,7 +41,13 @@ def row_name(name):
 
 
 def load(path):
-    f = os.path.join(path, "raw", "weft-bench.json") if os.path.isdir(path) else path
+    f = path
+    if os.path.isdir(path):
+        # a make bench result holds raw/weft-bench.json, a make reproduce
+        # result raw/weft-reproduce.*.json: the one JSON file under raw/
+        raw = os.path.join(path, "raw")
+        found = sorted(x for x in os.listdir(raw) if x.endswith(".json")) if os.path.isdir(raw) else []
+        f = os.path.join(raw, "weft-bench.json" if "weft-bench.json" in found else (found[0] if found else "weft-bench.json"))
     try:
         with open(f) as fh:
             doc = json.load(fh)
