@@ -63,7 +63,12 @@ static weft_poll wb_poll(void *p, weft_context *cx, void *out)
     uint32_t before = w->tcache.count[TASK_CACHE_CLASSES - 1];
     rt_task_free(d);
     r->ok_big = r->ok_big && w->tcache.count[TASK_CACHE_CLASSES - 1] == before;
-    /* the cap: beyond TASK_CACHE_MAX blocks of a class, free() takes them */
+    /* the cap: beyond TASK_CACHE_MAX blocks of a class, free() takes them
+     * (class 2, 128-byte blocks, the smallest a task header fits: its
+     * TASK_CACHE_MAX blocks just fit the byte bound; an emptied cache first) */
+    _Static_assert((size_t)TASK_CACHE_MAX * 2 * TASK_CACHE_GRAIN <= TASK_CACHE_MAX_BYTES,
+                   "the count cap of class 2 is reachable under the byte bound");
+    rt_task_cache_release(w);
     size_t n = TASK_CACHE_MAX + 16;
     task **v = malloc(n * sizeof *v);
     for (size_t i = 0; i < n; i++) {
