@@ -432,8 +432,9 @@ static inline bool sched_env_anyone_hungry(const struct weft_runtime *rt)
 }
 
 /* Whether the core would wake a worker for a task made stealable now: one
- * sleeps and none searches (spawn_push's relaxed test before
- * rt_notify_parked). A hint, as above. */
+ * sleeps and none searches. The core's relaxed test before the fenced
+ * rt_notify_parked after a push (spawn_push, schedule_local, the yield's
+ * requeue), and ws's test for publishing its private part. A hint, as above. */
 static inline bool sched_env_would_wake(const struct weft_runtime *rt)
 {
     return atomic_load_explicit(&rt->num_idle, memory_order_relaxed) != 0 &&

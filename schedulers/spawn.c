@@ -208,9 +208,7 @@ static inline __attribute__((always_inline)) void spawn_push(weft_runtime *rt, w
      * latency and hint tests: the policy's push, then its fast path of the
      * notification (worker.c's essay: a relaxed look, the fenced
      * rt_notify_parked only when somebody sleeps and nobody searches) */
-    if (rt->ops->push_local(rt->policy, w, t, SCHED_SPAWN) &&
-        atomic_load_explicit(&rt->num_idle, memory_order_relaxed) != 0 &&
-        atomic_load_explicit(&rt->num_searching, memory_order_relaxed) == 0)
+    if (rt->ops->push_local(rt->policy, w, t, SCHED_SPAWN) && sched_env_would_wake(rt))
         rt_notify_parked(rt, w->node);
 }
 

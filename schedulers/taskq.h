@@ -71,6 +71,28 @@ static inline void taskq_append(taskq *q, taskq *src)
     taskq_init(src);
 }
 
+/* Appends a Treiber stack's chain h (newest first, linked through `next`,
+ * NULL-terminated) to q in push order; returns how many. mpscq_take_all's
+ * and injectq_absorb's walk. */
+static inline size_t taskq_append_stack(taskq *q, task *h)
+{
+    task *first = h, *rev = NULL; /* first: the newest, the last after reversal */
+    size_t n = 0;
+    while (h) {
+        task *nx = h->next;
+        h->next = rev;
+        rev = h;
+        h = nx;
+        n++;
+    }
+    if (!n) return 0;
+    if (q->tail) q->tail->next = rev;
+    else q->head = rev;
+    q->tail = first;
+    q->len += n;
+    return n;
+}
+
 typedef struct injectq {
     spinlock lock;
     taskq q;               /* under lock */
@@ -78,8 +100,7 @@ typedef struct injectq {
     /* injectq_push_intake's lock-free side: a Treiber stack (mpscq's push),
      * newest first, moved into q under the lock by every pop before it
      * takes anything (injectq_absorb). Next to len, so injectq_len, which
-     * every empty-queue check reads, touches one line (on its own lines,
-     * ws/1 yield_many and fib read 1.10-1.20x slower than before). */
+     * every empty-queue check reads, touches one line. */
     _Atomic(task *) intake;
 } injectq;
 
@@ -119,22 +140,7 @@ static inline void injectq_absorb(injectq *iq)
     if (!atomic_load_explicit(&iq->intake, memory_order_relaxed)) return;
     /* acquire pairs with the producers' CASes: their tasks' headers and
      * `next` links are visible */
-    task *h = atomic_exchange_explicit(&iq->intake, NULL, memory_order_acquire);
-    task *first = h, *rev = NULL;
-    size_t n = 0;
-    while (h) {
-        task *nx = h->next;
-        h->next = rev;
-        rev = h;
-        h = nx;
-        n++;
-    }
-    if (!n) return;
-    if (iq->q.tail) iq->q.tail->next = rev;
-    else iq->q.head = rev;
-    iq->q.tail = first;
-    first->next = NULL;
-    iq->q.len += n;
+    (void)taskq_append_stack(&iq->q, atomic_exchange_explicit(&iq->intake, NULL, memory_order_acquire));
 }
 
 static inline void injectq_push(injectq *iq, task *t)
@@ -158,13 +164,11 @@ static inline task *injectq_pop(injectq *iq)
     return t;
 }
 
-/* Moves up to max tasks into out (in order); returns how many. */
-static inline size_t injectq_pop_batch(injectq *iq, taskq *out, size_t max)
+/* Under iq->lock: moves up to max tasks of q into out (in order), updates
+ * len; returns how many. */
+static inline size_t injectq_take_locked(injectq *iq, taskq *out, size_t max)
 {
-    if (injectq_len(iq) == 0) return 0;
     size_t n = 0;
-    spinlock_lock(&iq->lock);
-    injectq_absorb(iq);
     if (iq->q.len <= max) {
         n = iq->q.len;
         taskq_append(out, &iq->q);
@@ -172,6 +176,16 @@ static inline size_t injectq_pop_batch(injectq *iq, taskq *out, size_t max)
         for (task *t; n < max && (t = taskq_pop(&iq->q)); n++) taskq_push(out, t);
     }
     atomic_store_explicit(&iq->len, iq->q.len, memory_order_relaxed);
+    return n;
+}
+
+/* Moves up to max tasks into out (in order); returns how many. */
+static inline size_t injectq_pop_batch(injectq *iq, taskq *out, size_t max)
+{
+    if (injectq_len(iq) == 0) return 0;
+    spinlock_lock(&iq->lock);
+    injectq_absorb(iq);
+    size_t n = injectq_take_locked(iq, out, max);
     spinlock_unlock(&iq->lock);
     return n;
 }
@@ -184,15 +198,8 @@ static inline size_t injectq_pop_share(injectq *iq, taskq *out, size_t workers, 
     if (injectq_len(iq) == 0) return 0;
     spinlock_lock(&iq->lock);
     injectq_absorb(iq);
-    size_t want = iq->q.len / (workers ? workers : 1) + 1, n = 0;
-    if (want > max) want = max;
-    if (iq->q.len <= want) {
-        n = iq->q.len;
-        taskq_append(out, &iq->q);
-    } else {
-        for (task *t; n < want && (t = taskq_pop(&iq->q)); n++) taskq_push(out, t);
-    }
-    atomic_store_explicit(&iq->len, iq->q.len, memory_order_relaxed);
+    size_t want = iq->q.len / (workers ? workers : 1) + 1;
+    size_t n = injectq_take_locked(iq, out, want < max ? want : max);
     spinlock_unlock(&iq->lock);
     return n;
 }
@@ -232,21 +239,6 @@ static inline size_t mpscq_take_all(mpscq *q, taskq *out)
 {
     if (!mpscq_nonempty(q)) return 0;
     /* acquire pairs with the pushes' release CASes */
-    task *h = atomic_exchange_explicit(&q->head, NULL, memory_order_acquire);
-    task *first = h, *rev = NULL; /* first: the newest, the last after reversal */
-    size_t n = 0;
-    while (h) {
-        task *nx = h->next;
-        h->next = rev;
-        rev = h;
-        h = nx;
-        n++;
-    }
-    if (!n) return 0;
-    if (out->tail) out->tail->next = rev;
-    else out->head = rev;
-    out->tail = first;
-    out->len += n;
-    return n;
+    return taskq_append_stack(out, atomic_exchange_explicit(&q->head, NULL, memory_order_acquire));
 }
 #endif

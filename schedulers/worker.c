@@ -115,9 +115,7 @@ WORKER_INLINE void schedule_local(weft_runtime *rt, worker *w, task *t, sched_hi
     if (hint == SCHED_WAKE) WORKER_STAT_INC(w, STAT_LOCAL_WAKES);
     if (policy_push_local(rt, w, t, hint, rt->ops == &sched_fifo)) {
         /* fast path without the fence: see the essay */
-        if (atomic_load_explicit(&rt->num_idle, memory_order_relaxed) != 0 &&
-            atomic_load_explicit(&rt->num_searching, memory_order_relaxed) == 0)
-            rt_notify_parked(rt, w->node);
+        if (sched_env_would_wake(rt)) rt_notify_parked(rt, w->node);
     }
 }
 
@@ -176,9 +174,7 @@ WORKER_INLINE void requeue(weft_runtime *rt, worker *w, task *t, bool fifo, fifo
     /* stamp_wake's test: a worker has a latency histogram exactly when
      * cfg.sched_latency is set (runtime_new), and w's is in a register */
     if (w->latency_hist) t->wake_ns = clock_now_ns();
-    if (policy_push_local(rt, w, t, SCHED_YIELD, fifo) &&
-        atomic_load_explicit(&rt->num_idle, memory_order_relaxed) != 0 &&
-        atomic_load_explicit(&rt->num_searching, memory_order_relaxed) == 0)
+    if (policy_push_local(rt, w, t, SCHED_YIELD, fifo) && sched_env_would_wake(rt))
         rt_notify_parked(rt, w->node);
 }
 

@@ -427,6 +427,14 @@ static void ws_deque_push(ws_policy *p, worker *w, ws_local *l, task *t)
 /* OWNER. Point 10: the private part pv[pv_lo, pv_hi). */
 static inline uint32_t ws_pv_len(const ws_local *l) { return l->pv_hi - l->pv_lo; }
 
+/* OWNER. The newest private task (pv must not be empty). */
+static inline task *ws_pv_pop_newest(ws_local *l)
+{
+    task *t = l->pv[--l->pv_hi];
+    if (l->pv_hi == l->pv_lo) l->pv_lo = l->pv_hi = 0;
+    return t;
+}
+
 /* OWNER. Publishes the oldest ceil(len / 2) private tasks, at most
  * steal_max (what one steal moves), to the deque, where thieves reach
  * them; returns how many. */
@@ -439,11 +447,10 @@ static __attribute__((noinline)) uint32_t ws_publish(ws_policy *p, worker *w, ws
     return k;
 }
 
-/* OWNER. t into the private part: at its end; full, the part compacts (when
- * at least half of it is free at the front) or doubles; when it cannot
- * grow, t goes to the deque instead (public, never lost). */
-/* The rare half of ws_pv_push (growth), out of line. Returns false when t
- * went to the deque instead. */
+/* The rare half of ws_pv_push, out of line: a full private part compacts
+ * (when at least half of it is free at the front) or doubles; when it
+ * cannot grow, t goes to the deque instead (public, never lost) and this
+ * returns false. */
 static __attribute__((noinline)) bool ws_pv_make_room(ws_policy *p, worker *w, ws_local *l, task *t)
 {
     if (l->pv_lo >= l->pv_cap / 2) {
@@ -463,6 +470,7 @@ static __attribute__((noinline)) bool ws_pv_make_room(ws_policy *p, worker *w, w
     return true;
 }
 
+/* OWNER. t onto the private part's newest end. */
 static inline void ws_pv_push(ws_policy *p, worker *w, ws_local *l, task *t)
 {
     if (l->pv_hi == l->pv_cap && !ws_pv_make_room(p, w, l, t)) return;
@@ -472,8 +480,10 @@ static inline void ws_pv_push(ws_policy *p, worker *w, ws_local *l, task *t)
 
 /* OWNER. push_local's split-deque half (point 10), out of line so that
  * ws_push_local, whose yields and one-worker pushes never come here, saves
- * no registers (inlined, it made ws/1 yield_many 1.17x slower: callgrind,
- * ws_push_local 72 -> 168 instructions per 10 yields). Publish when a thief
+ * no registers (inlined, it made ws/1 yield_many 1.17x slower; callgrind,
+ * weft-bench --profile=quick --workloads=yield_many --schedulers=ws
+ * --workers=1: ws_push_local 720 k -> 1 680 k instructions in all, 720 k
+ * again out of line). Publish when a thief
  * asked, or when the core would wake a sleeper for a stealable task (so it
  * has one to find); the caller then notifies as for any deque push.
  * Otherwise the task stays private. */
@@ -598,8 +608,8 @@ static inline __attribute__((always_inline)) task *ws_pick(ws_policy *p, worker 
     }
     l->lifo_run = 0;
     uint32_t n;
-    /* the private part first: the newest, no fence (p->split first: one
-     * worker has no private part and reads no more than before it) */
+    /* the private part first: the newest, no fence (`split` is a constant
+     * in each of the two copies: the plain one reads nothing of pv) */
     if (split && (n = ws_pv_len(l))) {
         if (n >= 2 && atomic_load_explicit(&l->want, memory_order_relaxed)) {
             /* a thief asked: give it the older half (we keep the newest),
@@ -608,9 +618,7 @@ static inline __attribute__((always_inline)) task *ws_pick(ws_policy *p, worker 
             ws_publish(p, w, l, n - 1);
             sched_env_wake_near(p->rt, l->node);
         }
-        t = l->pv[--l->pv_hi];
-        if (l->pv_hi == l->pv_lo) l->pv_lo = l->pv_hi = 0;
-        return t;
+        return ws_pv_pop_newest(l);
     }
     /* the length check spares pop's fence when the deque is empty; with one
      * worker nobody steals, so the pop needs no fence at all */
@@ -624,9 +632,10 @@ static inline __attribute__((always_inline)) task *ws_pick(ws_policy *p, worker 
 }
 
 /* Two copies of the pick: with one worker (or split_deque = 0) the private
- * part's test is compiled out, so that path is the code it was before the
- * split deque (which read ws/1 yield_many 1.36x and fib 1.07-1.10x slower
- * with the test in, see README). */
+ * part's test is compiled out, and the split copy, with its publish and
+ * wake calls, is out of line, so the plain path's prologue stays what it
+ * was before the split deque (see ws_push_private for what an inlined
+ * private path cost). */
 static __attribute__((noinline)) task *ws_next_split(ws_policy *p, worker *w, ws_local *l)
 {
     return ws_pick(p, w, l, true);
@@ -666,7 +675,7 @@ bool ws_take_back(void *policy, worker *w, task *t)
     }
     if (p->split && ws_pv_len(l)) { /* the bottom is the private part's newest */
         if (l->pv[l->pv_hi - 1] != t) return false;
-        if (--l->pv_hi == l->pv_lo) l->pv_lo = l->pv_hi = 0;
+        (void)ws_pv_pop_newest(l);
         return true;
     }
     return p->nworkers == 1 ? deque_pop_if_unshared(&l->dq, t) : deque_pop_if(&l->dq, t);
@@ -832,11 +841,7 @@ task *ws_drain(void *policy)
             return t;
         }
         if ((t = taskq_pop(&l->later))) return t;
-        if (ws_pv_len(l)) {
-            t = l->pv[--l->pv_hi];
-            if (l->pv_hi == l->pv_lo) l->pv_lo = l->pv_hi = 0;
-            return t;
-        }
+        if (ws_pv_len(l)) return ws_pv_pop_newest(l);
         /* the workers are joined: this thread may act as every deque's owner */
         if ((t = deque_pop(&l->dq))) return t;
     }

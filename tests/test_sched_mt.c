@@ -1244,6 +1244,31 @@ static void test_ws_split(void **state)
     fake_free(f);
 }
 
+/* ws and numa put an outside push (push_remote) on the injection queue's
+ * lock-free intake, not its locked list; a worker's take absorbs it. */
+static void test_ws_remote_intake(void **state)
+{
+    (void)state;
+    const char *names[] = {"ws", "numa"};
+    for (int s = 0; s < 2; s++) {
+        fake *f = fake_new(names[s], 2, NULL, NULL, "lifo_slot=0", (const char *)NULL);
+        ws_policy *p = f->rt->policy;
+        injectq *iq = &p->inject[0]->q;
+        for (int i = 0; i < 3; i++) (void)f->ops->push_remote(p, ft(f, i));
+        assert_non_null(atomic_load(&iq->intake));
+        assert_int_equal(iq->q.len, 0);
+        assert_true(f->ops->has_work(p));
+        /* worker 0 takes its share (3 / 2 + 1 = 2): runs 0, keeps 1 in its deque */
+        assert_int_equal(idx_of(f, fnext(f, 0)), 0);
+        assert_null(atomic_load(&iq->intake));
+        assert_int_equal(iq->q.len, 1);
+        assert_int_equal(idx_of(f, fnext(f, 0)), 1);
+        assert_int_equal(idx_of(f, fnext(f, 0)), 2);
+        assert_null(fnext(f, 0));
+        fake_free(f);
+    }
+}
+
 static void test_ws_steal_half_keeps_rest(void **state)
 {
     (void)state;
@@ -1483,6 +1508,7 @@ int main(void)
         cmocka_unit_test(test_ws_steal_pay),
         cmocka_unit_test(test_ws_steal_max),
         cmocka_unit_test(test_ws_split),
+        cmocka_unit_test(test_ws_remote_intake),
         cmocka_unit_test(test_ws_inject_batch),
         cmocka_unit_test(test_global_fifo),
         cmocka_unit_test(test_global_hold),
