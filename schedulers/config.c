@@ -59,7 +59,7 @@ static const knob core_knobs[] = {
     /* off by default: on 2 vCPUs it cut one-worker chained_spawn but made blocking_mix p99
      * 1.1-2.6x worse (README, "The schedulers"; results/ab-vm-2c-2026-12-02-95e0c98/) */
     KI(idle_spin_us, 0, 100000, 0, true, "idle worker spins (as a searcher) before parking"),
-    KI(block_on_handoff, 0, 1, 1, true, "a one-worker runtime's weft_block_on caller runs the parked worker's loop"),
+    KI(block_on_handoff, 0, 2, 2, true, "weft_block_on's caller runs a sleeping worker's loop (2: any worker count, 1: one worker, 0: off)"),
     KI(reactor_thread, 0, 1, 0, false, "0: a parked worker drives IO and timers, 1: a dedicated thread"),
     KI(sched_latency, 0, 1, 0, false, "record wake-to-poll latency"),
     /* 512: Tokio's default */

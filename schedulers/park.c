@@ -297,10 +297,30 @@ void rt_worker_park_idle(worker *w, _Atomic int *until)
  * its fence, sees the work (the same store-load pair as parking).
  *
  * The caller's thread is not pinned: with pin=compact|scatter, the tasks
- * it runs as w run wherever the caller runs. A mode that took any parked
- * worker's core at any worker count (block_on_handoff=2) was tried and
- * taken out: its stress test (test_stress_core_handoff, outside spawns at
- * 2 and 8 workers) crashed with heap corruption about once in 100 runs. */
+ * it runs as w run wherever the caller runs.
+ *
+ * At any worker count (block_on_handoff=2, the default): onto an idle
+ * runtime (no queued work: queued work means awake workers, which the
+ * root's spawn need not wake), the caller takes the first worker whose
+ * thread sleeps on its condition variable (at most one worker drives, so
+ * with two or more one usually does); none asleep, it takes the old path.
+ * Where the lent loop would park it first spins as a searcher for the
+ * caller's block_on spin (worker.c, worker_lent_spin), which the caller
+ * then skips. Everything above holds per worker; what differs is
+ * that the others run beside the lent loop: they steal from w's deque and
+ * set its `want`, a root stolen or woken elsewhere completes on another
+ * thread, and a timer or IO event may be left with no driver while w's
+ * thread, the one that could drive, is off the idle stack, so the
+ * give-back also wakes it when timers or IO are registered and nobody
+ * drives. Saved per block_on: the outside spawn's unpark of a worker and
+ * that worker's wake-up latency (the completion's wake of the caller was
+ * mostly absorbed by its spin already). This mode was first tried before
+ * the has_local hook and taken out after heap corruption about once in
+ * 100 runs of test_stress_core_handoff at 2 and 8 workers; the cause, found
+ * under ASan when it came back: the lent loop's until flag lived on the
+ * caller's stack, and a root completed on another worker's thread is
+ * woken after COMPLETE is published (task_complete), when the caller may
+ * already have returned. The flag is now counted (spawn.c). */
 bool rt_core_take(worker *w)
 {
     bool took = false;
@@ -338,7 +358,12 @@ void rt_core_give_back(worker *w)
                 (atomic_load_explicit(&rt->num_searching, memory_order_seq_cst) == 0 &&
                  rt->ops->has_work(rt->policy)) ||
                 atomic_load_explicit(&rt->shutdown, memory_order_acquire) ||
-                (!rt->cfg.reactor_thread && rt->nworkers == 1 &&
+                /* timers or IO need a driver: at one worker, w's thread;
+                 * at more, w's thread when nobody drives (while lent, w was
+                 * off the idle stack, where a leaving driver looks for a
+                 * successor) */
+                (!rt->cfg.reactor_thread &&
+                 (rt->nworkers == 1 || !atomic_load_explicit(&rt->driver_busy, memory_order_relaxed)) &&
                  (rt_timers_any_armed(rt) || reactor_has_registrations(rt->reactor)));
     if (wake) {
         /* as idle_wake_one would; if a notifier popped w first, it counted */

@@ -89,7 +89,7 @@ int weft_runtime_new(const weft_config *cfg_in, weft_runtime **out)
     /* the core hand-off (park.c): one worker thread, whose role a
      * weft_block_on caller may take */
     rt->handoff = !rt->ops->runs_on_caller &&
-                  (rt->cfg.block_on_handoff == 1 && rt->nworkers == 1);
+                  (rt->cfg.block_on_handoff == 2 || (rt->cfg.block_on_handoff == 1 && rt->nworkers == 1));
     spinlock_init(&rt->idle_lock);
     pthread_mutex_init(&rt->fault_mu, NULL);
     atomic_init(&rt->fault, 0);

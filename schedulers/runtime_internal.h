@@ -281,7 +281,10 @@ void rt_runtime_fault(struct weft_runtime *rt, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* task.c: weft_join_wait that a fault also ends; the wake of the waiters
  * (the caller holds fault_mu). */
-int rt_block_on_wait(struct weft_runtime *rt, weft_join_handle *h, void *out);
+/* spin: the bounded spin on the root's COMPLETE bit before sleeping (task.c);
+ * false after a lent loop that already spun as a worker (park.c). */
+int rt_block_on_wait(struct weft_runtime *rt, weft_join_handle *h, void *out, bool spin);
+#define RT_BLOCK_ON_SPIN_NS 50000u /* the block_on caller's spin, either kind */
 void rt_fault_wake_waiters(struct weft_runtime *rt);
 
 /* The blocking pool (schedulers/blocking.c). */

@@ -371,30 +371,61 @@ int weft_spawn_blocking(weft_runtime *rt, weft_blocking_fn fn, void *arg, weft_j
 
 /* ---- block_on ----------------------------------------------------------------------- */
 
+/* The flag a block_on caller's loop stops at, and the join waker that sets
+ * it. Two kinds. fifo's is on the caller's stack and not counted: its root
+ * completes only on its one worker, the caller, so every wake of it comes
+ * before block_on returns. A lent core's (block_on_core) is on the heap and
+ * counted, like rt_block_on_wait's thread parker: there the root may
+ * complete on another worker's thread, whose task_complete publishes
+ * COMPLETE and only then wakes the waker it took, while the caller, seeing
+ * COMPLETE, may already have returned (ASan, test_stress_core_handoff at 2
+ * workers with block_on_handoff=2: a worker's wake wrote into the caller's
+ * reused stack, 1 run in ~20). The registered clone holds a reference. */
 typedef struct until_flag {
     _Atomic int done;
+    _Atomic int refs; /* the heap kind's references */
 } until_flag;
 
-static weft_waker uf_clone(const void *d);
 static void uf_wake_by_ref(const void *d)
 {
     /* release pairs with loop_should_stop's acquire */
     atomic_store_explicit(&((until_flag *)d)->done, 1, memory_order_release);
 }
 static void uf_noop(const void *d) { (void)d; }
+static weft_waker uf_clone(const void *d);
 static const weft_waker_vtable until_vtable = {uf_clone, uf_wake_by_ref, uf_wake_by_ref, uf_noop};
 static weft_waker uf_clone(const void *d) { return (weft_waker){&until_vtable, d}; }
+
+static void ufh_release(const void *d)
+{
+    until_flag *u = (until_flag *)d;
+    /* acq_rel: the last release frees; pairs with the other releases */
+    if (atomic_fetch_sub_explicit(&u->refs, 1, memory_order_acq_rel) == 1) free(u);
+}
+static weft_waker ufh_clone(const void *d);
+static void ufh_wake(const void *d)
+{
+    uf_wake_by_ref(d);
+    ufh_release(d);
+}
+static const weft_waker_vtable until_heap_vtable = {ufh_clone, ufh_wake, uf_wake_by_ref, ufh_release};
+static weft_waker ufh_clone(const void *d)
+{
+    atomic_fetch_add_explicit(&((until_flag *)d)->refs, 1, memory_order_relaxed);
+    return (weft_waker){&until_heap_vtable, d};
+}
 
 /* This thread runs w's loop until the root behind h completes: its result in
  * *result, true. A loop stopped by a shutdown drops the root and sets the
  * error, true. false: the loop went idle with the root pending (only a lent
- * core's loop returns so, below). uf is the caller's: h keeps its waker
- * registered until the next poll of h, which may come after this returns. */
-static bool block_on_run(weft_runtime *rt, worker *w, weft_join_handle *h, until_flag *uf, void *out,
-                         int *result)
+ * core's loop returns so, below). uf is the caller's, of either kind
+ * (`counted`): h keeps its waker registered until the next poll of h,
+ * which may come after this returns. */
+static bool block_on_run(weft_runtime *rt, worker *w, weft_join_handle *h, until_flag *uf, bool counted,
+                         void *out, int *result)
 {
     atomic_init(&uf->done, 0);
-    weft_context ucx = {{&until_vtable, uf}, rt, NULL, -1, 0, NULL};
+    weft_context ucx = {{counted ? &until_heap_vtable : &until_vtable, uf}, rt, NULL, -1, 0, NULL};
     if (weft_join_poll(h, &ucx, out, result) == WEFT_READY) return true;
     rt_worker_loop(w, &uf->done);
     if (weft_join_poll(h, &ucx, out, result) == WEFT_READY) return true;
@@ -423,11 +454,18 @@ static int block_on_core(weft_runtime *rt, worker *w, const weft_future_type *ty
         rt_core_give_back(w);
         return rc;
     }
-    until_flag uf;
+    until_flag *uf = malloc(sizeof *uf);
+    if (!uf) { /* the old way: w's thread runs the root */
+        rt_core_give_back(w);
+        return rt_block_on_wait(rt, &h, out, true);
+    }
+    atomic_init(&uf->refs, 1); /* ours */
     int result = 0;
-    bool done = block_on_run(rt, w, &h, &uf, out, &result);
+    bool done = block_on_run(rt, w, &h, uf, true, out, &result);
+    ufh_release(uf); /* the loop is done with it; a registered clone keeps its own */
     rt_core_give_back(w);
-    return done ? result : rt_block_on_wait(rt, &h, out);
+    /* at more than one worker the lent loop spun before it left (worker.c) */
+    return done ? result : rt_block_on_wait(rt, &h, out, rt->nworkers == 1);
 }
 
 int weft_block_on(weft_runtime *rt, const weft_future_type *type, const void *init, void *out)
@@ -442,11 +480,17 @@ int weft_block_on(weft_runtime *rt, const weft_future_type *type, const void *in
         return err_fail(-ESHUTDOWN, "weft_block_on: the runtime is shutting down");
     if (!rt->ops->runs_on_caller) {
         worker *w;
-        if (rt->handoff && !cur && (w = rt_core_take_any(rt))) return block_on_core(rt, w, type, init, out);
+        /* at more than one worker, only onto an idle runtime: work already
+         * queued (outside spawns before the block_on) has woken workers,
+         * and a lent loop beside them cost yield_many ws/2 1.3-1.4x
+         * (alternating A/B, 20 processes a side) */
+        if (rt->handoff && !cur && (rt->nworkers == 1 || !rt->ops->has_work(rt->policy)) &&
+            (w = rt_core_take_any(rt)))
+            return block_on_core(rt, w, type, init, out);
         weft_join_handle h;
         int rc = weft_spawn(rt, type, init, &h);
         if (rc < 0) return rc;
-        return rt_block_on_wait(rt, &h, out);
+        return rt_block_on_wait(rt, &h, out, true);
     }
     if (atomic_exchange_explicit(&rt->block_on_active, 1, memory_order_acquire))
         return err_fail(-EBUSY, "weft_block_on: another thread is inside weft_block_on on this "
@@ -466,7 +510,7 @@ int weft_block_on(weft_runtime *rt, const weft_future_type *type, const void *in
     worker *w = &rt->workers[0];
     rt_tls_worker = w;
     /* fifo's loop stops only at the root's completion or a shutdown */
-    (void)block_on_run(rt, w, &h, &uf, out, &result);
+    (void)block_on_run(rt, w, &h, &uf, false, out, &result);
     rt_tls_worker = NULL;
     atomic_store_explicit(&rt->block_on_active, 0, memory_order_release);
     return result;

@@ -577,7 +577,7 @@ static const weft_waker_vtable thread_parker_vtable = {tp_clone, tp_wake, tp_wak
  * (futex), and the completion signals the caller's condvar (futex). On a KVM
  * guest each costs tens of microseconds, so chained_spawn (one block_on per
  * iteration) cost ws/global 3x fifo at one worker. Spinning here for up to
- * BLOCK_ON_SPIN_NS on the task's COMPLETE bit lets a short root finish while
+ * RT_BLOCK_ON_SPIN_NS on the task's COMPLETE bit lets a short root finish while
  * the caller is still on its CPU: the completion's condvar signal then finds
  * no sleeper (no futex wake) and the caller returns at once. The spin is
  * bounded and yields the CPU (sched_yield) between short pause bursts, so on
@@ -586,11 +586,10 @@ static const weft_waker_vtable thread_parker_vtable = {tp_clone, tp_wake, tp_wak
  * runtime faulted while spinning (the caller re-polls), false at the
  * deadline (the caller sleeps as before). The waker is already registered,
  * so nothing is lost either way: the COMPLETE bit is only a hint to re-poll. */
-#define BLOCK_ON_SPIN_NS 50000u
 static bool block_on_spin(weft_runtime *rt, task *t)
 {
     if (!t) return true;
-    uint64_t deadline = clock_now_ns() + BLOCK_ON_SPIN_NS;
+    uint64_t deadline = clock_now_ns() + RT_BLOCK_ON_SPIN_NS;
     for (;;) {
         for (int i = 0; i < 32; i++) {
             /* acquire: pairs with the release that publishes COMPLETE; the
@@ -607,7 +606,7 @@ static bool block_on_spin(weft_runtime *rt, task *t)
 /* weft_join_wait, plus: registered in rt's fault list, so a runtime fault
  * (rt_runtime_fault) wakes it; then the handle is detached and the fault
  * returned with its message. For weft_block_on on a multi-worker runtime. */
-int rt_block_on_wait(weft_runtime *rt, weft_join_handle *h, void *out)
+int rt_block_on_wait(weft_runtime *rt, weft_join_handle *h, void *out, bool spin)
 {
     thread_parker *p = calloc(1, sizeof *p);
     if (!p) {
@@ -623,7 +622,7 @@ int rt_block_on_wait(weft_runtime *rt, weft_join_handle *h, void *out)
     pthread_mutex_unlock(&rt->fault_mu);
     weft_context cx = {{&thread_parker_vtable, p}, NULL, NULL, -1, 0, NULL};
     int result = 0;
-    bool spun = false;
+    bool spun = !spin;
     for (;;) {
         if (weft_join_poll(h, &cx, out, &result) == WEFT_READY) break;
         if (!spun) {

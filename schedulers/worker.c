@@ -337,6 +337,35 @@ static bool worker_idle_spin(worker *w, _Atomic int *until, uint64_t *deadline)
     return false; /* still searching: rt_worker_park_idle stops it before idle_push */
 }
 
+/* A lent loop (park.c, the core hand-off) at more than one worker, where
+ * it would park: it cannot park (the thread is the block_on caller's), and
+ * leaving at once gave the core back at every idle moment of a parallel
+ * root while the other workers still made work (uts T3 ws/2 1.18x,
+ * yield_many ws/2 1.27x slower with block_on_handoff=2; alternating knob
+ * A/B, 30 processes a side). So it spins as a searcher for the time the
+ * caller would spin on the root's COMPLETE bit after the give-back
+ * (RT_BLOCK_ON_SPIN_NS, which the caller then skips), watching has_work
+ * and the root; the deadline is per idle stretch, as worker_idle_spin's.
+ * Returns true when the loop should look again, false when it should give
+ * the core back (past the deadline, or the searcher cap is reached: the
+ * searchers are responsible for the work then). */
+static bool worker_lent_spin(worker *w, _Atomic int *until, uint64_t *deadline)
+{
+    weft_runtime *rt = w->rt;
+    if (rt->nworkers == 1 || !worker_start_searching(w)) return false;
+    uint64_t now = clock_now_ns();
+    if (*deadline == 0) *deadline = now + RT_BLOCK_ON_SPIN_NS;
+    while (now < *deadline) {
+        for (int i = 0; i < 16; i++) {
+            if (rt->ops->has_work(rt->policy) || rt_loop_should_stop(w, until)) return true;
+            cpu_relax();
+        }
+        sched_yield();
+        now = clock_now_ns();
+    }
+    return false;
+}
+
 /* ---- the worker loop -------------------------------------------------------------------- */
 
 /* rt_loop_should_stop, with fifo's copy's facts folded in: that copy runs
@@ -368,6 +397,7 @@ WORKER_INLINE void worker_loop(worker *w, _Atomic int *until, bool fifo)
     const sched_ops *ops = rt->ops;
     int spins = 0;
     uint64_t idle_deadline = 1; /* worker_idle_spin's: 0 may spin, 1 may not, else the deadline */
+    uint64_t lent_deadline = 0; /* worker_lent_spin's: 0 none set, else the deadline */
     const uint32_t interval = (uint32_t)rt->cfg.global_interval;
     const int32_t budget = rt->cfg.budget;
     /* fifo's copy: its queues (rt->policy, immutable) and its poll count in
@@ -399,7 +429,7 @@ WORKER_INLINE void worker_loop(worker *w, _Atomic int *until, bool fifo)
         if (t) {
             if (!fifo && w->searching) worker_stop_searching(w);
             spins = 0;
-            if (!fifo) idle_deadline = 0; /* fifo's copy never idle-spins (runs_on_caller) */
+            if (!fifo) idle_deadline = lent_deadline = 0; /* fifo's copy never idle-spins (runs_on_caller) */
             if (fifo) polls++;
             run_task(rt, w, t, fifo, false, &cx, budget, fp);
             continue;
@@ -412,7 +442,10 @@ WORKER_INLINE void worker_loop(worker *w, _Atomic int *until, bool fifo)
         }
         /* a block_on caller holding w's core (park.c, the core hand-off)
          * does not park as w: it returns and waits the old way */
-        if (!fifo && w->core_lent) break;
+        if (!fifo && w->core_lent) {
+            if (worker_lent_spin(w, until, &lent_deadline)) continue;
+            break;
+        }
         if (worker_idle_spin(w, until, &idle_deadline)) continue;
         spins = 0;
         idle_deadline = 1;

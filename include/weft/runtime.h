@@ -55,9 +55,10 @@ typedef struct weft_config {
     int spin_before_park;       /* empty steal rounds before parking             [0] */
     int idle_spin_us;           /* a worker out of work spins this long, counted as
                                    searching, before it parks; 0: off             [0] */
-    int block_on_handoff;       /* 1: a one-worker runtime's weft_block_on caller runs the
-                                   worker's loop itself while that worker's thread sleeps
-                                   (schedulers/park.c, "The core hand-off"); 0: off [1] */
+    int block_on_handoff;       /* 2: a weft_block_on caller runs the loop of a worker
+                                   whose thread sleeps, at any worker count; 1: only on a
+                                   one-worker runtime; 0: off (schedulers/park.c, "The
+                                   core hand-off")                                 [2] */
     int reactor_thread;         /* 0: a parked worker drives IO+timers, 1: a dedicated thread [0] */
     int sched_latency;          /* 0/1: record wake-to-poll latency (costs clock reads) [0] */
     int numa_backoff_us;        /* numa: wait before stealing across nodes       [0] */
