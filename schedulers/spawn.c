@@ -464,7 +464,8 @@ static int block_on_core(weft_runtime *rt, worker *w, const weft_future_type *ty
     bool done = block_on_run(rt, w, &h, uf, true, out, &result);
     ufh_release(uf); /* the loop is done with it; a registered clone keeps its own */
     rt_core_give_back(w);
-    /* at more than one worker the lent loop spun before it left (worker.c) */
+    /* at more than one worker the lent loop spun before it left, or left
+     * because the searchers were at their cap (worker.c, worker_lent_spin) */
     return done ? result : rt_block_on_wait(rt, &h, out, rt->nworkers == 1);
 }
 
@@ -481,9 +482,10 @@ int weft_block_on(weft_runtime *rt, const weft_future_type *type, const void *in
     if (!rt->ops->runs_on_caller) {
         worker *w;
         /* at more than one worker, only onto an idle runtime: work already
-         * queued (outside spawns before the block_on) has woken workers,
-         * and a lent loop beside them cost yield_many ws/2 1.3-1.4x
-         * (alternating A/B, 20 processes a side) */
+         * queued (outside spawns before the block_on) has woken workers, so
+         * the root's spawn would wake nobody and a take saves nothing (the
+         * test is one look at the queues per block_on; yield_many, the
+         * workload it was aimed at, read the same with and without it) */
         if (rt->handoff && !cur && (rt->nworkers == 1 || !rt->ops->has_work(rt->policy)) &&
             (w = rt_core_take_any(rt)))
             return block_on_core(rt, w, type, init, out);

@@ -280,6 +280,26 @@ rt_claim rt_claim_and_run(task *t, void *out)
 
 /* ---- the idle spin ----------------------------------------------------------------------- */
 
+/* The spin of both idle stretches below, as a searcher (the caller made w
+ * one): watches has_work and the loop's stop until *deadline, which it
+ * sets to now + ns when 0 (one deadline per idle stretch). True when the
+ * loop should look again, false at the deadline, still searching. */
+static bool worker_search_spin(worker *w, _Atomic int *until, uint64_t *deadline, uint64_t ns)
+{
+    weft_runtime *rt = w->rt;
+    uint64_t now = clock_now_ns();
+    if (*deadline == 0) *deadline = now + ns;
+    while (now < *deadline) {
+        for (int i = 0; i < 16; i++) {
+            if (rt->ops->has_work(rt->policy) || rt_loop_should_stop(w, until)) return true;
+            cpu_relax();
+        }
+        sched_yield();
+        now = clock_now_ns();
+    }
+    return false;
+}
+
 /* A worker that ran out of work right after running some stays awake for up
  * to `idle_spin_us`, watching has_work, before it parks. Parking and the
  * unpark that follows are two futex calls; a block_on loop on an outside
@@ -322,48 +342,31 @@ static bool worker_idle_spin(worker *w, _Atomic int *until, uint64_t *deadline)
     weft_runtime *rt = w->rt;
     if (rt->ops->runs_on_caller || rt->cfg.idle_spin_us <= 0 || *deadline == 1) return false;
     /* already searching (a previous round of this stretch, or a steal
-     * attempt) or becomes one now; past the cap it parks */
+     * attempt) or becomes one now; past the cap it parks. Past the
+     * deadline it is still searching: rt_worker_park_idle stops it before
+     * idle_push */
     if (!worker_start_searching(w)) return false;
-    uint64_t now = clock_now_ns();
-    if (*deadline == 0) *deadline = now + (uint64_t)rt->cfg.idle_spin_us * 1000u;
-    while (now < *deadline) {
-        for (int i = 0; i < 16; i++) {
-            if (rt->ops->has_work(rt->policy) || rt_loop_should_stop(w, until)) return true;
-            cpu_relax();
-        }
-        sched_yield();
-        now = clock_now_ns();
-    }
-    return false; /* still searching: rt_worker_park_idle stops it before idle_push */
+    return worker_search_spin(w, until, deadline, (uint64_t)rt->cfg.idle_spin_us * 1000u);
 }
 
 /* A lent loop (park.c, the core hand-off) at more than one worker, where
  * it would park: it cannot park (the thread is the block_on caller's), and
  * leaving at once gave the core back at every idle moment of a parallel
- * root while the other workers still made work (uts T3 ws/2 1.18x,
- * yield_many ws/2 1.27x slower with block_on_handoff=2; alternating knob
- * A/B, 30 processes a side). So it spins as a searcher for the time the
- * caller would spin on the root's COMPLETE bit after the give-back
- * (RT_BLOCK_ON_SPIN_NS, which the caller then skips), watching has_work
- * and the root; the deadline is per idle stretch, as worker_idle_spin's.
- * Returns true when the loop should look again, false when it should give
- * the core back (past the deadline, or the searcher cap is reached: the
+ * root while the other workers still made work. So it spins as a searcher
+ * for the time the caller would spin on the root's COMPLETE bit after the
+ * give-back (RT_BLOCK_ON_SPIN_NS, which the caller then skips). Alternating
+ * A/B in ABBA order, 16 processes a side, block_on_handoff=2 without and
+ * with this spin (the second binary also has the idle-runtime test of
+ * weft_block_on and 133bc4b's cache-line layout;
+ * results/ab-vm-2c-2026-12-04-handoff2/lent_*): uts ws/2 0.81-0.87x,
+ * numa/2 0.86-0.88x, fib at two workers 0.73-0.87x. Returns
+ * true when the loop should look again, false when it should give the
+ * core back (past the deadline, or the searcher cap is reached: the
  * searchers are responsible for the work then). */
 static bool worker_lent_spin(worker *w, _Atomic int *until, uint64_t *deadline)
 {
-    weft_runtime *rt = w->rt;
-    if (rt->nworkers == 1 || !worker_start_searching(w)) return false;
-    uint64_t now = clock_now_ns();
-    if (*deadline == 0) *deadline = now + RT_BLOCK_ON_SPIN_NS;
-    while (now < *deadline) {
-        for (int i = 0; i < 16; i++) {
-            if (rt->ops->has_work(rt->policy) || rt_loop_should_stop(w, until)) return true;
-            cpu_relax();
-        }
-        sched_yield();
-        now = clock_now_ns();
-    }
-    return false;
+    if (w->rt->nworkers == 1 || !worker_start_searching(w)) return false;
+    return worker_search_spin(w, until, deadline, RT_BLOCK_ON_SPIN_NS);
 }
 
 /* ---- the worker loop -------------------------------------------------------------------- */
