@@ -54,16 +54,37 @@
  * a worker takes one lock and, in that one hold, appends its private `out`
  * list to the back of the queue and moves min(len / workers + 1, B) tasks
  * from the front into `run` (Go's fair share, so the batch of one worker
- * is never the whole queue while others wait). Yields go to `out`; spawns
- * and wakes go to `out` too when the runtime has one worker, and are pushed
- * at once otherwise, since another worker could run them. A lone worker whose
- * queue is empty (its relaxed length) splices `out` into `run` without the
- * lock: there is nobody to publish to, and nothing to put in front. Order stays FIFO
- * from a single worker's point of view: `run` holds the oldest tasks, then
- * the shared queue, then `out`. The cost is visibility: up to B - 1 taken
- * tasks and the yields since the last take are private, so an idle worker
- * cannot run them; a worker never parks holding them (its `next` flushes
- * and takes before it can return NULL).
+ * is never the whole queue while others wait). Its spawns, wakes and
+ * yields go to `out`; with two or more workers the B-th of them publishes
+ * the lot at once (one lock hold, and the core's notification), so a burst
+ * of spawns costs one lock round trip per B tasks, not one per task. Order
+ * stays FIFO from a single worker's point of view: `run` holds the oldest
+ * tasks, then the shared queue, then `out`. A worker whose queue is empty
+ * (its relaxed length) takes no lock for its own tasks: a lone worker
+ * splices `out` into `run` (nobody to publish to, nothing to put in
+ * front); with more workers a lone task in `out` is run at once (the hold
+ * above, for the same chains), and two or more are published and a share
+ * taken back.
+ * The cost is visibility, and it is why batches are not the default with
+ * two or more workers. The taken tasks in `run` and the pushes in `out`
+ * are private: another worker cannot run them, and a task that keeps its
+ * worker for long (a CPU-bound poll, or a blocking wait on a sibling)
+ * strands them behind it, up to B - 1 each, however idle the other workers
+ * are (the hold strands one). Two rules narrow it: a take while some
+ * worker is hungry (idle or searching, the relaxed hint) keeps one task
+ * and leaves it the rest, with the wake E4 asks for; and a worker popping
+ * from `run` that sees a hungry worker gives the rest of its batch back to
+ * the front of the queue. Neither helps a worker that is already inside a
+ * long poll: two barrier tasks spawned from outside run side by side
+ * (test_stress_idle_spin's global_batch=32 case; the take of both hung it
+ * before the first rule), but test_time's shard-move test, whose blocker
+ * holds a worker while runnable movers wait in that worker's batch, hangs
+ * with explicit batches and passes with the default. A worker never parks
+ * holding private tasks (its `next` flushes and takes before it can
+ * return NULL).
+ * What batches buy at two workers, one binary, global_batch=32 against
+ * the default, alternating processes: see the README's "global's hold"
+ * (spawn_many, yield_many, ping_pong, fib and uts all faster).
  *
  * The default, global_batch = 0, is B = unbounded with one worker (a take
  * splices the whole queue into `run` in O(1), like fifo's injection queue)
@@ -71,11 +92,12 @@
  * private lists could hide work from, and the lock round trip per
  * operation (comparable to a whole fifo yield) would be pure overhead; with
  * more workers the default keeps the row what it is for: every task on one
- * shared queue, but for the one a worker holds.
+ * shared queue, but for the one a worker holds, and no task stranded
+ * behind a long poll but that one.
  * Set global_batch explicitly to measure batches at any worker count, or 1
  * to measure the pure queue's lock cost, without the hold, at any worker
  * count.
-
+ *
  * Rejected: a pthread mutex (its uncontended pair costs several times the
  * spinlock's, see common/spinlock.h, and the critical section is
  * four pointer writes, so sleeping in the kernel never pays); a lock-free
@@ -110,7 +132,7 @@
 typedef struct global_worker {
     task *pending; /* B = 1: the yielded task its next `next` pushes */
     taskq run;     /* B > 1: taken from the queue, run in order */
-    taskq out;     /* B > 1: its own pushes, appended at its next take */
+    taskq out;     /* B > 1: its own pushes, published at its next take or at B */
     char pad[GLOBAL_SEPARATION - sizeof(task *) - 2 * sizeof(taskq)];
 } global_worker;
 
@@ -118,9 +140,9 @@ typedef struct global_policy {
     char pad_head[GLOBAL_SEPARATION];
     injectq q; /* any thread */
     char pad_tail[GLOBAL_SEPARATION];
+    struct weft_runtime *rt; /* for the hints and sched_env_wake_near (E4) */
     int nworkers;
     size_t batch;           /* B (SIZE_MAX: the whole queue) */
-    bool private_spawns;    /* B > 1 and one worker: spawns and wakes go to `out` */
     bool hold_spawns;       /* B = 1 by default (global_batch = 0): a worker's spawns and
                                wakes are held in `pending` too (the hold, in the essay) */
     global_worker *workers; /* [nworkers] */
@@ -158,10 +180,10 @@ static int global_create(struct weft_runtime *rt, void **out, char *err, size_t 
         return -ENOMEM;
     }
     injectq_init(&p->q);
+    p->rt = rt;
     p->nworkers = n;
     int b = sched_env_knobs(rt)->global_batch;
     p->batch = b > 0 ? (size_t)b : n == 1 ? SIZE_MAX : 1;
-    p->private_spawns = p->batch > 1 && n == 1;
     p->hold_spawns = p->batch == 1 && b == 0;
     for (int i = 0; i < n; i++) {
         taskq_init(&p->workers[i].run);
@@ -172,16 +194,47 @@ static int global_create(struct weft_runtime *rt, void **out, char *err, size_t 
     return 0;
 }
 
+/* B > 1: moves gw->out to the back of the queue in one lock hold. */
+static void global_publish(global_policy *p, worker *w, global_worker *gw)
+{
+    injectq *iq = &p->q;
+    spinlock_lock(&iq->lock);
+    taskq_append(&iq->q, &gw->out);
+    size_t len = iq->q.len;
+    /* relaxed: the lock orders the list; len is a hint (see taskq.h) */
+    atomic_store_explicit(&iq->len, len, memory_order_relaxed);
+    spinlock_unlock(&iq->lock);
+    WORKER_STAT_MAX(w, STAT_QUEUE_HWM, len);
+}
+
+/* B > 1: moves what is left of gw->run back to the front of the queue (its
+ * tasks are older than everything queued) in one lock hold, and wakes a
+ * parked worker for them (E4). */
+static void global_unshare(global_policy *p, global_worker *gw)
+{
+    injectq *iq = &p->q;
+    spinlock_lock(&iq->lock);
+    taskq_append(&gw->run, &iq->q);
+    iq->q = gw->run;
+    taskq_init(&gw->run);
+    atomic_store_explicit(&iq->len, iq->q.len, memory_order_relaxed);
+    spinlock_unlock(&iq->lock);
+    if (sched_env_would_wake(p->rt)) sched_env_wake_near(p->rt, -1);
+}
+
 static bool global_push_local(void *policy, worker *w, task *t, sched_hint hint)
 {
     global_policy *p = policy;
     global_worker *gw = sched_worker_local(w);
     if (p->batch > 1) {
-        if (hint == SCHED_YIELD || p->private_spawns) { /* appended at our next take */
-            taskq_push(&gw->out, t);
-            return false;
-        }
-    } else if (hint == SCHED_YIELD || p->hold_spawns) {
+        /* private until our next take, or until B of them wait: then all
+         * are published and the core notifies (true) */
+        taskq_push(&gw->out, t);
+        if (p->nworkers == 1 || gw->out.len < p->batch) return false;
+        global_publish(p, w, gw);
+        return true;
+    }
+    if (hint == SCHED_YIELD || p->hold_spawns) {
         task *held = gw->pending;
         gw->pending = t; /* pushed (or run) by our next `next` */
         if (!held) return false;
@@ -230,23 +283,36 @@ static task *global_flush_take(global_policy *p, worker *w, global_worker *gw)
             taskq_append(&gw->run, &gw->out);
             return taskq_pop(&gw->run);
         }
+        /* More workers, one task of ours: run it without the lock, as the
+         * hold does (publishing it to an empty queue and taking the front
+         * would hand it straight back) */
+        if (gw->out.len == 1) return taskq_pop(&gw->out);
     }
+    size_t published = gw->out.len;
     spinlock_lock(&iq->lock);
     taskq_append(&iq->q, &gw->out);
     size_t len = iq->q.len;
     size_t want = len / (size_t)p->nworkers + 1;
     if (want > p->batch) want = p->batch;
+    /* a hungry worker: take one and leave it the rest (the wake below) */
+    if (want > 1 && p->nworkers > 1 && sched_env_anyone_hungry(p->rt)) want = 1;
     if (want >= len) {
         taskq_append(&gw->run, &iq->q); /* the whole queue: a splice, no walk */
     } else {
         for (size_t i = 0; i < want; i++) taskq_push(&gw->run, taskq_pop(&iq->q));
     }
+    size_t left = iq->q.len;
     /* relaxed: the lock orders the list; len is a hint (see taskq.h) */
-    atomic_store_explicit(&iq->len, iq->q.len, memory_order_relaxed);
+    atomic_store_explicit(&iq->len, left, memory_order_relaxed);
     spinlock_unlock(&iq->lock);
     WORKER_STAT_MAX(w, STAT_QUEUE_HWM, len);
     size_t got = len < want ? len : want;
     if (got) WORKER_STAT_ADD(w, STAT_INJECT_POPS, got);
+    /* E4: tasks another worker can now take that no push announced (ours,
+     * or remote ones left behind a share cut to one); the relaxed look
+     * first, as the core's pushes do */
+    if (left && (published || got == 1) && p->nworkers > 1 && sched_env_would_wake(p->rt))
+        sched_env_wake_near(p->rt, -1);
     return taskq_pop(&gw->run);
 }
 
@@ -262,7 +328,12 @@ static task *global_next(void *policy, worker *w)
     global_worker *gw = sched_worker_local(w);
     if (p->batch > 1) {
         task *r = taskq_pop(&gw->run);
-        return r ? r : global_flush_take(p, w, gw);
+        if (!r) return global_flush_take(p, w, gw);
+        /* the rest of a batch is private: a worker that went hungry since
+         * the take gets it back at this scheduling point (ws's `later`);
+         * relaxed hints, as the core's pushes read them */
+        if (gw->run.head && p->nworkers > 1 && sched_env_anyone_hungry(p->rt)) global_unshare(p, gw);
+        return r;
     }
     task *t, *y = gw->pending;
     if (y) {

@@ -1436,23 +1436,67 @@ static void test_global_batches(void **state)
     fake_free(f);
 
     /* two workers, global_batch=2: fair shares of min(len / 2 + 1, 2);
-     * spawns are pushed at once (the other worker could run them), yields
-     * wait in `out` for the next take */
+     * spawns and yields wait in `out` until the next take or until two
+     * wait, when the second push publishes both (true: notify) */
     f = fake_new("global", 2, NULL, NULL, "global_batch=2", (const char *)NULL);
     for (int i = 0; i < 6; i++) f->ops->push_remote(f->rt->policy, ft(f, i));
     assert_int_equal(idx_of(f, fturn(f, 0)), 0); /* takes 0, 1 */
     assert_int_equal(idx_of(f, fturn(f, 1)), 2); /* takes 2, 3 */
-    assert_true(f->ops->push_local(f->rt->policy, fw(f, 0), ft(f, 9), SCHED_SPAWN));
-    assert_false(f->ops->push_local(f->rt->policy, fw(f, 0), ft(f, 0), SCHED_YIELD));
+    assert_false(f->ops->push_local(f->rt->policy, fw(f, 0), ft(f, 9), SCHED_SPAWN));
+    assert_true(f->ops->push_local(f->rt->policy, fw(f, 0), ft(f, 8), SCHED_YIELD));
+    assert_false(f->ops->push_local(f->rt->policy, fw(f, 0), ft(f, 7), SCHED_YIELD));
     assert_int_equal(idx_of(f, fturn(f, 0)), 1);
-    assert_int_equal(idx_of(f, fturn(f, 0)), 4); /* queue 4 5 9 0: takes 4, 5 */
+    assert_int_equal(idx_of(f, fturn(f, 0)), 4); /* queue 4 5 9 8 7: takes 4, 5 */
     assert_int_equal(idx_of(f, fturn(f, 1)), 3);
-    assert_int_equal(idx_of(f, fturn(f, 1)), 9); /* queue 9 0: 2 / 2 + 1 = 2 */
-    assert_int_equal(idx_of(f, fturn(f, 1)), 0);
+    assert_int_equal(idx_of(f, fturn(f, 1)), 9); /* queue 9 8 7: 3 / 2 + 1 = 2 */
+    assert_int_equal(idx_of(f, fturn(f, 1)), 8);
     assert_int_equal(idx_of(f, fturn(f, 0)), 5);
+    assert_int_equal(idx_of(f, fturn(f, 0)), 7);
     assert_null(fturn(f, 0));
     assert_null(fturn(f, 1));
-    assert_int_equal(stat_of(f, 0, STAT_INJECT_POPS) + stat_of(f, 1, STAT_INJECT_POPS), 8);
+    assert_int_equal(stat_of(f, 0, STAT_INJECT_POPS) + stat_of(f, 1, STAT_INJECT_POPS), 9);
+    /* one task of ours before an empty queue: run without the lock (the
+     * hold, no inject_pops); two: published, a share kept */
+    assert_false(f->ops->push_local(f->rt->policy, fw(f, 1), ft(f, 10), SCHED_SPAWN));
+    assert_int_equal(idx_of(f, fturn(f, 1)), 10);
+    assert_int_equal(stat_of(f, 1, STAT_INJECT_POPS), 4);
+    /* a hungry worker (one idle): a take keeps one task and leaves the
+     * rest; a worker holding the rest of a batch gives it back at its next
+     * scheduling point, to the front of the queue (its tasks are older) */
+    for (int i = 11; i < 15; i++) f->ops->push_remote(f->rt->policy, ft(f, i));
+    assert_int_equal(idx_of(f, fturn(f, 0)), 11); /* share 4 / 2 + 1 = 2: 11, 12 */
+    atomic_store_explicit(&f->rt->num_idle, 1, memory_order_relaxed);
+    f->ops->push_remote(f->rt->policy, ft(f, 15));
+    assert_int_equal(idx_of(f, fturn(f, 0)), 12); /* 12 runs; nothing left to give back */
+    assert_int_equal(idx_of(f, fturn(f, 1)), 13); /* queue 13 14 15: one, not two */
+    assert_int_equal(stat_of(f, 1, STAT_INJECT_POPS), 5);
+    atomic_store_explicit(&f->rt->num_idle, 0, memory_order_relaxed);
+    assert_int_equal(idx_of(f, fturn(f, 0)), 14); /* queue 14 15: share 2 */
+    f->ops->push_remote(f->rt->policy, ft(f, 16));
+    atomic_store_explicit(&f->rt->num_idle, 1, memory_order_relaxed);
+    f->ops->push_remote(f->rt->policy, ft(f, 17));
+    assert_int_equal(idx_of(f, fturn(f, 0)), 15); /* hands nothing back: its batch is empty */
+    assert_int_equal(idx_of(f, fturn(f, 1)), 16);
+    atomic_store_explicit(&f->rt->num_idle, 0, memory_order_relaxed);
+    assert_int_equal(idx_of(f, fturn(f, 1)), 17);
+    assert_null(fturn(f, 0));
+    assert_null(fturn(f, 1));
+    fake_free(f);
+
+    /* the give-back: worker 0 holds 19, 20 of a share of three when worker
+     * 1 goes hungry; its next pop runs 19 and puts 20 back in front of 21 */
+    f = fake_new("global", 2, NULL, NULL, "global_batch=4", (const char *)NULL);
+    for (int i = 18; i < 23; i++) f->ops->push_remote(f->rt->policy, ft(f, i));
+    assert_int_equal(idx_of(f, fturn(f, 0)), 18); /* share 5 / 2 + 1 = 3: 18, 19, 20 */
+    f->ops->push_remote(f->rt->policy, ft(f, 23));
+    atomic_store_explicit(&f->rt->num_idle, 1, memory_order_relaxed);
+    assert_int_equal(idx_of(f, fturn(f, 0)), 19);
+    assert_false(f->ops->has_local(f->rt->policy, fw(f, 0))); /* nothing private left */
+    atomic_store_explicit(&f->rt->num_idle, 0, memory_order_relaxed);
+    const int order3[] = {20, 21, 22, 23};
+    for (int i = 0; i < 4; i++) assert_int_equal(idx_of(f, fturn(f, 1)), order3[i]);
+    assert_null(fturn(f, 0));
+    assert_null(fturn(f, 1));
     fake_free(f);
 }
 
