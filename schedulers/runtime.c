@@ -284,8 +284,10 @@ static void runtime_destroy(weft_runtime *rt)
     rt->blocking = NULL;
     if (rt->policy) shutdown_drain(rt);
     /* an outside thread may still be inside rt_schedule for a task that
-     * has completed (see rt_schedule); acquire pairs with its release dec */
+     * has completed (see rt_schedule); acquire pairs with its release dec
+     * or its record's release store */
     while (atomic_load_explicit(&rt->outside_inflight, memory_order_acquire) != 0) sched_yield();
+    rt_outside_quiesce();
     if (rt->timers) {
         for (int i = 0; i < rt->ntimers; i++) timer_driver_destroy(&rt->timers[i]);
         free(rt->timers);
@@ -344,4 +346,77 @@ int weft_runtime_describe_placement(weft_runtime *rt, char *buf, size_t len)
         return rc < 0 ? rc : (int)strlen(buf);
     }
     return snprintf(buf, len, "%s", rt->placement_desc);
+}
+
+/* ---- the outside bracket's records (runtime_internal.h) ------------------------------
+ * Why records and not one counter: an outside spawn took four atomic RMWs
+ * (the external counter, the bracket's inc and dec, the push's CAS), and
+ * the bracket's two were the most expensive (spawn_remote fifo/1 0.62x
+ * without them; each locked instruction waits for the task's fresh stores
+ * to drain). A thread's own record takes plain stores.
+ *
+ * Why it is enough: runtime_destroy runs after the caller saw every task
+ * complete, so after every push into rt (release) and everything sequenced
+ * before it, the odd store included; its acquire load of a record then reads
+ * that odd value or a later one. Odd: it waits until the value changes,
+ * which is the release store after the thread's last read of rt (or a later
+ * bracket's, whose push is then of a task into another runtime, or a
+ * failed one). Even: the thread has left every bracket into rt. A thread
+ * waits at most one bracket per record: push, notify, done.
+ *
+ * The list is process-wide (a record is per thread, not per runtime) and
+ * the wait covers brackets into other runtimes too: short, and it keeps a
+ * record's life independent of any runtime's. A thread's record is freed
+ * by its thread key's destructor at thread exit, under the list's lock,
+ * which the waiter holds while it reads the records. */
+_Thread_local outside_rec *rt_outside_tls;
+static pthread_mutex_t outside_mu = PTHREAD_MUTEX_INITIALIZER;
+static outside_rec *outside_list;
+static pthread_key_t outside_key;
+static pthread_once_t outside_once = PTHREAD_ONCE_INIT;
+static bool outside_key_ok;
+
+static void outside_rec_free(void *p)
+{
+    outside_rec *r = p;
+    rt_outside_tls = NULL; /* this thread's: a later destructor's spawn registers anew */
+    pthread_mutex_lock(&outside_mu);
+    if (r->prev) r->prev->next = r->next;
+    else outside_list = r->next;
+    if (r->next) r->next->prev = r->prev;
+    pthread_mutex_unlock(&outside_mu);
+    free(r);
+}
+
+static void outside_key_init(void) { outside_key_ok = pthread_key_create(&outside_key, outside_rec_free) == 0; }
+
+outside_rec *rt_outside_register(void)
+{
+    pthread_once(&outside_once, outside_key_init);
+    if (!outside_key_ok) return NULL;
+    outside_rec *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    atomic_init(&r->seq, 0);
+    if (pthread_setspecific(outside_key, r) != 0) {
+        free(r);
+        return NULL;
+    }
+    pthread_mutex_lock(&outside_mu);
+    r->next = outside_list;
+    if (outside_list) outside_list->prev = r;
+    outside_list = r;
+    pthread_mutex_unlock(&outside_mu);
+    rt_outside_tls = r;
+    return r;
+}
+
+void rt_outside_quiesce(void)
+{
+    pthread_mutex_lock(&outside_mu);
+    for (outside_rec *r = outside_list; r; r = r->next) {
+        uint64_t s = atomic_load_explicit(&r->seq, memory_order_acquire);
+        if (s & 1)
+            while (atomic_load_explicit(&r->seq, memory_order_acquire) == s) sched_yield();
+    }
+    pthread_mutex_unlock(&outside_mu);
 }

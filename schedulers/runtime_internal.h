@@ -255,6 +255,48 @@ static inline bool rt_loop_should_stop(worker *w, _Atomic int *until)
     return atomic_load_explicit(&w->rt->shutdown, memory_order_acquire) != 0; /* pairs with runtime_destroy */
 }
 
+/* The outside bracket (rt_schedule's remote branch; runtime.c has the
+ * essay): each thread outside the runtimes that schedules into one has a
+ * record of its own in a process-wide list, whose sequence number is odd
+ * while the thread is between its push and its last read of rt. One
+ * writer, so entering and leaving are plain stores, no RMW on a shared
+ * line; runtime_destroy waits for every odd record to move
+ * (rt_outside_quiesce). A thread whose record cannot be made (no memory,
+ * no thread key) counts in rt->outside_inflight instead. */
+typedef struct outside_rec {
+    _Atomic uint64_t seq; /* odd: inside a bracket */
+    struct outside_rec *prev, *next;
+} outside_rec;
+extern _Thread_local outside_rec *rt_outside_tls __attribute__((visibility("hidden")));
+outside_rec *rt_outside_register(void); /* this thread's record, or NULL */
+void rt_outside_quiesce(void);          /* returns when no record is inside a bracket */
+
+/* Before the push. relaxed: the push's release orders the store before
+ * the task is visible (whoever frees rt saw the task's completion, hence
+ * the push, hence this store). */
+static inline outside_rec *rt_outside_enter(struct weft_runtime *rt)
+{
+    outside_rec *r = rt_outside_tls;
+    if (__builtin_expect(r == NULL, 0)) r = rt_outside_register();
+    if (r)
+        atomic_store_explicit(&r->seq, atomic_load_explicit(&r->seq, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&rt->outside_inflight, 1, memory_order_relaxed);
+    return r;
+}
+
+/* After the last read of rt. release: pairs with the acquire loads of
+ * runtime_destroy's wait, so every read of rt here happens before the free. */
+static inline void rt_outside_leave(struct weft_runtime *rt, outside_rec *r)
+{
+    if (r)
+        atomic_store_explicit(&r->seq, atomic_load_explicit(&r->seq, memory_order_relaxed) + 1,
+                              memory_order_release);
+    else
+        atomic_fetch_sub_explicit(&rt->outside_inflight, 1, memory_order_release);
+}
+
 /* A counter of threads outside the runtime (any thread: an atomic add). */
 static inline void rt_external_stat_inc(struct weft_runtime *rt, int idx)
 {

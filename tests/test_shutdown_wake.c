@@ -211,6 +211,84 @@ static void run_wake_during_free(const char *sched, int workers, int iterations)
     }
 }
 
+/* ---- outside threads that come and go ------------------------------------------------
+ * Each outside thread that schedules into a runtime gets a record of its own
+ * (runtime.c, "the outside bracket's records"), freed by its thread key at
+ * exit; weft_runtime_free waits on the records under their list's lock.
+ * Short-lived spawner threads exit (freeing their records) while the test
+ * thread frees the runtime they spawned into, and a second runtime is made
+ * and freed meanwhile, so the list's walk races the threads' exits. Exact
+ * counts: every spawn succeeded and every task ran once. */
+
+enum { CG_THREADS = 4, CG_SPAWNS = 64 };
+static _Atomic long cg_ran;
+
+static weft_poll cg_poll(void *p, weft_context *cx, void *out)
+{
+    (void)p;
+    (void)cx;
+    (void)out;
+    atomic_fetch_add_explicit(&cg_ran, 1, memory_order_relaxed);
+    return WEFT_READY;
+}
+WEFT_FUTURE_TYPE(cg_type, cg_poll, NULL, int, 0);
+
+/* The test thread's root: yields until every spawned task ran (fifo runs
+ * outside spawns only inside a block_on), or the deadline passes. */
+typedef struct cg_wait {
+    uint64_t deadline_ms;
+} cg_wait;
+static weft_poll cg_wait_poll(void *p, weft_context *cx, void *out)
+{
+    (void)out;
+    if (atomic_load(&cg_ran) >= CG_THREADS * CG_SPAWNS || tu_now_ms() >= ((cg_wait *)p)->deadline_ms)
+        return WEFT_READY;
+    weft_waker_wake_by_ref(weft_context_waker(cx));
+    return WEFT_PENDING;
+}
+WEFT_FUTURE_TYPE(cg_wait_type, cg_wait_poll, NULL, cg_wait, 0);
+
+typedef struct cg_arg {
+    weft_runtime *rt;
+    int errors;
+} cg_arg;
+
+static void *cg_spawner(void *p)
+{
+    cg_arg *a = p;
+    for (int i = 0; i < CG_SPAWNS; i++) {
+        int dummy = 0;
+        if (weft_spawn(a->rt, &cg_type, &dummy, NULL) != 0) a->errors++;
+    }
+    return NULL; /* its record is freed on the way out */
+}
+
+static void run_come_and_go(const char *sched, int workers, int rounds)
+{
+    for (int r = 0; r < rounds; r++) {
+        weft_runtime *rt = tu_rt_new(sched, workers, (const char *)NULL);
+        atomic_store(&cg_ran, 0);
+        cg_arg args[CG_THREADS];
+        pthread_t th[CG_THREADS];
+        for (int i = 0; i < CG_THREADS; i++) {
+            args[i] = (cg_arg){rt, 0};
+            assert_int_equal(pthread_create(&th[i], NULL, cg_spawner, &args[i]), 0);
+        }
+        cg_wait w = {tu_now_ms() + 20000};
+        assert_int_equal(weft_block_on(rt, &cg_wait_type, &w, NULL), 0);
+        assert_int_equal(atomic_load(&cg_ran), CG_THREADS * CG_SPAWNS);
+        /* at once: the spawners may still be in their last bracket or exiting */
+        weft_runtime_free(rt);
+        weft_runtime *other = tu_rt_new(sched, workers, (const char *)NULL);
+        weft_runtime_free(other); /* walks the records while threads exit */
+        for (int i = 0; i < CG_THREADS; i++) {
+            assert_int_equal(pthread_join(th[i], NULL), 0);
+            assert_int_equal(args[i].errors, 0);
+        }
+        assert_int_equal(atomic_load(&cg_ran), CG_THREADS * CG_SPAWNS);
+    }
+}
+
 /* ---- the tests --------------------------------------------------------------------- */
 
 static int workers_of(const char *sched) { return strcmp(sched, "fifo") == 0 ? 1 : 2; }
@@ -229,11 +307,19 @@ static void test_wake_during_free(void **unused)
         run_wake_during_free(kScheds[k], workers_of(kScheds[k]), TU_SCALE(200, 60));
 }
 
+static void test_outside_threads_come_and_go(void **unused)
+{
+    (void)unused;
+    for (size_t k = 0; k < NSCHED; k++)
+        run_come_and_go(kScheds[k], workers_of(kScheds[k]), TU_SCALE(100, 30));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wake_completes),
         cmocka_unit_test(test_wake_during_free),
+        cmocka_unit_test(test_outside_threads_come_and_go),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
