@@ -195,7 +195,7 @@ static int global_create(struct weft_runtime *rt, void **out, char *err, size_t 
 }
 
 /* B > 1: moves gw->out to the back of the queue in one lock hold. */
-static void global_publish(global_policy *p, worker *w, global_worker *gw)
+static __attribute__((noinline)) void global_publish(global_policy *p, worker *w, global_worker *gw)
 {
     injectq *iq = &p->q;
     spinlock_lock(&iq->lock);
@@ -210,7 +210,7 @@ static void global_publish(global_policy *p, worker *w, global_worker *gw)
 /* B > 1: moves what is left of gw->run back to the front of the queue (its
  * tasks are older than everything queued) in one lock hold, and wakes a
  * parked worker for them (E4). */
-static void global_unshare(global_policy *p, global_worker *gw)
+static __attribute__((noinline)) void global_unshare(global_policy *p, global_worker *gw)
 {
     injectq *iq = &p->q;
     spinlock_lock(&iq->lock);
@@ -220,6 +220,13 @@ static void global_unshare(global_policy *p, global_worker *gw)
     atomic_store_explicit(&iq->len, iq->q.len, memory_order_relaxed);
     spinlock_unlock(&iq->lock);
     if (sched_env_would_wake(p->rt)) sched_env_wake_near(p->rt, -1);
+}
+
+/* B = 1: t to the back of the queue (out of line, see global_flush_take). */
+static __attribute__((noinline)) void global_push_queue(global_policy *p, worker *w, task *t)
+{
+    injectq_push(&p->q, t);
+    WORKER_STAT_MAX(w, STAT_QUEUE_HWM, injectq_len(&p->q));
 }
 
 static bool global_push_local(void *policy, worker *w, task *t, sched_hint hint)
@@ -242,8 +249,7 @@ static bool global_push_local(void *policy, worker *w, task *t, sched_hint hint)
          * the queue order is the order of the pushes */
         t = held;
     }
-    injectq_push(&p->q, t);
-    WORKER_STAT_MAX(w, STAT_QUEUE_HWM, injectq_len(&p->q));
+    global_push_queue(p, w, t);
     return true;
 }
 
@@ -263,31 +269,15 @@ static task *global_push_pop(global_policy *p, worker *w, task *y)
 }
 
 /* B > 1: appends gw->out to the queue and takes a fair-share batch into
- * gw->run, in one lock hold; returns the batch's first task. */
-static task *global_flush_take(global_policy *p, worker *w, global_worker *gw)
+ * gw->run, in one lock hold; returns the batch's first task. Out of line,
+ * as global_unshare and global_publish: global_next's and
+ * global_push_local's common paths then need no saved registers (perf,
+ * chained_spawn global/1: the prologue's pushes were a fifth of
+ * global_next's samples). */
+static __attribute__((noinline)) task *global_flush_take(global_policy *p, worker *w, global_worker *gw)
 {
     injectq *iq = &p->q;
-    if (injectq_len(iq) == 0) {
-        if (!gw->out.head) return NULL;
-        /* One worker and nothing queued that the lock would put in front of
-         * `out`: splice `out` into `run` without the lock round trip (no
-         * other worker could take from the queue what the flush would
-         * publish). FIFO holds: `out` is this worker's own pushes; a remote
-         * push racing the relaxed load is concurrent with them and may go
-         * either side, and is taken at the next empty `run`, which reads
-         * the length again. With more workers the flush stays: it is what
-         * makes a worker's yields visible to the others. chained_spawn
-         * global/1 took the lock once per link without this (the commit
-         * has the callgrind count). */
-        if (p->nworkers == 1) {
-            taskq_append(&gw->run, &gw->out);
-            return taskq_pop(&gw->run);
-        }
-        /* More workers, one task of ours: run it without the lock, as the
-         * hold does (publishing it to an empty queue and taking the front
-         * would hand it straight back) */
-        if (gw->out.len == 1) return taskq_pop(&gw->out);
-    }
+    if (injectq_len(iq) == 0 && !gw->out.head) return NULL;
     size_t published = gw->out.len;
     spinlock_lock(&iq->lock);
     taskq_append(&iq->q, &gw->out);
@@ -322,19 +312,10 @@ static int global_push_remote(void *policy, task *t)
     return -1; /* any idle worker will do */
 }
 
-static task *global_next(void *policy, worker *w)
+/* B = 1: the pending yield pushed and the front popped, in one hold.
+ * Out of line, for global_next's batch path (see global_flush_take). */
+static __attribute__((noinline)) task *global_next_one(global_policy *p, worker *w, global_worker *gw)
 {
-    global_policy *p = policy;
-    global_worker *gw = sched_worker_local(w);
-    if (p->batch > 1) {
-        task *r = taskq_pop(&gw->run);
-        if (!r) return global_flush_take(p, w, gw);
-        /* the rest of a batch is private: a worker that went hungry since
-         * the take gets it back at this scheduling point (ws's `later`);
-         * relaxed hints, as the core's pushes read them */
-        if (gw->run.head && p->nworkers > 1 && sched_env_anyone_hungry(p->rt)) global_unshare(p, gw);
-        return r;
-    }
     task *t, *y = gw->pending;
     if (y) {
         gw->pending = NULL;
@@ -350,6 +331,43 @@ static task *global_next(void *policy, worker *w)
     }
     if (t) WORKER_STAT_INC(w, STAT_INJECT_POPS);
     return t;
+}
+
+static task *global_next(void *policy, worker *w)
+{
+    global_policy *p = policy;
+    global_worker *gw = sched_worker_local(w);
+    if (p->batch > 1) {
+        task *r = taskq_pop(&gw->run);
+        if (!r) {
+            if (gw->out.head && injectq_len(&p->q) == 0) {
+                /* One worker and nothing queued that the lock would put in
+                 * front of `out`: splice `out` into `run` without the lock
+                 * round trip (no other worker could take from the queue
+                 * what the flush would publish). FIFO holds: `out` is this
+                 * worker's own pushes; a remote push racing the relaxed
+                 * load is concurrent with them and may go either side, and
+                 * is taken at the next empty `run`, which reads the length
+                 * again. chained_spawn global/1 took the lock once per link
+                 * without this (the commit has the callgrind count). */
+                if (p->nworkers == 1) {
+                    taskq_append(&gw->run, &gw->out);
+                    return taskq_pop(&gw->run);
+                }
+                /* More workers, one task of ours: run it without the lock,
+                 * as the hold does (publishing it to an empty queue and
+                 * taking the front would hand it straight back) */
+                if (gw->out.len == 1) return taskq_pop(&gw->out);
+            }
+            return global_flush_take(p, w, gw);
+        }
+        /* the rest of a batch is private: a worker that went hungry since
+         * the take gets it back at this scheduling point (ws's `later`);
+         * relaxed hints, as the core's pushes read them */
+        if (gw->run.head && p->nworkers > 1 && sched_env_anyone_hungry(p->rt)) global_unshare(p, gw);
+        return r;
+    }
+    return global_next_one(p, w, gw);
 }
 
 /* A worker's private tasks (pending, run, out) are left out: that worker
