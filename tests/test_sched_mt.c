@@ -988,6 +988,26 @@ static void test_ws_lifo_cap(void **state)
     fake_free(f);
 }
 
+/* A fairness tick wins over the LIFO slot (ws_next answers a slot hit
+ * inline only off a tick): the tick hands out the oldest deque task, the
+ * next turn the slot's, which then counts as a hit. */
+static void test_ws_lifo_slot_on_tick(void **state)
+{
+    (void)state;
+    fake *f = fake_new("ws", 1, NULL, NULL, "global_interval=61", (const char *)NULL);
+    fpush(f, 0, 0, SCHED_SPAWN);
+    fpush(f, 0, 1, SCHED_SPAWN);
+    fpush(f, 0, 2, SCHED_SPAWN); /* 2 in the slot, 0 and 1 in the deque */
+    f->tick[0] = 60;             /* fturn makes it 61: a fairness tick */
+    assert_int_equal(idx_of(f, fturn(f, 0)), 0);
+    assert_int_equal(stat_of(f, 0, STAT_LIFO_HITS), 0);
+    assert_int_equal(idx_of(f, fturn(f, 0)), 2);
+    assert_int_equal(stat_of(f, 0, STAT_LIFO_HITS), 1);
+    assert_int_equal(idx_of(f, fturn(f, 0)), 1);
+    assert_null(fturn(f, 0));
+    fake_free(f);
+}
+
 static void test_ws_fairness_tick(void **state)
 {
     (void)state;
@@ -1546,6 +1566,7 @@ int main(void)
         cmocka_unit_test(test_numa_push_remote),
         cmocka_unit_test(test_ws_yield_behind_ready),
         cmocka_unit_test(test_ws_lifo_cap),
+        cmocka_unit_test(test_ws_lifo_slot_on_tick),
         cmocka_unit_test(test_ws_fairness_tick),
         cmocka_unit_test(test_ws_later_published_when_hungry),
         cmocka_unit_test(test_ws_steal_half_keeps_rest),
