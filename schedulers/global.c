@@ -83,7 +83,7 @@
  * holding private tasks (its `next` flushes and takes before it can
  * return NULL).
  * What batches buy at two workers, one binary, global_batch=32 against
- * the default, alternating processes: see the README's "global's hold"
+ * the default, alternating processes: see the README's "global's batches"
  * (spawn_many, yield_many, ping_pong, fib and uts all faster).
  *
  * The default, global_batch = 0, is B = unbounded with one worker (a take

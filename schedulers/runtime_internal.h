@@ -149,11 +149,12 @@ struct weft_runtime {
      * workers (perf, spawn_remote fifo/1: the add was 74 % of spawn_full's
      * samples, the load of rt->ops after rt_schedule's add 33 % of its). */
     worker_stats external __attribute__((aligned(CACHE_LINE)));
-    /* Schedules by threads outside the runtime that have not finished with
-     * rt yet (rt_schedule's remote branch); runtime_destroy waits for 0
-     * before it frees what they touch. Beside `external`, which the same
-     * threads write, and off the idle protocol's line below, which every
-     * push reads (sched_env_would_wake). */
+    /* The outside bracket's fallback (rt_outside_enter): schedules by
+     * outside threads that have no record (none could be allocated) and
+     * have not finished with rt yet; runtime_destroy waits for 0, and for
+     * the records, before it frees what they touch. Beside `external`,
+     * which the same threads write, and off the idle protocol's line
+     * below, which every push reads (sched_env_would_wake). */
     _Atomic int outside_inflight;
 
     /* idle protocol (see runtime.c's essay) */

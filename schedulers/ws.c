@@ -632,10 +632,10 @@ static inline __attribute__((always_inline)) task *ws_pick(ws_policy *p, worker 
 }
 
 /* Two copies of the pick: with one worker (or split_deque = 0) the private
- * part's test is compiled out, and the split copy, with its publish and
- * wake calls, is out of line, so the plain path's prologue stays what it
- * was before the split deque (see ws_push_private for what an inlined
- * private path cost). */
+ * part's test is compiled out. Both are out of line behind ws_lifo_hit
+ * (below), so neither's prologue is paid on a LIFO-slot hit, and the
+ * split copy's publish and wake calls cost the plain one nothing (see
+ * ws_push_private for what an inlined private path cost). */
 static __attribute__((noinline)) task *ws_next_split(ws_policy *p, worker *w, ws_local *l)
 {
     return ws_pick(p, w, l, true);
