@@ -304,6 +304,7 @@ static void runtime_destroy(weft_runtime *rt)
                 free(rt->workers[i].latency_hist);
             }
         }
+    rt_task_ret_release(rt);
     if (rt->topo) topo_close(rt->topo);
     if (rt->placement) topo_placement_free(rt->placement);
     free(rt->placement);
@@ -385,6 +386,7 @@ static void outside_rec_free(void *p)
     else outside_list = r->next;
     if (r->next) r->next->prev = r->prev;
     pthread_mutex_unlock(&outside_mu);
+    rt_outside_blocks_free(r);
     free(r);
 }
 

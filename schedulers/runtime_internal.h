@@ -77,11 +77,31 @@ typedef struct worker_stats {
 /* Frees of one pre-park trim: trimming a full cache at once (thousands of
  * free() calls) delays the timers that fall due during the trim. */
 #define TASK_CACHE_TRIM_STEP 32u
+/* Outside blocks (spawn.c's essay): alloc_class's TASK_OUTSIDE bit marks
+ * a block allocated off the workers; a worker gathers the ones it frees in
+ * chains of TASK_RET_CHAIN and pushes each chain to the runtime's return
+ * stack of its class, which holds at most TASK_RET_MAX_CHAINS (beyond that
+ * a chain goes to free()); an outside thread allocates from the chains it
+ * took from there before it calls malloc. */
+#define TASK_OUTSIDE 0x80u
+#define TASK_RET_CHAIN 64u
+#define TASK_RET_MAX_CHAINS 16u
 typedef struct task_cache {
     void *head[TASK_CACHE_CLASSES];     /* singly linked through each block's first word */
     uint32_t count[TASK_CACHE_CLASSES];
     size_t bytes;                       /* of every cached block */
+    void *ret[TASK_CACHE_CLASSES];      /* the outside blocks being gathered, a chain */
+    uint32_t ret_len[TASK_CACHE_CLASSES];
 } task_cache;
+
+/* One class's return stack: chains linked through their first block's
+ * second word (the first word links the chain's blocks). Its own line pair:
+ * the workers push, the outside threads take all at once. */
+typedef struct task_ret_stack {
+    _Atomic(void *) head;
+    _Atomic uint32_t chains; /* about how many chains head holds (a bound, not an index) */
+    char pad[128 - sizeof(void *) - sizeof(uint32_t)];
+} task_ret_stack;
 
 /* A permit-based parker: unpark before park makes park return at once. */
 enum { PARK_EMPTY = 0, PARK_PARKED = 1, PARK_NOTIFIED = 2, PARK_DRIVING = 3 };
@@ -193,6 +213,9 @@ struct weft_runtime {
     struct topo *topo;
     void *placement;              /* topo_placement */
     char placement_desc[4096];
+
+    /* outside blocks coming back (task_ret_stack), one stack per class */
+    task_ret_stack ret[TASK_CACHE_CLASSES] __attribute__((aligned(CACHE_LINE)));
 };
 
 /* The owned list (task.c): every live task is on one shard (the spawning
@@ -267,6 +290,11 @@ static inline bool rt_loop_should_stop(worker *w, _Atomic int *until)
 typedef struct outside_rec {
     _Atomic uint64_t seq; /* odd: inside a bracket */
     struct outside_rec *prev, *next;
+    /* owner only: outside blocks taken from a return stack, by class: the
+     * chain being used and the chains after it (task_ret_stack's links);
+     * free()d when the thread exits */
+    void *blk[TASK_CACHE_CLASSES];
+    void *chains[TASK_CACHE_CLASSES];
 } outside_rec;
 extern _Thread_local outside_rec *rt_outside_tls __attribute__((visibility("hidden")));
 outside_rec *rt_outside_register(void); /* this thread's record, or NULL */
@@ -392,7 +420,36 @@ static inline task *rt_task_cache_pop(worker *w, unsigned c)
     return b;
 }
 
-static inline task *rt_task_alloc_on(worker *w, size_t size)
+/* Off the workers: a block of class c from this thread's taken chains,
+ * refilled from rt's return stack when they are used up, else malloc. */
+void *rt_task_take_returned(struct weft_runtime *rt, outside_rec *r, unsigned c);
+static inline task *rt_task_alloc_outside(struct weft_runtime *rt, unsigned c)
+{
+    outside_rec *r = rt_outside_tls;
+    void *b = NULL;
+    if (r) {
+        b = r->blk[c - 1];
+        if (b) {
+            void *nx = *(void **)b;
+            r->blk[c - 1] = nx;
+            /* the next allocation's block, for writing: its line comes
+             * from the worker that freed it, and the list would make that
+             * miss wait for this one */
+            if (nx) __builtin_prefetch(nx, 1);
+        } else if (r->chains[c - 1] ||
+                   atomic_load_explicit(&rt->ret[c - 1].head, memory_order_relaxed)) {
+            b = rt_task_take_returned(rt, r, c);
+        }
+        if (b) TC_UNPOISON(b, tc_class_bytes(c));
+    }
+    if (!b) b = malloc(tc_class_bytes(c));
+    task *t = b;
+    if (t) t->alloc_class = (uint8_t)(c | TASK_OUTSIDE);
+    return t;
+}
+
+/* w: the calling thread's worker of rt, or NULL (rt is then needed). */
+static inline task *rt_task_alloc_on(struct weft_runtime *rt, worker *w, size_t size)
 {
     if (size < TASK_HEADER_SIZE) size = TASK_HEADER_SIZE; /* the header is written here */
     unsigned c = tc_class_of(size);
@@ -401,8 +458,9 @@ static inline task *rt_task_alloc_on(worker *w, size_t size)
         if (t) t->alloc_class = 0;
         return t;
     }
+    if (!w) return rt_task_alloc_outside(rt, c);
     task *t;
-    if (w && w->tcache.head[c - 1]) {
+    if (w->tcache.head[c - 1]) {
         t = rt_task_cache_pop(w, c);
     } else {
         t = malloc(tc_class_bytes(c));
@@ -415,8 +473,11 @@ static inline task *rt_task_alloc_on(worker *w, size_t size)
 static inline task *rt_task_alloc_inline(struct weft_runtime *rt, size_t size)
 {
     worker *w = rt_tls_worker;
-    return rt_task_alloc_on(w && w->rt == rt ? w : NULL, size);
+    return rt_task_alloc_on(rt, w && w->rt == rt ? w : NULL, size);
 }
+
+/* A full chain of class c from w to w->rt's return stack (or to free()). */
+void rt_task_return_chain(worker *w, unsigned c);
 
 /* rt_task_free for a caller that passes the calling thread's worker when
  * it is a worker of t->rt, else NULL (the worker loop knows it: no TLS
@@ -424,6 +485,19 @@ static inline task *rt_task_alloc_inline(struct weft_runtime *rt, size_t size)
 static inline void rt_task_free_on(worker *w, task *t)
 {
     unsigned c = t->alloc_class;
+    if (c & TASK_OUTSIDE) {
+        c &= ~TASK_OUTSIDE;
+        if (!w) {
+            free(t);
+            return;
+        }
+        /* word 0 links the chain; the rest of the block is poisoned */
+        *(void **)t = w->tcache.ret[c - 1];
+        TC_POISON((char *)t + 2 * sizeof(void *), tc_class_bytes(c) - 2 * sizeof(void *));
+        w->tcache.ret[c - 1] = t;
+        if (++w->tcache.ret_len[c - 1] == TASK_RET_CHAIN) rt_task_return_chain(w, c);
+        return;
+    }
     if (c == 0 || !w || w->tcache.count[c - 1] >= TASK_CACHE_MAX ||
         w->tcache.bytes + tc_class_bytes(c) > TASK_CACHE_MAX_BYTES) {
         free(t);
@@ -462,6 +536,8 @@ static inline void task_complete_inline(worker *w, task *t)
 void rt_task_cache_trim(worker *w, uint32_t keep);
 void rt_task_cache_trim_idle(worker *w); /* to the cache's idle bound */
 void rt_task_cache_release(worker *w);
+void rt_task_ret_release(struct weft_runtime *rt); /* the return stacks (runtime_destroy) */
+void rt_outside_blocks_free(outside_rec *r);       /* a thread's taken chains (at its exit) */
 
 /* ---- the policies' environment (declared and described in sched.h) ----------- */
 

@@ -27,9 +27,32 @@
  * that free() takes them), and a
  * worker about to park trims it towards TASK_CACHE_KEEP, a bounded step per
  * park, so an idle runtime holds little; runtime_destroy frees the rest. Under ASan a cached block
- * is poisoned, so a use after rt_task_free is still reported. */
+ * is poisoned, so a use after rt_task_free is still reported.
+ *
+ * Outside blocks. A task spawned off the workers (spawn_remote, a
+ * block_on root, a blocking-pool thread) is allocated by a thread that
+ * has no cache and freed by a worker; once that worker's cache was full,
+ * every such free was a cross-thread free() into the spawner's arena (perf,
+ * spawn_remote ws/1: 52 % of the worker thread's samples in jemalloc and its
+ * mutexes). Now such a block carries TASK_OUTSIDE in alloc_class; a worker
+ * that frees one links it into a chain of its class (owner only, no
+ * atomics) and pushes every full chain of TASK_RET_CHAIN to the runtime's
+ * return stack of that class with one CAS (free() takes the chain when
+ * the stack already holds TASK_RET_MAX_CHAINS); an outside thread that
+ * allocates takes the whole stack with one exchange into its outside
+ * record and uses those blocks before malloc. The blocks go back and forth
+ * in batches, one atomic per 64 on each side. Bounds: a runtime holds at
+ * most TASK_RET_MAX_CHAINS chains per class plus each worker's partial
+ * chain (runtime_destroy frees both); an outside thread holds what it took
+ * until it allocates it or exits (its record's destructor frees it).
+ * A/B, one binary per side, ABBA, 4-8 processes a side
+ * (results/ab-vm-2c-2026-12-05-outside-blocks): spawn_remote ws/1 and numa/1
+ * 0.59-0.63x, ws/2 0.76-0.79x, numa/2 0.84x, global/2 0.70-0.94x, fifo/1
+ * 0.84-1.04x; global/1 1.21-1.31x slower: its worker now outruns the
+ * spawner, and parks and is woken 200-800 times per 100 000 tasks where it
+ * parked once (the futex wakes are the spawner's). */
 
-_Static_assert(TASK_CACHE_CLASSES < 256, "the class fits task.alloc_class");
+_Static_assert(TASK_CACHE_CLASSES < 128, "the class and TASK_OUTSIDE fit task.alloc_class");
 _Static_assert(TASK_CACHE_GRAIN % TASK_ALIGN == 0 && TASK_CACHE_GRAIN >= sizeof(void *),
                "a class size keeps the task's alignment and holds the free-list link");
 
@@ -53,7 +76,94 @@ void rt_task_cache_trim(worker *w, uint32_t keep)
     }
 }
 
-void rt_task_cache_release(worker *w) { rt_task_cache_trim(w, 0); }
+/* Frees a chain of blocks of class c linked through their first word. */
+static void free_chain(void *b, unsigned c)
+{
+    while (b) {
+        void *nx = *(void **)b;
+        TC_UNPOISON(b, tc_class_bytes(c));
+        free(b);
+        b = nx;
+    }
+}
+
+void rt_task_cache_release(worker *w)
+{
+    rt_task_cache_trim(w, 0);
+    for (unsigned i = 0; i < TASK_CACHE_CLASSES; i++) {
+        free_chain(w->tcache.ret[i], i + 1);
+        w->tcache.ret[i] = NULL;
+        w->tcache.ret_len[i] = 0;
+    }
+}
+
+void rt_task_return_chain(worker *w, unsigned c)
+{
+    task_ret_stack *rs = &w->rt->ret[c - 1];
+    void *chain = w->tcache.ret[c - 1];
+    w->tcache.ret[c - 1] = NULL;
+    w->tcache.ret_len[c - 1] = 0;
+    /* relaxed: a bound on memory, not a synchronisation; a race overshoots
+     * it by at most one chain per worker */
+    if (atomic_load_explicit(&rs->chains, memory_order_relaxed) >= TASK_RET_MAX_CHAINS) {
+        free_chain(chain, c);
+        return;
+    }
+    atomic_fetch_add_explicit(&rs->chains, 1, memory_order_relaxed);
+    void *h = atomic_load_explicit(&rs->head, memory_order_relaxed);
+    do {
+        ((void **)chain)[1] = h;
+        /* release: the chain's links (and the blocks' last writes, the
+         * frees) before the outside thread that takes it */
+    } while (!atomic_compare_exchange_weak_explicit(&rs->head, &h, chain, memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+void *rt_task_take_returned(weft_runtime *rt, outside_rec *r, unsigned c)
+{
+    void *chain = r->chains[c - 1];
+    if (!chain) {
+        task_ret_stack *rs = &rt->ret[c - 1];
+        /* acquire pairs with the workers' release CASes; the exchange takes
+         * every chain, so a chain is never popped alone (no ABA) */
+        chain = atomic_exchange_explicit(&rs->head, NULL, memory_order_acquire);
+        if (!chain) return NULL;
+        uint32_t n = 0;
+        for (void *ch = chain; ch; ch = ((void **)ch)[1]) n++;
+        atomic_fetch_sub_explicit(&rs->chains, n, memory_order_relaxed);
+    }
+    r->chains[c - 1] = ((void **)chain)[1];
+    r->blk[c - 1] = *(void **)chain;
+    return chain;
+}
+
+/* A return stack's chains, at runtime_destroy (no thread pushes or takes). */
+void rt_task_ret_release(weft_runtime *rt)
+{
+    for (unsigned i = 0; i < TASK_CACHE_CLASSES; i++) {
+        void *ch = atomic_exchange_explicit(&rt->ret[i].head, NULL, memory_order_acquire);
+        while (ch) {
+            void *next = ((void **)ch)[1];
+            free_chain(ch, i + 1);
+            ch = next;
+        }
+        atomic_store_explicit(&rt->ret[i].chains, 0, memory_order_relaxed);
+    }
+}
+
+/* A thread's taken chains, when it exits (runtime.c's outside_rec_free). */
+void rt_outside_blocks_free(outside_rec *r)
+{
+    for (unsigned i = 0; i < TASK_CACHE_CLASSES; i++) {
+        free_chain(r->blk[i], i + 1);
+        for (void *ch = r->chains[i]; ch;) {
+            void *next = ((void **)ch)[1];
+            free_chain(ch, i + 1);
+            ch = next;
+        }
+        r->blk[i] = r->chains[i] = NULL;
+    }
+}
 
 /* Before a park: at most TASK_CACHE_TRIM_STEP frees, so a worker that parks
  * between bursts (timer_storm: 100 000 tasks completing while timers are
@@ -169,7 +279,7 @@ task_new_on(weft_runtime *rt, worker *w, const weft_future_type *type, const voi
                         type->output_size, (size_t)WEFT_FUTURE_SIZE_MAX);
     size_t state = (type->state_size + TASK_ALIGN - 1) & ~(size_t)(TASK_ALIGN - 1);
     size_t size = TASK_HEADER_SIZE + state + type->output_size;
-    task *t = rt_task_alloc_on(w, size);
+    task *t = rt_task_alloc_on(rt, w, size);
     if (!t) return err_fail(-ENOMEM, "%s: out of memory (a task of %zu bytes)", who, size);
     task_init(t, rt, type, TASK_NOTIFIED | extra_flags | ((uint64_t)refs << TASK_REF_SHIFT),
               TASK_HEADER_SIZE + state);

@@ -241,17 +241,141 @@ static void test_cache_completion_frees_here(void **unused)
     }
 }
 
-/* Off the workers: plain malloc and free, a class recorded all the same. */
+/* Off the workers: malloc and free, a class recorded all the same, with
+ * the outside mark. */
 static void test_cache_off_the_workers(void **unused)
 {
     (void)unused;
     weft_runtime *rt = tu_rt_new("ws", 2, NULL);
     task *a = rt_task_alloc(rt, 100);
     assert_non_null(a);
-    assert_int_equal(a->alloc_class, 2);
+    assert_int_equal(a->alloc_class, 2 | TASK_OUTSIDE);
     a->rt = rt;
     rt_task_free(a);
     for (int i = 0; i < rt->nworkers; i++) assert_int_equal(rt->workers[i].tcache.count[1], 0);
+    weft_runtime_free(rt);
+}
+
+/* ---- outside blocks come back ------------------------------------------------------ */
+
+/* The task that frees, on the worker, the blocks the test's thread
+ * allocated outside. */
+typedef struct ob_free {
+    task **blocks;
+    size_t n;
+    uint32_t ret_len; /* the worker's partial chain of class 2 afterwards */
+} ob_free;
+
+static weft_poll ob_free_poll(void *p, weft_context *cx, void *out)
+{
+    ob_free *s = *(ob_free **)p;
+    (void)cx;
+    (void)out;
+    for (size_t i = 0; i < s->n; i++) rt_task_free(s->blocks[i]);
+    s->ret_len = rt_current_worker()->tcache.ret_len[1];
+    return WEFT_READY;
+}
+static const weft_future_type ob_free_type = {"ob_free", ob_free_poll, NULL, sizeof(ob_free *), 0};
+
+/* A worker gathers the outside blocks it frees in chains of
+ * TASK_RET_CHAIN, keeps at most TASK_RET_MAX_CHAINS of them on the return
+ * stack (free() takes the rest), and the next outside allocation takes
+ * them all and uses their blocks before malloc. ASan/LSan: no block is
+ * lost on the way or at weft_runtime_free. */
+static void test_cache_outside_blocks_return(void **unused)
+{
+    (void)unused;
+    weft_runtime *rt = tu_rt_new("fifo", 1, NULL);
+    if (!rt_outside_tls) assert_non_null(rt_outside_register());
+    outside_rec *r = rt_outside_tls;
+    /* use up what this thread took in earlier tests */
+    while (r->blk[1] || r->chains[1]) {
+        task *t = rt_task_alloc(rt, 100);
+        assert_non_null(t);
+        free(t);
+    }
+    const size_t extra = 5;
+    const size_t n = (TASK_RET_MAX_CHAINS + 3) * TASK_RET_CHAIN + extra;
+    task **blocks = calloc(n, sizeof *blocks);
+    assert_non_null(blocks);
+    for (size_t i = 0; i < n; i++) {
+        blocks[i] = rt_task_alloc(rt, 100); /* the test's thread is outside rt */
+        assert_non_null(blocks[i]);
+        assert_int_equal(blocks[i]->alloc_class, 2 | TASK_OUTSIDE);
+        blocks[i]->rt = rt;
+    }
+    ob_free s = {blocks, n, 0};
+    ob_free *sp = &s;
+    assert_int_equal(weft_block_on(rt, &ob_free_type, &sp, NULL), 0);
+    assert_int_equal(s.ret_len, extra);
+    assert_int_equal(atomic_load(&rt->ret[1].chains), TASK_RET_MAX_CHAINS);
+    size_t chains = 0;
+    for (void *ch = atomic_load(&rt->ret[1].head); ch; ch = ((void **)ch)[1]) {
+        size_t len = 0;
+        for (void *b = ch; b; b = *(void **)b) len++;
+        assert_int_equal(len, TASK_RET_CHAIN);
+        chains++;
+    }
+    assert_int_equal(chains, TASK_RET_MAX_CHAINS);
+    /* the next outside allocations come from the returned chains: every
+     * block of them is one of the freed ones, none twice, then malloc */
+    const size_t kept = TASK_RET_MAX_CHAINS * TASK_RET_CHAIN;
+    task **again = calloc(kept, sizeof *again);
+    assert_non_null(again);
+    for (size_t i = 0; i < kept; i++) {
+        again[i] = rt_task_alloc(rt, 100);
+        assert_non_null(again[i]);
+        assert_int_equal(again[i]->alloc_class, 2 | TASK_OUTSIDE);
+        if (i == 0) {
+            assert_null(atomic_load(&rt->ret[1].head)); /* the first took every chain */
+            assert_int_equal(atomic_load(&rt->ret[1].chains), 0);
+        }
+        bool found = false;
+        for (size_t j = 0; j < n && !found; j++) found = blocks[j] == again[i];
+        assert_true(found);
+        for (size_t j = 0; j < i; j++) assert_ptr_not_equal(again[j], again[i]);
+    }
+    assert_null(r->blk[1]);
+    assert_null(r->chains[1]);
+    for (size_t i = 0; i < kept; i++) free(again[i]);
+    free(again);
+    free(blocks);
+    weft_runtime_free(rt); /* frees the worker's partial chain (LSan) */
+}
+
+/* An outside thread that took chains and exits frees them (LSan). */
+static void *ob_taker(void *arg)
+{
+    weft_runtime *rt = arg;
+    if (!rt_outside_tls) rt_outside_register();
+    task *t = rt_task_alloc(rt, 100); /* takes every returned chain */
+    free(t);
+    return rt_outside_tls && rt_outside_tls->blk[1] ? (void *)1 : NULL;
+}
+
+static void test_cache_outside_thread_exit(void **unused)
+{
+    (void)unused;
+    weft_runtime *rt = tu_rt_new("fifo", 1, NULL);
+    const size_t n = 2 * TASK_RET_CHAIN;
+    task **blocks = calloc(n, sizeof *blocks);
+    assert_non_null(blocks);
+    for (size_t i = 0; i < n; i++) {
+        blocks[i] = rt_task_alloc(rt, 100);
+        assert_non_null(blocks[i]);
+        blocks[i]->rt = rt;
+    }
+    ob_free s = {blocks, n, 0};
+    ob_free *sp = &s;
+    assert_int_equal(weft_block_on(rt, &ob_free_type, &sp, NULL), 0);
+    assert_int_equal(atomic_load(&rt->ret[1].chains), 2);
+    pthread_t th;
+    void *held = NULL;
+    assert_int_equal(pthread_create(&th, NULL, ob_taker, rt), 0);
+    assert_int_equal(pthread_join(th, &held), 0);
+    assert_non_null(held); /* it held the rest of a chain when it exited */
+    assert_null(atomic_load(&rt->ret[1].head));
+    free(blocks);
     weft_runtime_free(rt);
 }
 
@@ -665,6 +789,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cache_on_a_worker),
         cmocka_unit_test(test_cache_off_the_workers),
+        cmocka_unit_test(test_cache_outside_blocks_return),
+        cmocka_unit_test(test_cache_outside_thread_exit),
         cmocka_unit_test(test_cache_completion_frees_here),
         cmocka_unit_test(test_cache_frees_elsewhere),
         cmocka_unit_test(test_cache_other_runtime),
