@@ -432,9 +432,10 @@ static inline task *rt_task_alloc_outside(struct weft_runtime *rt, unsigned c)
         if (b) {
             void *nx = *(void **)b;
             r->blk[c - 1] = nx;
-            /* the next allocation's block, for writing: its line comes
-             * from the worker that freed it, and the list would make that
-             * miss wait for this one */
+            /* the next allocation's block, for writing (its line comes
+             * from the worker that freed it): neutral where measured,
+             * spawn_remote 0.96-1.09x without it, within the rows' spread
+             * (results/ab-vm-2c-2026-12-05-outside-blocks, pf_*) */
             if (nx) __builtin_prefetch(nx, 1);
         } else if (r->chains[c - 1] ||
                    atomic_load_explicit(&rt->ret[c - 1].head, memory_order_relaxed)) {

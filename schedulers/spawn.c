@@ -48,9 +48,11 @@
  * A/B, one binary per side, ABBA, 4-8 processes a side
  * (results/ab-vm-2c-2026-12-05-outside-blocks): spawn_remote ws/1 and numa/1
  * 0.59-0.63x, ws/2 0.76-0.79x, numa/2 0.84x, global/2 0.70-0.94x, fifo/1
- * 0.84-1.04x; global/1 1.21-1.31x slower: its worker now outruns the
- * spawner, and parks and is woken 200-800 times per 100 000 tasks where it
- * parked once (the futex wakes are the spawner's). */
+ * 0.84-1.04x; global/1 was 1.21-1.31x slower (its worker kept up with the
+ * spawner and the two took the queue's lock in turns, the worker parking
+ * 96-843 times per 100 000 tasks where it had parked once) until global's
+ * remote pushes at one worker went to the queue's lock-free intake
+ * (global.c, global_push_remote). */
 
 _Static_assert(TASK_CACHE_CLASSES < 128, "the class and TASK_OUTSIDE fit task.alloc_class");
 _Static_assert(TASK_CACHE_GRAIN % TASK_ALIGN == 0 && TASK_CACHE_GRAIN >= sizeof(void *),
@@ -137,16 +139,21 @@ void *rt_task_take_returned(weft_runtime *rt, outside_rec *r, unsigned c)
     return chain;
 }
 
+/* Frees chains of class c linked through their first block's second word. */
+static void free_chains(void *ch, unsigned c)
+{
+    while (ch) {
+        void *next = ((void **)ch)[1];
+        free_chain(ch, c);
+        ch = next;
+    }
+}
+
 /* A return stack's chains, at runtime_destroy (no thread pushes or takes). */
 void rt_task_ret_release(weft_runtime *rt)
 {
     for (unsigned i = 0; i < TASK_CACHE_CLASSES; i++) {
-        void *ch = atomic_exchange_explicit(&rt->ret[i].head, NULL, memory_order_acquire);
-        while (ch) {
-            void *next = ((void **)ch)[1];
-            free_chain(ch, i + 1);
-            ch = next;
-        }
+        free_chains(atomic_exchange_explicit(&rt->ret[i].head, NULL, memory_order_acquire), i + 1);
         atomic_store_explicit(&rt->ret[i].chains, 0, memory_order_relaxed);
     }
 }
@@ -156,11 +163,7 @@ void rt_outside_blocks_free(outside_rec *r)
 {
     for (unsigned i = 0; i < TASK_CACHE_CLASSES; i++) {
         free_chain(r->blk[i], i + 1);
-        for (void *ch = r->chains[i]; ch;) {
-            void *next = ((void **)ch)[1];
-            free_chain(ch, i + 1);
-            ch = next;
-        }
+        free_chains(r->chains[i], i + 1);
         r->blk[i] = r->chains[i] = NULL;
     }
 }

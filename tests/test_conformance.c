@@ -13,8 +13,9 @@
  *   spawn_inside    10^4 tasks spawned by a task (half joined by it, output
  *                   = index): each polled exactly once, every join right;
  *   spawn_outside   10^4 spawned by two plain threads and the test thread:
- *                   each polled exactly once; at one worker, each thread's
- *                   spawns run in the order it made them;
+ *                   each polled exactly once; fifo and global at one
+ *                   worker run each thread's spawns in the order it made
+ *                   them;
  *   yield_storm     100 tasks x 1000 yields: each polled exactly 1001 times;
  *   join_chain      chained_spawn of depth 1000: each task spawns the next
  *                   and awaits it; the root returns 1000, every link ran;
